@@ -1,0 +1,171 @@
+"""Checkpoints: one decoder and any number of named encoders, without pickle.
+
+A checkpoint is two files side by side:
+- ``NAME.safetensors``: tensors ``decoder.*`` and ``encoder.<encoder name>.*``;
+- ``NAME.json``: the card: format tag, VAE configuration, training data and epoch,
+  rates, how each encoder was made, the sha256 of the decoder tensors (encoders are
+  bound to it) and of the weights file (checked on every load).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from .errors import CheckpointError
+from .model import VAE, Decoder, Encoder, VAEConfig
+
+FORMAT = "bbcompress-checkpoint"
+VERSION = 1
+
+
+def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """A hash of tensor names, dtypes, shapes and bytes, independent of file layout."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous().cpu()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder and rename: never a half file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
+    """(weights, card) for a path given as NAME, NAME.json or NAME.safetensors."""
+    path = Path(path)
+    stem = path.with_suffix("") if path.suffix in (".json", ".safetensors") else path
+    return stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
+
+
+@dataclass
+class Checkpoint:
+    config: VAEConfig
+    decoder: dict[str, torch.Tensor]
+    encoders: dict[str, dict[str, torch.Tensor]]
+    encoder_info: dict[str, dict] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)  # data, epoch, rates: free-form but JSON
+
+    @classmethod
+    def from_vae(cls, vae: VAE, info: dict, encoder_info: dict) -> "Checkpoint":
+        return cls(vae.config, clone_state(vae.decoder), {"amortized": clone_state(vae.encoder)},
+                   {"amortized": encoder_info}, info)
+
+    @property
+    def decoder_sha256(self) -> str:
+        return tensors_sha256(self.decoder)
+
+    def vae(self, encoder: str = "amortized") -> VAE:
+        if encoder not in self.encoders:
+            raise CheckpointError(f"no encoder {encoder!r} in this checkpoint; "
+                                  f"it has: {', '.join(sorted(self.encoders))}")
+        vae = VAE(self.config)
+        vae.decoder.load_state_dict(self.decoder)
+        vae.encoder.load_state_dict(self.encoders[encoder])
+        return vae
+
+    def fingerprint(self, encoder: str = "amortized") -> str:
+        """Identifies the weights a coder uses: the decoder and one encoder."""
+        tensors = {f"decoder.{k}": v for k, v in self.decoder.items()}
+        tensors.update({f"encoder.{k}": v for k, v in self.encoders[encoder].items()})
+        return tensors_sha256(tensors)
+
+    def add_encoder(self, name: str, encoder: Encoder, info: dict, decoder_sha256: str) -> None:
+        """Attach an encoder trained against the decoder whose hash is given."""
+        if decoder_sha256 != self.decoder_sha256:
+            raise CheckpointError(f"encoder {name!r} was trained against another decoder "
+                                  f"({decoder_sha256[:12]}), not this one ({self.decoder_sha256[:12]})")
+        self.encoders[name] = clone_state(encoder)
+        self.encoder_info[name] = {**info, "decoder_sha256": decoder_sha256}
+
+    def save(self, path: str | Path) -> Path:
+        weights_path, card_path = checkpoint_paths(path)
+        weights_path.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {f"decoder.{k}": v for k, v in self.decoder.items()}
+        for name, state in self.encoders.items():
+            tensors.update({f"encoder.{name}.{k}": v for k, v in state.items()})
+        blob = save_safetensors({k: v.contiguous() for k, v in tensors.items()})
+        card = {"format": FORMAT, "version": VERSION, "config": self.config.to_json(),
+                **self.info, "encoders": self.encoder_info,
+                "decoder_sha256": self.decoder_sha256,
+                "weights_sha256": hashlib.sha256(blob).hexdigest()}
+        atomic_write_bytes(weights_path, blob)
+        atomic_write_bytes(card_path, (json.dumps(card, indent=2) + "\n").encode())
+        return card_path
+
+
+def clone_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def read_card(card_path: Path) -> dict:
+    try:
+        card = json.loads(card_path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{card_path}: no such checkpoint card") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{card_path}: not a bbcompress checkpoint card ({e})") from None
+    if not isinstance(card, dict) or card.get("format") != FORMAT:
+        raise CheckpointError(f"{card_path}: not a bbcompress checkpoint card")
+    if card.get("version") != VERSION:
+        raise CheckpointError(f"{card_path}: checkpoint version {card.get('version')} "
+                              f"is not supported (this bbcompress reads version {VERSION})")
+    return card
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Load and verify a checkpoint; every failure is a CheckpointError."""
+    weights_path, card_path = checkpoint_paths(path)
+    card = read_card(card_path)
+    try:
+        blob = weights_path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"{weights_path}: cannot read weights ({e.strerror})") from None
+    if hashlib.sha256(blob).hexdigest() != card.get("weights_sha256"):
+        raise CheckpointError(f"{weights_path}: sha256 differs from its card: the file was "
+                              f"modified or corrupted")
+    try:
+        tensors = load_safetensors(blob)
+        config = VAEConfig(**card["config"])
+    except (SafetensorError, TypeError, ValueError, KeyError) as e:
+        raise CheckpointError(f"{weights_path}: malformed checkpoint ({e})") from None
+    return split_tensors(config, tensors, card)
+
+
+def split_tensors(config: VAEConfig, tensors: dict, card: dict) -> Checkpoint:
+    decoder = {k[len("decoder."):]: v for k, v in tensors.items() if k.startswith("decoder.")}
+    encoders: dict[str, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("encoder."):
+            name, _, param = key[len("encoder."):].partition(".net.")
+            encoders.setdefault(name, {})[f"net.{param}"] = value
+    info = {k: v for k, v in card.items() if k not in
+            ("format", "version", "config", "encoders", "decoder_sha256", "weights_sha256")}
+    checkpoint = Checkpoint(config, decoder, encoders, card.get("encoders", {}), info)
+    try:
+        for name in encoders:
+            checkpoint.vae(name)  # shapes must match the configuration
+    except RuntimeError as e:
+        raise CheckpointError(f"weights do not match the configuration in the card: "
+                              f"{str(e).splitlines()[0]}") from None
+    if not encoders:
+        raise CheckpointError("checkpoint holds no encoder")
+    return checkpoint

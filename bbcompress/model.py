@@ -1,0 +1,166 @@
+"""The VAE of the seed paper: MLP encoder q(z|x), MLP decoder p(x|z), prior N(0, I).
+
+Two likelihoods share one decoder shape:
+- ``bernoulli``: binary pixels, the decoder gives one logit per pixel;
+- ``logistic256``: 8-bit pixels, a logistic per pixel discretized to 256 bins of
+  width 1 centred on 0..255, the first and last bins open-ended; the decoder gives
+  a mean (in pixel units) and a log-scale per pixel.
+
+Rates are in bits per dimension: BPD = -ELBO / (D ln 2).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LIKELIHOODS = ("bernoulli", "logistic256")
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "softplus": nn.Softplus}
+# Keeps a logistic's scale away from 0 so no bin gets probability exactly 1.
+MIN_LOG_SCALE = -7.0
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    likelihood: str
+    pixels: int = 784
+    hidden: tuple[int, ...] = (500, 500)
+    latent: int = 10
+    activation: str = "relu"
+
+    def __post_init__(self):
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}")
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+    @property
+    def params_per_pixel(self) -> int:
+        return 1 if self.likelihood == "bernoulli" else 2
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "hidden": list(self.hidden)}
+
+
+def mlp(sizes: list[int], activation: str) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+class Encoder(nn.Module):
+    """q(z|x) = N(mean, diag exp(log_std)^2); takes pixels scaled to [0, 1]."""
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.net = mlp([config.pixels, *config.hidden, 2 * config.latent], config.activation)
+
+    def forward(self, x01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self.net(x01).chunk(2, dim=-1)
+        return mean, log_std
+
+
+class Decoder(nn.Module):
+    """p(x|z): logits (bernoulli) or (mean, log_scale) in pixel units (logistic256)."""
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.config = config
+        sizes = [config.latent, *reversed(config.hidden), config.params_per_pixel * config.pixels]
+        self.net = mlp(sizes, config.activation)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        out = self.net(z)
+        if self.config.likelihood == "bernoulli":
+            return out
+        raw_mean, raw_log_scale = out.chunk(2, dim=-1)
+        # The mean lives in [-0.5, 255.5]: the edges of the open-ended bins.
+        mean = 256.0 * torch.sigmoid(raw_mean) - 0.5
+        log_scale = torch.clamp(raw_log_scale, min=MIN_LOG_SCALE)
+        return mean, log_scale
+
+
+def log_sigmoid_interval(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """log(sigmoid(hi) - sigmoid(lo)) for hi > lo, stable in both tails.
+
+    Uses sigmoid(hi) - sigmoid(lo) = sigmoid(hi) * sigmoid(-lo) * (1 - exp(lo - hi)).
+    """
+    return F.logsigmoid(hi) + F.logsigmoid(-lo) + torch.log(-torch.expm1(lo - hi))
+
+
+def logistic256_log_prob(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    """Per-pixel log P(x) of a logistic discretized to the bins of 0..255."""
+    inv_scale = torch.exp(-log_scale)
+    lo = (x - 0.5 - mean) * inv_scale
+    hi = (x + 0.5 - mean) * inv_scale
+    big = torch.full_like(lo, 1e4)  # stands in for +-infinity at the open ends
+    lo = torch.where(x <= 0, -big, lo)
+    hi = torch.where(x >= 255, big, hi)
+    return log_sigmoid_interval(lo, hi)
+
+
+class VAE(nn.Module):
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+
+    def scale_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Pixels (0/1 or 0..255, any float dtype) to the encoder's [0, 1] input."""
+        return x if self.config.likelihood == "bernoulli" else x / 255.0
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) summed over pixels; x flattened, z with any leading sample dims."""
+        params = self.decoder(z)
+        if self.config.likelihood == "bernoulli":
+            x = x.expand_as(params)
+            return -F.binary_cross_entropy_with_logits(params, x, reduction="none").sum(-1)
+        mean, log_scale = params
+        return logistic256_log_prob(x.expand_as(mean), mean, log_scale).sum(-1)
+
+    def elbo(self, x: torch.Tensor, encoder: nn.Module | None = None) -> torch.Tensor:
+        """Single-sample reparameterized ELBO per image (nats), analytic KL."""
+        encoder = encoder or self.encoder
+        mean, log_std = encoder(self.scale_input(x))
+        z = mean + torch.exp(log_std) * torch.randn_like(mean)
+        kl = 0.5 * (mean**2 + torch.exp(2 * log_std) - 1 - 2 * log_std).sum(-1)
+        return self.log_likelihood(x, z) - kl
+
+    def iwae(self, x: torch.Tensor, samples: int, encoder: nn.Module | None = None) -> torch.Tensor:
+        """Importance-weighted bound log (1/K) sum_k p(x,z_k)/q(z_k|x), per image (nats)."""
+        encoder = encoder or self.encoder
+        mean, log_std = encoder(self.scale_input(x))
+        std = torch.exp(log_std)
+        eps = torch.randn((samples, *mean.shape), dtype=mean.dtype)
+        z = mean + std * eps
+        log_q = (-0.5 * eps**2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_prior = (-0.5 * z**2 - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_w = self.log_likelihood(x, z) + log_prior - log_q
+        return torch.logsumexp(log_w, dim=0) - math.log(samples)
+
+    @torch.no_grad()
+    def sample(self, count: int, generator: torch.Generator | None = None,
+               z: torch.Tensor | None = None) -> torch.Tensor:
+        """x ~ p(x|z) with z ~ N(0, I) (or the given z); pixels as float 0/1 or 0..255."""
+        if z is None:
+            z = torch.randn((count, self.config.latent), generator=generator)
+        params = self.decoder(z)
+        if self.config.likelihood == "bernoulli":
+            return torch.bernoulli(torch.sigmoid(params), generator=generator)
+        mean, log_scale = params
+        u = torch.rand(mean.shape, generator=generator).clamp(1e-7, 1 - 1e-7)
+        logistic = mean + torch.exp(log_scale) * (torch.log(u) - torch.log1p(-u))
+        return torch.clamp(torch.round(logistic), 0, 255)
+
+
+def bits_per_dim(nats_per_image: torch.Tensor | float, pixels: int) -> float:
+    """-ELBO (or -log p) in nats per image to bits per pixel."""
+    return float(-nats_per_image / (pixels * math.log(2)))

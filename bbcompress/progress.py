@@ -1,0 +1,32 @@
+"""Progress on stderr for long work: a bar on a terminal, a line per checkpoint otherwise."""
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+from tqdm import tqdm
+
+
+class TrainProgress:
+    def __init__(self, epochs: int, quiet: bool = False):
+        self.quiet = quiet
+        self.started = time.monotonic()
+        self.bar = tqdm(total=epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True,
+                        disable=quiet or not sys.stderr.isatty())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.close()
+
+    def update(self, event: dict) -> None:
+        if self.bar.n < event["epoch"]:
+            self.bar.update(event["epoch"] - self.bar.n)
+        self.bar.set_postfix(bpd=f"{event['running_bpd']:.4f}", refresh=False)
+        if "test_bpd" in event and not self.quiet:
+            elapsed = time.monotonic() - self.started
+            self.bar.write(f"epoch {event['epoch']}: train {event['train_bpd']:.4f} "
+                           f"test {event['test_bpd']:.4f} bits/dim (-ELBO), "
+                           f"{elapsed:.0f} s elapsed", file=sys.stderr)

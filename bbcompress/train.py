@@ -1,0 +1,149 @@
+"""Amortized training of the VAE (encoder and decoder jointly), with checkpoints.
+
+The run folder holds ``epoch-NNNN.{safetensors,json}`` checkpoints and
+``resume.{safetensors,json}``: the latest weights, Adam state and random state,
+from which an interrupted run continues exactly where it stopped.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .checkpoint import Checkpoint, atomic_write_bytes
+from .data import Dataset
+from .errors import BBCError
+from .evaluate import as_pixels, elbo_bpd
+from .model import VAE, VAEConfig, bits_per_dim
+
+RESUME = "resume"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str
+    epochs: int = 1000
+    checkpoint_every: int = 100
+    batch_size: int = 100
+    lr: float = 1e-3
+    seed: int = 0
+
+
+def checkpoint_name(epoch: int) -> str:
+    return f"epoch-{epoch:04d}"
+
+
+@dataclass
+class TrainState:
+    vae: VAE
+    optimizer: torch.optim.Adam
+    shuffle: torch.Generator
+    epoch: int = 0
+
+    def save(self, folder: Path, vae_config: VAEConfig, train_config: TrainConfig) -> None:
+        tensors = {f"model.{k}": v for k, v in self.vae.state_dict().items()}
+        for index, state in self.optimizer.state_dict()["state"].items():
+            tensors.update({f"adam.{index}.{k}": v for k, v in state.items()})
+        tensors["rng.torch"] = torch.get_rng_state()
+        tensors["rng.shuffle"] = self.shuffle.get_state()
+        tmp = folder / f".{RESUME}.safetensors.tmp"
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+        tmp.replace(folder / f"{RESUME}.safetensors")
+        meta = {"epoch": self.epoch, "vae": vae_config.to_json(), "train": asdict(train_config)}
+        atomic_write_bytes(folder / f"{RESUME}.json", json.dumps(meta, indent=2).encode())
+
+    def restore(self, folder: Path) -> None:
+        tensors = load_file(str(folder / f"{RESUME}.safetensors"))
+        self.vae.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        state = self.optimizer.state_dict()
+        for index in range(len(list(self.vae.parameters()))):
+            prefix = f"adam.{index}."
+            entry = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            if entry:
+                state["state"][index] = entry
+        self.optimizer.load_state_dict(state)
+        torch.set_rng_state(tensors["rng.torch"])
+        self.shuffle.set_state(tensors["rng.shuffle"])
+        self.epoch = json.loads((folder / f"{RESUME}.json").read_text())["epoch"]
+
+
+def new_state(vae_config: VAEConfig, train_config: TrainConfig) -> TrainState:
+    torch.manual_seed(train_config.seed)
+    vae = VAE(vae_config)
+    optimizer = torch.optim.Adam(vae.parameters(), lr=train_config.lr)
+    shuffle = torch.Generator().manual_seed(train_config.seed + 1)
+    return TrainState(vae, optimizer, shuffle)
+
+
+def prepare_folder(folder: Path, vae_config: VAEConfig, train_config: TrainConfig,
+                   resume: bool) -> TrainState:
+    state = new_state(vae_config, train_config)
+    resume_card = folder / f"{RESUME}.json"
+    if resume:
+        if not resume_card.exists():
+            raise BBCError(f"{folder}: nothing to resume (no {RESUME}.json)")
+        meta = json.loads(resume_card.read_text())
+        same_run = {**meta["train"], "epochs": train_config.epochs} == asdict(train_config)
+        if meta["vae"] != vae_config.to_json() or not same_run:
+            raise BBCError(f"{folder}: the run there was started with other settings: "
+                           f"{meta['vae']} {meta['train']}")
+        state.restore(folder)
+    elif folder.exists() and any(folder.iterdir()):
+        raise BBCError(f"{folder} is not empty: pass --resume to continue the run there, "
+                       f"or choose another output folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    return state
+
+
+def train_one_epoch(state: TrainState, x_train: torch.Tensor, batch_size: int) -> float:
+    """One pass over the shuffled training set; returns the mean -ELBO in nats."""
+    state.vae.train()
+    order = torch.randperm(len(x_train), generator=state.shuffle)
+    total = 0.0
+    for start in range(0, len(x_train), batch_size):
+        batch = x_train[order[start:start + batch_size]]
+        loss = -state.vae.elbo(batch).mean()
+        state.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        state.optimizer.step()
+        total += loss.item() * len(batch)
+    return total / len(x_train)
+
+
+def save_checkpoint(state: TrainState, folder: Path, dataset: Dataset, config: TrainConfig,
+                    wall_s: float) -> dict:
+    state.vae.eval()
+    rates = {"train_bpd": elbo_bpd(state.vae, dataset.x_train),
+             "test_bpd": elbo_bpd(state.vae, dataset.x_test)}
+    info = {"data": dataset.name, "epoch": state.epoch, **rates, "elbo_samples": 1,
+            "train": asdict(config), "wall_s": round(wall_s, 1)}
+    made = {"method": "amortized", "data": dataset.name, "split": "train", "epochs": state.epoch}
+    Checkpoint.from_vae(state.vae, info, made).save(folder / checkpoint_name(state.epoch))
+    return rates
+
+
+def train(vae_config: VAEConfig, config: TrainConfig, dataset: Dataset, folder: str | Path,
+          resume: bool = False, report: Callable[[dict], None] = print) -> TrainState:
+    """Train for ``config.epochs`` epochs, checkpointing every ``checkpoint_every``.
+
+    ``report`` receives a dict after every epoch (epoch, train_bpd_running, and the
+    checkpoint rates when one was written) so the caller can draw progress.
+    """
+    folder = Path(folder)
+    state = prepare_folder(folder, vae_config, config, resume)
+    x_train = as_pixels(dataset.x_train)
+    started = time.monotonic()
+    while state.epoch < config.epochs:
+        nats = train_one_epoch(state, x_train, config.batch_size)
+        state.epoch += 1
+        event = {"epoch": state.epoch, "running_bpd": bits_per_dim(-nats, vae_config.pixels)}
+        if state.epoch % config.checkpoint_every == 0 or state.epoch == config.epochs:
+            event.update(save_checkpoint(state, folder, dataset, config, time.monotonic() - started))
+            state.save(folder, vae_config, config)
+        report(event)
+    return state
