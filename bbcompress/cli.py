@@ -108,3 +108,223 @@ def eval_command(checkpoint, data_name, data_root, split, encoder, samples, iwae
     click.echo(f"  -ELBO   {result['elbo_bpd']:.4f} bits/dim ({samples} z sample(s) per image)")
     if iwae_samples:
         click.echo(f"  -IWAE-{iwae_samples} {result['iwae_bpd']:.4f} bits/dim")
+
+
+def coding_options(function):
+    options = [
+        click.option("--encoder", default="amortized", show_default=True,
+                     help="Named encoder of the model (amortized, self-consistent, ...)."),
+        click.option("--latents", default="buckets", show_default=True,
+                     type=click.Choice(["buckets", "grid"]),
+                     help="Latent discretization: equal-mass buckets or a uniform grid."),
+        click.option("--latent-bits", default=8, show_default=True,
+                     help="buckets: 2^N buckets per dim; grid: 2^N steps per unit of z."),
+        click.option("--batch", "max_batch", default=1000, show_default=True,
+                     help="Most images coded per batch."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def rates_json(archive) -> list[dict]:
+    from .compression import section_rate
+
+    rows = []
+    for section in archive.sections:
+        rate = section_rate(section)
+        rows.append({"kind": rate.kind, "model": section.model["name"],
+                     "encoder": section.model["encoder"], "images": rate.images,
+                     "pixels": rate.pixels, "bits": rate.total_bits,
+                     "initial_bits": rate.initial_bits, "bits_per_dim": rate.bits_per_dim,
+                     "net_bits_per_dim": rate.net_bits_per_dim})
+    return rows
+
+
+def echo_rates(rows: list[dict]) -> None:
+    for row in rows:
+        click.echo(f"  {row['kind']:9} {row['images']:6} image(s)  {row['bits_per_dim']:.4f} bits/dim "
+                   f"({row['net_bits_per_dim']:.4f} net of {row['initial_bits']} initial bits)  "
+                   f"model {row['model']} / {row['encoder']}")
+
+
+def pick_models(images, model_args):
+    """kind -> (name, checkpoint): --model choices by kind, else the shipped default."""
+    from .registry import default_model, kind_of, resolve_model
+
+    chosen = {}
+    for name in model_args:
+        checkpoint = resolve_model(name)
+        chosen[kind_of(checkpoint)] = (name, checkpoint)
+    for kind in {image.kind for image in images} - set(chosen):
+        name = default_model(kind)
+        chosen[kind] = (name, resolve_model(name))
+    return chosen
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, type=click.Path())
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Archive to write (default: INPUT.bbc for a single input).")
+@click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write the archive to standard output.")
+@click.option("-m", "--model", "model_args", multiple=True,
+              help="Shipped model name or checkpoint path; once per image kind (binary, greyscale).")
+@coding_options
+@click.option("-f", "--force", is_flag=True, help="Overwrite an existing archive.")
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print sizes and bits/dim as JSON.")
+@friendly_errors
+def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bits, max_batch,
+             force, quiet, as_json):
+    """Compress image files and folders (1-bit or 8-bit greyscale) into one .bbc archive."""
+    from .archive import write_archive
+    from .compression import CodingOptions, compress_images
+    from .images import tile_count
+    from .inputs import read_inputs
+    from .progress import TileProgress
+
+    if not inputs:
+        raise BBCError("no input files given")
+    if to_stdout and sys.stdout.isatty():
+        raise BBCError("refusing to write a binary archive to a terminal")
+    if not output and not to_stdout:
+        if len(inputs) != 1:
+            raise BBCError("several inputs: name the archive with -o OUT.bbc")
+        output = inputs[0].rstrip("/") + ".bbc"
+    started = time.monotonic()
+    images = read_inputs(list(inputs))
+    models = pick_models(images, model_args)
+    options = CodingOptions(encoder, latents, latent_bits, max_batch)
+    total = sum(tile_count(*image.pixels.shape) for image in images)
+    with TileProgress(total, "compress", quiet) as progress:
+        archive = compress_images(images, models, options, progress)
+    if to_stdout:
+        data = archive.to_bytes()
+        sys.stdout.buffer.write(data)
+        size = len(data)
+    else:
+        size = write_archive(output, archive, force)
+    report = {"archive": output or "-", "bytes": size, "images": archive.image_count,
+              "seconds": round(time.monotonic() - started, 3), "sections": rates_json(archive)}
+    if as_json:
+        click.echo(json.dumps(report), err=to_stdout)
+    elif not quiet:
+        click.echo(f"{report['archive']}: {archive.image_count} image(s), {size} bytes", err=to_stdout)
+        if not to_stdout:
+            echo_rates(report["sections"])
+
+
+def decode_archive(path, model_args, quiet):
+    """Read, verify and decode an archive fully in memory."""
+    from .archive import read_archive
+    from .compression import decompress_archive
+    from .progress import TileProgress
+    from .images import tile_count
+    from .registry import kind_of, resolve_model
+
+    archive = read_archive(path)
+    offered = {}
+    for name in model_args:
+        checkpoint = resolve_model(name)
+        offered[kind_of(checkpoint)] = checkpoint
+
+    def resolve(section):
+        return offered.get(section.kind) or resolve_model(section.model["name"])
+
+    total = sum(tile_count(e.height, e.width) for s in archive.sections for e in s.images)
+    with TileProgress(total, "decompress", quiet) as progress:
+        return archive, decompress_archive(archive, resolve, progress)
+
+
+def model_option(function):
+    return click.option("-m", "--model", "model_args", multiple=True,
+                        help="Model to decode with, if not the one the archive names.")(function)
+
+
+@main.command()
+@click.argument("archive_path", metavar="ARCHIVE", type=click.Path())
+@click.option("-o", "--output-dir", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Folder to restore the images into.")
+@model_option
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing files.")
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+@friendly_errors
+def decompress(archive_path, output_dir, model_args, force, quiet, as_json):
+    """Restore every image of ARCHIVE with identical pixels, name and mode."""
+    from pathlib import Path
+
+    from .images import restored, write_image
+    from .inputs import output_path
+
+    _, images = decode_archive(archive_path, model_args, quiet)
+    folder = Path(output_dir)
+    targets = [output_path(folder, image.name) for image in images]
+    existing = [str(t) for t in targets if t.exists()]
+    if existing and not force:
+        raise BBCError(f"{existing[0]} already exists (use -f to overwrite)"
+                       + (f"; and {len(existing) - 1} more" if len(existing) > 1 else ""))
+    for image, target in zip(images, targets):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_image(restored(image), target)
+    if as_json:
+        click.echo(json.dumps({"archive": archive_path, "images": [str(t) for t in targets]}))
+    elif not quiet:
+        click.echo(f"{archive_path}: restored {len(images)} image(s) into {folder}")
+
+
+@main.command("test")
+@click.argument("archive_path", metavar="ARCHIVE", type=click.Path())
+@model_option
+@click.option("-q", "--quiet", is_flag=True)
+@friendly_errors
+def test_command(archive_path, model_args, quiet):
+    """Decode ARCHIVE and verify its checksums; write nothing."""
+    archive, images = decode_archive(archive_path, model_args, quiet)
+    if not quiet:
+        click.echo(f"{archive_path}: OK ({len(images)} image(s) decoded and verified)")
+
+
+@main.command()
+@click.argument("archive_path", metavar="ARCHIVE", type=click.Path())
+@click.option("--json", "as_json", is_flag=True)
+@friendly_errors
+def info(archive_path, as_json):
+    """List the contents of ARCHIVE and its bits/dim (without decoding)."""
+    from .archive import read_archive
+
+    archive = read_archive(archive_path)
+    sections = rates_json(archive)
+    for row, section in zip(sections, archive.sections):
+        row["files"] = [{"name": e.name, "width": e.width, "height": e.height, "mode": e.mode}
+                        for e in section.images]
+    if as_json:
+        click.echo(json.dumps({"archive": archive_path, "sections": sections}))
+        return
+    click.echo(f"{archive_path}: {archive.image_count} image(s)")
+    echo_rates(sections)
+    for row in sections:
+        for f in row["files"]:
+            click.echo(f"    {f['name']}  {f['width']}x{f['height']}  mode {f['mode']}")
+
+
+@main.command("models")
+@click.option("--json", "as_json", is_flag=True)
+@friendly_errors
+def models_command(as_json):
+    """List the shipped models (the default per image kind is marked *)."""
+    from .registry import DEFAULT_MODELS, shipped_cards
+
+    cards = shipped_cards()
+    if as_json:
+        click.echo(json.dumps(cards))
+        return
+    if not cards:
+        click.echo("no shipped models installed")
+    for name, card in cards.items():
+        mark = "*" if name in DEFAULT_MODELS.values() else " "
+        encoders = ", ".join(card.get("encoders", {}))
+        rate = card.get("test", {}).get("realized_bits_per_dim")
+        rate_text = f", test {rate:.4f} bits/dim" if rate else ""
+        click.echo(f"{mark} {name}: {card.get('data', '?')}, epoch {card.get('epoch', '?')}, "
+                   f"encoders: {encoders}{rate_text}")

@@ -12,7 +12,7 @@ import numpy as np
 from .coder import BernoulliPixels, BitsBack, EqualMassLatents, GridLatents, Logistic256Pixels
 from .errors import CodingError
 from .exact_mlp import ACTIVATION_BITS, ExactMLP
-from .model import MIN_LOG_SCALE, VAE
+from .model import MAX_LOG_SCALE, MIN_LOG_SCALE, VAE
 
 LATENT_SCHEMES = ("buckets", "grid")
 
@@ -51,7 +51,7 @@ class NetworkFunctions:
         raw_mean, raw_log_scale = np.split(out, 2, axis=-1)
         with np.errstate(over="ignore"):
             mean = 256.0 / (1.0 + np.exp(-raw_mean)) - 0.5
-        return mean, np.maximum(raw_log_scale, MIN_LOG_SCALE)
+        return mean, np.clip(raw_log_scale, MIN_LOG_SCALE, MAX_LOG_SCALE)
 
 
 def bits_back_for(vae: VAE, scheme: str = "buckets", bits: int = 8) -> BitsBack:

@@ -19,8 +19,9 @@ from torch import nn
 
 LIKELIHOODS = ("bernoulli", "logistic256")
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "softplus": nn.Softplus}
-# Keeps a logistic's scale away from 0 so no bin gets probability exactly 1.
-MIN_LOG_SCALE = -7.0
+# A logistic's log-scale is clamped: below, no bin gets probability exactly 1; above,
+# (a scale of ~1100 levels is already flat over 0..255) no bin underflows to 0.
+MIN_LOG_SCALE, MAX_LOG_SCALE = -7.0, 7.0
 
 
 @dataclass(frozen=True)
@@ -83,27 +84,22 @@ class Decoder(nn.Module):
         raw_mean, raw_log_scale = out.chunk(2, dim=-1)
         # The mean lives in [-0.5, 255.5]: the edges of the open-ended bins.
         mean = 256.0 * torch.sigmoid(raw_mean) - 0.5
-        log_scale = torch.clamp(raw_log_scale, min=MIN_LOG_SCALE)
+        log_scale = torch.clamp(raw_log_scale, MIN_LOG_SCALE, MAX_LOG_SCALE)
         return mean, log_scale
 
 
-def log_sigmoid_interval(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-    """log(sigmoid(hi) - sigmoid(lo)) for hi > lo, stable in both tails.
-
-    Uses sigmoid(hi) - sigmoid(lo) = sigmoid(hi) * sigmoid(-lo) * (1 - exp(lo - hi)).
-    """
-    return F.logsigmoid(hi) + F.logsigmoid(-lo) + torch.log(-torch.expm1(lo - hi))
-
-
 def logistic256_log_prob(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
-    """Per-pixel log P(x) of a logistic discretized to the bins of 0..255."""
+    """Per-pixel log P(x) of a logistic discretized to the bins of 0..255.
+
+    Interior bins use sigmoid(hi) - sigmoid(lo) = sigmoid(hi) sigmoid(-lo) (1 - e^(lo-hi)),
+    stable in both tails; lo - hi = -1/scale is finite, and every branch stays finite
+    so that torch.where passes no NaN gradients.
+    """
     inv_scale = torch.exp(-log_scale)
     lo = (x - 0.5 - mean) * inv_scale
     hi = (x + 0.5 - mean) * inv_scale
-    big = torch.full_like(lo, 1e4)  # stands in for +-infinity at the open ends
-    lo = torch.where(x <= 0, -big, lo)
-    hi = torch.where(x >= 255, big, hi)
-    return log_sigmoid_interval(lo, hi)
+    interior = F.logsigmoid(hi) + F.logsigmoid(-lo) + torch.log(-torch.expm1(-inv_scale))
+    return torch.where(x <= 0, F.logsigmoid(hi), torch.where(x >= 255, F.logsigmoid(-lo), interior))
 
 
 class VAE(nn.Module):

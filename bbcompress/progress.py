@@ -30,3 +30,17 @@ class TrainProgress:
             self.bar.write(f"epoch {event['epoch']}: train {event['train_bpd']:.4f} "
                            f"test {event['test_bpd']:.4f} bits/dim (-ELBO), "
                            f"{elapsed:.0f} s elapsed", file=sys.stderr)
+
+
+class TileProgress:
+    """A bar over tiles (28x28 blocks) for compress / decompress."""
+
+    def __init__(self, total: int, description: str, quiet: bool = False):
+        self.bar = tqdm(total=total, unit="tile", desc=description, file=sys.stderr,
+                        dynamic_ncols=True, disable=quiet or not sys.stderr.isatty())
+
+    def __enter__(self):
+        return self.bar.update
+
+    def __exit__(self, *exc):
+        self.bar.close()

@@ -15,9 +15,10 @@ from typing import Callable
 import torch
 from safetensors.torch import load_file, save_file
 
-from .checkpoint import Checkpoint, atomic_write_bytes
+from .checkpoint import Checkpoint
 from .data import Dataset
 from .errors import BBCError
+from .fileio import atomic_write, atomic_write_bytes
 from .evaluate import as_pixels, elbo_bpd
 from .model import VAE, VAEConfig, bits_per_dim
 
@@ -51,9 +52,8 @@ class TrainState:
             tensors.update({f"adam.{index}.{k}": v for k, v in state.items()})
         tensors["rng.torch"] = torch.get_rng_state()
         tensors["rng.shuffle"] = self.shuffle.get_state()
-        tmp = folder / f".{RESUME}.safetensors.tmp"
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
-        tmp.replace(folder / f"{RESUME}.safetensors")
+        tensors = {k: v.contiguous() for k, v in tensors.items()}
+        atomic_write(folder / f"{RESUME}.safetensors", lambda tmp: save_file(tensors, tmp))
         meta = {"epoch": self.epoch, "vae": vae_config.to_json(), "train": asdict(train_config)}
         atomic_write_bytes(folder / f"{RESUME}.json", json.dumps(meta, indent=2).encode())
 

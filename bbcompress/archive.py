@@ -1,0 +1,146 @@
+"""The .bbc container: reading and writing, no coding.
+
+Layout (all integers little-endian)::
+
+    offset  size  field
+    0       8     magic  89 42 42 43 0D 0A 1A 0A  ("\\x89BBC\\r\\n\\x1a\\n", PNG-style)
+    8       1     format version (1)
+    9       1     flags: reserved, must be 0 (a reader refuses flags it does not know)
+    10      4     H: length of the header
+    14      H     header: UTF-8 JSON, see below
+    14+H    4*W   payload: each section's ANS words (uint32), sections in order
+    end-4   4     CRC-32 of every byte before it
+
+Header JSON: ``{"sections": [section, ...]}``; each section holds the images coded by
+one model::
+
+    {"kind": "binary" | "greyscale",
+     "model": {"name": str, "encoder": str, "fingerprint": sha256 hex of the weights},
+     "coder": {"latents": "buckets" | "grid", "latent_bits": int, "schedule": [int, ...]},
+     "images": [[name, width, height, mode], ...],
+     "words": W_section,
+     "pixel_sha256": sha256 of the decoded pixels of the section's images in order}
+
+Images are cut into 28x28 tiles (row-major per image, images in order); the ANS
+words hold all tiles of a section. Readers verify the CRC before trusting any field
+and the pixel checksum after decoding. Archives of version 1 stay decodable by later
+versions; the compressed bytes themselves may change between versions.
+"""
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ArchiveError, BBCError
+from .fileio import atomic_write_bytes
+
+MAGIC = b"\x89BBC\r\n\x1a\n"
+VERSION = 1
+PREFIX = struct.Struct("<8sBBI")
+SUFFIX = ".bbc"
+
+
+@dataclass(frozen=True)
+class ImageEntry:
+    name: str
+    width: int
+    height: int
+    mode: str
+
+
+@dataclass
+class Section:
+    kind: str
+    model: dict
+    coder: dict
+    images: list[ImageEntry]
+    words: np.ndarray
+    pixel_sha256: str
+
+    def header(self) -> dict:
+        return {"kind": self.kind, "model": self.model, "coder": self.coder,
+                "images": [[i.name, i.width, i.height, i.mode] for i in self.images],
+                "words": int(len(self.words)), "pixel_sha256": self.pixel_sha256}
+
+
+@dataclass
+class Archive:
+    sections: list[Section] = field(default_factory=list)
+
+    def to_bytes(self) -> bytes:
+        header = json.dumps({"sections": [s.header() for s in self.sections]},
+                            separators=(",", ":")).encode()
+        payload = b"".join(s.words.astype("<u4").tobytes() for s in self.sections)
+        body = PREFIX.pack(MAGIC, VERSION, 0, len(header)) + header + payload
+        return body + struct.pack("<I", zlib.crc32(body))
+
+    @property
+    def image_count(self) -> int:
+        return sum(len(s.images) for s in self.sections)
+
+
+def parse(data: bytes, source: str = "archive") -> Archive:
+    """Parse and verify an archive; every failure is an ArchiveError naming the cause."""
+    if len(data) < PREFIX.size + 4 or not data.startswith(MAGIC):
+        if data[: len(MAGIC)] == MAGIC[: len(data)]:
+            raise ArchiveError(f"{source}: truncated archive")
+        raise ArchiveError(f"{source}: not a bbcompress archive (wrong magic bytes)")
+    body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
+    if zlib.crc32(body) != crc:
+        raise ArchiveError(f"{source}: archive is corrupted or truncated (CRC-32 mismatch)")
+    _, version, flags, header_len = PREFIX.unpack_from(body)
+    if version > VERSION:
+        raise ArchiveError(f"{source}: format version {version} is newer than this bbcompress "
+                           f"reads ({VERSION}); upgrade bbcompress")
+    if version < 1 or flags:
+        raise ArchiveError(f"{source}: unsupported format version {version} / flags {flags:#04x}")
+    try:
+        header = json.loads(body[PREFIX.size:PREFIX.size + header_len])
+        return Archive(read_sections(header, body[PREFIX.size + header_len:]))
+    except (ValueError, KeyError, TypeError, IndexError) as e:
+        raise ArchiveError(f"{source}: malformed archive header ({e})") from None
+
+
+def read_sections(header: dict, payload: bytes) -> list[Section]:
+    sections, offset = [], 0
+    for entry in header["sections"]:
+        count = int(entry["words"])
+        chunk = payload[offset:offset + 4 * count]
+        if len(chunk) != 4 * count:
+            raise ValueError("payload shorter than the header says")
+        offset += 4 * count
+        images = [ImageEntry(str(n), int(w), int(h), str(m)) for n, w, h, m in entry["images"]]
+        words = np.frombuffer(chunk, dtype="<u4").astype(np.uint32)
+        sections.append(Section(str(entry["kind"]), dict(entry["model"]), dict(entry["coder"]),
+                                images, words, str(entry["pixel_sha256"])))
+    if offset != len(payload):
+        raise ValueError("payload longer than the header says")
+    return sections
+
+
+def read_archive(path: str | Path) -> Archive:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise ArchiveError(f"{path}: cannot read ({e.strerror})") from None
+    return parse(data, str(path))
+
+
+def write_archive(path: str | Path, archive: Archive, force: bool = False) -> int:
+    """Write atomically; an existing file needs ``force``. Returns the size in bytes."""
+    path = Path(path)
+    if path.is_dir():
+        raise BBCError(f"{path} is a directory")
+    if path.exists() and not force:
+        raise BBCError(f"{path} already exists (use -f to overwrite)")
+    data = archive.to_bytes()
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as e:
+        raise BBCError(f"cannot write {path}: {e.strerror or e}") from None
+    return len(data)

@@ -1,0 +1,97 @@
+"""Image files in and out, and the 28x28 tiling the models code.
+
+Supported: 1-bit images (mode '1') and 8-bit greyscale (mode 'L'), from any format
+Pillow reads losslessly (PNG, PBM, PGM, BMP, TIFF, ...). An 'L' image whose only
+values are 0 and 255 is coded as binary and restored as 'L'. Images of any size are
+cut into 28x28 tiles; the padding of the last tile row/column is masked and costs
+no bits.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image as PILImage, UnidentifiedImageError
+
+from .errors import ImageError
+from .fileio import atomic_write
+
+TILE = 28
+BINARY, GREYSCALE = "binary", "greyscale"
+MAX_SIDE = 65535
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str  # relative path, '/'-separated, as stored in the archive
+    mode: str  # the file's Pillow mode, restored on decompression: '1' or 'L'
+    pixels: np.ndarray  # (H, W) uint8: 0/1 for binary images, 0..255 for greyscale
+    kind: str  # BINARY or GREYSCALE: which model codes it
+
+
+def pixels_for_coding(image: PILImage.Image, path: Path) -> tuple[str, np.ndarray, str]:
+    """(mode, pixels, kind); pixels 0/1 for binary content, 0..255 otherwise."""
+    if image.mode == "1":
+        return "1", (np.asarray(image, dtype=np.uint8) > 0).astype(np.uint8), BINARY
+    if image.mode == "L":
+        values = np.asarray(image, dtype=np.uint8)
+        if np.isin(values, (0, 255)).all():
+            return "L", (values // 255).astype(np.uint8), BINARY
+        return "L", values, GREYSCALE
+    raise ImageError(f"{path}: mode {image.mode} is not supported: bbcompress codes 1-bit and "
+                     f"8-bit greyscale images (convert colour or 16-bit images first)")
+
+
+def read_image(path: str | Path, name: str | None = None) -> Image:
+    """Read one file as an Image (binary or greyscale content)."""
+    path = Path(path)
+    try:
+        with PILImage.open(path) as image:
+            if getattr(image, "n_frames", 1) > 1:
+                raise ImageError(f"{path}: has {image.n_frames} frames; only single images are supported")
+            image.load()
+            mode, pixels, kind = pixels_for_coding(image, path)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+        raise ImageError(f"{path}: cannot read image ({e})") from None
+    if pixels.size == 0 or max(pixels.shape) > MAX_SIDE:
+        raise ImageError(f"{path}: unsupported size {pixels.shape[1]}x{pixels.shape[0]}")
+    return Image(name or path.name, mode, pixels, kind)
+
+
+def restored(image: Image) -> PILImage.Image:
+    """The Pillow image to write back: same mode and pixel values as the original."""
+    if image.mode == "1":
+        return PILImage.fromarray(image.pixels.astype(bool))
+    values = image.pixels * 255 if image.kind == BINARY else image.pixels
+    return PILImage.fromarray(values.astype(np.uint8), mode="L")
+
+
+def write_image(image: PILImage.Image, path: Path) -> None:
+    """Save atomically in the format the name's suffix says (PNG when unknown)."""
+    fmt = PILImage.registered_extensions().get(path.suffix.lower(), "PNG")
+    atomic_write(path, lambda tmp: image.save(tmp, format=fmt))
+
+
+def tile_count(height: int, width: int) -> int:
+    return -(-height // TILE) * -(-width // TILE)
+
+
+def to_tiles(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) -> (tiles (T, 784) uint8, mask (T, 784) bool), tiles in row-major order."""
+    height, width = pixels.shape
+    rows, cols = -(-height // TILE), -(-width // TILE)
+    padded = np.zeros((rows * TILE, cols * TILE), dtype=np.uint8)
+    mask = np.zeros_like(padded, dtype=bool)
+    padded[:height, :width] = pixels
+    mask[:height, :width] = True
+
+    def cut(a):
+        return a.reshape(rows, TILE, cols, TILE).swapaxes(1, 2).reshape(rows * cols, TILE * TILE)
+    return cut(padded), cut(mask)
+
+
+def from_tiles(tiles: np.ndarray, height: int, width: int) -> np.ndarray:
+    rows, cols = -(-height // TILE), -(-width // TILE)
+    full = tiles.reshape(rows, cols, TILE, TILE).swapaxes(1, 2).reshape(rows * TILE, cols * TILE)
+    return np.ascontiguousarray(full[:height, :width])
