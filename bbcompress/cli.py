@@ -328,3 +328,49 @@ def models_command(as_json):
         rate_text = f", test {rate:.4f} bits/dim" if rate else ""
         click.echo(f"{mark} {name}: {card.get('data', '?')}, epoch {card.get('epoch', '?')}, "
                    f"encoders: {encoders}{rate_text}")
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path())
+@click.option("--method", required=True, type=click.Choice(["self-consistent", "optimal"]))
+@click.option("--alpha", default=0.5, show_default=True, help="Fraction of model samples per minibatch.")
+@click.option("--model-samples", default="prior", show_default=True, type=click.Choice(["prior", "posterior"]),
+              help="z for model samples: from N(0,I) (paper) or from q(z|x_train) (authors' code).")
+@click.option("--epochs", default=100, show_default=True)
+@click.option("--data", "data_name", help="Dataset (default: the checkpoint's training data).")
+@dataset_option
+@click.option("--split", type=click.Choice(["train", "test"]),
+              help="Images to fit: self-consistent uses train; optimal defaults to test.")
+@click.option("--name", help="Encoder name (default: self-consistent[-posterior] or optimal-SPLIT).")
+@click.option("-o", "--out", help="Checkpoint to write (default: add the encoder to CHECKPOINT).")
+@click.option("--curve-every", default=0, help="Record test -ELBO every N epochs (0: never).")
+@click.option("--batch-size", default=100, show_default=True)
+@click.option("--lr", default=1e-3, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("-f", "--force", is_flag=True, help="Replace an encoder of the same name.")
+@click.option("-q", "--quiet", is_flag=True)
+@friendly_errors
+def refine(checkpoint, method, alpha, model_samples, epochs, data_name, data_root, split, name, out,
+           curve_every, batch_size, lr, seed, force, quiet):
+    """Re-train the encoder of CHECKPOINT with its decoder frozen, and store it by name."""
+    from .checkpoint import load_checkpoint
+    from .data import load_dataset
+    from .progress import TrainProgress
+    from .refine import RefineConfig, default_encoder_name, refine_encoder
+
+    ckpt = load_checkpoint(checkpoint)
+    split = split or ("test" if method == "optimal" else "train")
+    if method == "self-consistent" and split != "train":
+        raise BBCError("the self-consistent encoder is fitted on training images only (--split train)")
+    dataset = load_dataset(data_name or ckpt.info.get("data", ""), data_root)
+    config = RefineConfig(method, dataset.name, split, epochs, alpha, model_samples, batch_size, lr, seed)
+    name = name or default_encoder_name(config)
+    if name in ckpt.encoders and not force:
+        raise BBCError(f"the checkpoint already has an encoder {name!r} (use -f to replace it)")
+    with TrainProgress(epochs, quiet) as progress:
+        encoder, made = refine_encoder(ckpt, dataset.split(split), config,
+                                       dataset.x_test, curve_every, progress.update)
+    ckpt.add_encoder(name, encoder, made, ckpt.decoder_sha256)
+    written = ckpt.save(out or checkpoint)
+    if not quiet:
+        click.echo(f"encoder {name!r} written to {written}")

@@ -24,7 +24,11 @@ class TrainProgress:
     def update(self, event: dict) -> None:
         if self.bar.n < event["epoch"]:
             self.bar.update(event["epoch"] - self.bar.n)
-        self.bar.set_postfix(bpd=f"{event['running_bpd']:.4f}", refresh=False)
+        rate = event.get("running_bpd", event.get("loss_bpd"))
+        self.bar.set_postfix(bpd=f"{rate:.4f}", refresh=False)
+        if "curve_bpd" in event and not self.quiet:
+            self.bar.write(f"epoch {event['epoch']}: test {event['curve_bpd']:.4f} bits/dim (-ELBO)",
+                           file=sys.stderr)
         if "test_bpd" in event and not self.quiet:
             elapsed = time.monotonic() - self.started
             self.bar.write(f"epoch {event['epoch']}: train {event['train_bpd']:.4f} "

@@ -1,0 +1,66 @@
+import gzip
+import hashlib
+
+import numpy as np
+import pytest
+
+from bbcompress.data import DATASET_NAMES, load_dataset
+from bbcompress.errors import DataError
+
+MNIST10K_SHA256 = "01a649acf97bc53c9bbc1a378d3087f5a8f67ccf25746dab384bcbe11feed658"
+BINARY_SHA256 = "8c2029486683d1d0e0a32a507e3604a360eae58bc40d04b39a1d8d8b38395521"
+
+
+def test_mnist10k_matches_the_design_checksum():
+    ds = load_dataset("mnist10k")
+    assert ds.x_train.shape == (8000, 28, 28) and ds.x_test.shape == (2000, 28, 28)
+    assert ds.x_train.dtype == np.uint8 and not ds.binary
+    digest = hashlib.sha256(ds.x_train.tobytes() + ds.x_test.tobytes()).hexdigest()
+    assert digest == MNIST10K_SHA256
+
+
+def test_binarization_matches_the_design_checksum():
+    ds = load_dataset("mnist10k-binary")
+    assert ds.binary and set(np.unique(ds.x_train)) == {0, 1}
+    digest = hashlib.sha256(ds.x_train.tobytes() + ds.x_test.tobytes()).hexdigest()
+    assert digest == BINARY_SHA256
+
+
+def test_unknown_dataset_is_a_clear_error():
+    with pytest.raises(DataError, match="unknown dataset 'cifar'"):
+        load_dataset("cifar")
+    assert "fashion-mnist-binary" in DATASET_NAMES
+
+
+def test_missing_fashion_files_say_how_to_get_them(tmp_path):
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
+        load_dataset("fashion-mnist", tmp_path)
+
+
+def test_mnist_without_root_says_what_is_needed(monkeypatch):
+    monkeypatch.delenv("BBCOMPRESS_MNIST_ROOT", raising=False)
+    with pytest.raises(DataError, match="torchvision root"):
+        load_dataset("mnist")
+
+
+def write_idx(path, images):
+    header = (0x803).to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in images.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + images.tobytes())
+
+
+def test_idx_files_are_read_from_a_root(tmp_path):
+    train = np.random.default_rng(0).integers(0, 256, (6, 28, 28), dtype=np.uint8)
+    test = train[:2][::-1].copy()
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", train)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", test)
+    ds = load_dataset("fashion-mnist", tmp_path)
+    assert np.array_equal(ds.x_train, train) and np.array_equal(ds.x_test, test)
+    assert load_dataset("fashion-mnist-binary", tmp_path).x_test.max() <= 1
+
+
+def test_a_malformed_idx_file_is_refused(tmp_path):
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(b"not an idx file at all")
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(b"neither")
+    with pytest.raises(DataError, match="not an IDX file"):
+        load_dataset("fashion-mnist", tmp_path)

@@ -1,0 +1,87 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from bbcompress.checkpoint import load_checkpoint
+from bbcompress.data import load_dataset
+from bbcompress.errors import CheckpointError
+from bbcompress.evaluate import as_pixels, elbo_bpd, iwae_bpd
+from bbcompress.model import VAE, VAEConfig, logistic256_log_prob
+from bbcompress.train import TrainConfig, train
+
+from conftest import checkpoint_of, seeded_vae
+
+
+@pytest.mark.parametrize("mean_range,log_scale_range", [
+    ((-0.5, 255.5), (-7, 7)),      # the full range the decoder can produce
+    ((-0.5, 3), (-7, -4)),         # sharp, at the open lower end
+    ((252, 255.5), (-7, -4)),      # sharp, at the open upper end
+    ((100, 150), (5, 7)),          # nearly flat
+])
+def test_discretized_logistic_sums_to_one(mean_range, log_scale_range):
+    g = torch.Generator().manual_seed(0)
+    mean = torch.empty(1, 500, dtype=torch.float64).uniform_(*mean_range, generator=g)
+    log_scale = torch.empty(1, 500, dtype=torch.float64).uniform_(*log_scale_range, generator=g)
+    levels = torch.arange(256, dtype=torch.float64).view(-1, 1)
+    total = torch.logsumexp(logistic256_log_prob(levels, mean, log_scale), dim=0).exp()
+    assert torch.allclose(total, torch.ones_like(total), atol=1e-9)
+
+
+@pytest.mark.parametrize("likelihood,data", [("bernoulli", "mnist10k-binary"), ("logistic256", "mnist10k")])
+def test_elbo_is_below_the_iwae_bound(likelihood, data):
+    vae = seeded_vae(likelihood)
+    images = load_dataset(data).x_test[:200]
+    # BPD is -bound: a tighter (larger) bound means fewer bits
+    assert iwae_bpd(vae, images, samples=50) < elbo_bpd(vae, images, samples=10)
+
+
+def test_a_short_training_run_lowers_train_bpd(tmp_path):
+    ds = load_dataset("mnist10k-binary")
+    small = type(ds)(ds.name, ds.binary, ds.x_train[:500], ds.x_test[:100])
+    config = VAEConfig("bernoulli", 784, (64, 64), 4)
+    torch.manual_seed(0)
+    before = elbo_bpd(VAE(config), small.x_train)
+    state = train(config, TrainConfig(ds.name, epochs=3, checkpoint_every=3), small, tmp_path,
+                  report=lambda event: None)
+    assert elbo_bpd(state.vae, small.x_train) < before - 0.05
+    card = json.loads((tmp_path / "epoch-0003.json").read_text())
+    assert card["epoch"] == 3 and card["train_bpd"] < before
+
+
+def test_interrupted_training_resumes_to_identical_weights(tmp_path):
+    ds = load_dataset("mnist10k-binary")
+    small = type(ds)(ds.name, ds.binary, ds.x_train[:300], ds.x_test[:50])
+    config = VAEConfig("bernoulli", 784, (32,), 3)
+    quiet = dict(report=lambda event: None)
+    train(config, TrainConfig(ds.name, epochs=4, checkpoint_every=2), small, tmp_path / "a", **quiet)
+    train(config, TrainConfig(ds.name, epochs=2, checkpoint_every=2), small, tmp_path / "b", **quiet)
+    train(config, TrainConfig(ds.name, epochs=4, checkpoint_every=2), small, tmp_path / "b",
+          resume=True, **quiet)
+    a = (tmp_path / "a" / "epoch-0004.safetensors").read_bytes()
+    assert a == (tmp_path / "b" / "epoch-0004.safetensors").read_bytes()
+
+
+def test_checkpoint_roundtrip_gives_identical_outputs(tmp_path, binary_vae):
+    checkpoint_of(binary_vae, "mnist10k-binary").save(tmp_path / "m")
+    loaded = load_checkpoint(tmp_path / "m.json").vae()
+    x = as_pixels(load_dataset("mnist10k-binary").x_test[:20])
+    assert torch.equal(loaded.encoder(x)[0], binary_vae.encoder(x)[0])
+    z = torch.randn(5, 4)
+    assert torch.equal(loaded.decoder(z), binary_vae.decoder(z))
+
+
+def test_bad_checkpoints_are_refused_clearly(tmp_path, binary_vae):
+    checkpoint_of(binary_vae, "mnist10k-binary").save(tmp_path / "m")
+    (tmp_path / "other.json").write_text('{"hello": 1}')
+    with pytest.raises(CheckpointError, match="not a bbcompress checkpoint"):
+        load_checkpoint(tmp_path / "other")
+    weights = tmp_path / "m.safetensors"
+    blob = bytearray(weights.read_bytes())
+    blob[-3] ^= 0xFF
+    weights.write_bytes(bytes(blob))
+    with pytest.raises(CheckpointError, match="modified or corrupted"):
+        load_checkpoint(tmp_path / "m")
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "missing")
