@@ -53,11 +53,15 @@ def dataset_option(function):
 @click.option("--activation", default="relu", show_default=True,
               type=click.Choice(["relu", "tanh", "softplus"]))
 @click.option("--seed", default=0, show_default=True)
+@click.option("--validation", default=0, show_default=True,
+              help="Hold out the last N training images; checkpoints report their -ELBO.")
+@click.option("--dynamic-binarization", is_flag=True,
+              help="Binary sets: re-binarize the greyscale training images every epoch.")
 @click.option("--resume", is_flag=True, help="Continue the run in OUT from its last checkpoint.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def train(data_name, data_root, out_dir, epochs, checkpoint_every, batch_size, lr, hidden,
-          latent, activation, seed, resume, quiet):
+          latent, activation, seed, validation, dynamic_binarization, resume, quiet):
     """Train a VAE (encoder and decoder jointly) and write checkpoints to OUT."""
     from .data import load_dataset
     from .model import VAEConfig
@@ -67,7 +71,8 @@ def train(data_name, data_root, out_dir, epochs, checkpoint_every, batch_size, l
     dataset = load_dataset(data_name, data_root)
     widths = tuple(int(w) for w in hidden.split(",") if w)
     vae_config = VAEConfig(dataset.likelihood, dataset.x_train[0].size, widths, latent, activation)
-    config = TrainConfig(data_name, epochs, checkpoint_every, batch_size, lr, seed)
+    config = TrainConfig(data_name, epochs, checkpoint_every, batch_size, lr, seed, validation,
+                         dynamic_binarization)
     with TrainProgress(epochs, quiet) as progress:
         run_training(vae_config, config, dataset, out_dir, resume, progress.update)
 
@@ -374,3 +379,28 @@ def refine(checkpoint, method, alpha, model_samples, epochs, data_name, data_roo
     written = ckpt.save(out or checkpoint)
     if not quiet:
         click.echo(f"encoder {name!r} written to {written}")
+
+
+@main.command()
+@click.argument("folder", required=False, type=click.Path(exists=True, file_okay=False))
+@click.option("--encoder", default="amortized", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@friendly_errors
+def demo(folder, encoder, as_json):
+    """Compress, decompress and verify the shipped sample digits (or FOLDER), beside PNG."""
+    from pathlib import Path
+
+    from .demo import run_demo, samples_folder
+
+    rows = run_demo(Path(folder) if folder else None, encoder)
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    click.echo(f"images from {folder or samples_folder()}: compressed, decompressed, every pixel verified")
+    click.echo(f"{'kind':10} {'images':>6} {'bbcompress':>22} {'PNG (optimized)':>24}")
+    for r in rows:
+        click.echo(f"{r['kind']:10} {r['images']:6} {r['bbcompress_bits'] // 8:8,} B {r['bbcompress_bpd']:.3f} bits/dim "
+                   f"{r['png_bits'] // 8:8,} B {r['png_bpd']:.3f} bits/dim")
+    net = ", ".join(f"{r['kind']} {r['net_bpd']:.3f}" for r in rows)
+    click.echo(f"(bbcompress sizes include each archive's one-time initial bits; net of them: "
+               f"{net} bits/dim)")

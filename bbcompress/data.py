@@ -34,6 +34,8 @@ class Dataset:
     binary: bool
     x_train: np.ndarray
     x_test: np.ndarray
+    # binary sets keep their greyscale training images for dynamic binarization
+    x_train_grey: np.ndarray | None = None
 
     def split(self, name: str) -> np.ndarray:
         if name == "train":
@@ -41,6 +43,14 @@ class Dataset:
         if name == "test":
             return self.x_test
         raise DataError(f"unknown split {name!r}: use 'train' or 'test'")
+
+    def holdout(self, count: int) -> tuple["Dataset", np.ndarray]:
+        """(this set without its last ``count`` training images, those images)."""
+        if not 0 < count < len(self.x_train):
+            raise DataError(f"a validation split of {count} needs 0 < count < {len(self.x_train)}")
+        grey = None if self.x_train_grey is None else self.x_train_grey[:-count]
+        return (Dataset(self.name, self.binary, self.x_train[:-count], self.x_test, grey),
+                self.x_train[-count:])
 
     @property
     def likelihood(self) -> str:
@@ -121,5 +131,7 @@ def load_dataset(name: str, root: str | Path | None = None) -> Dataset:
     else:
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(DATASET_NAMES)}")
     if binary:
+        grey = x_train
         x_train, x_test = binarize(x_train, x_test)
+        return Dataset(name, binary, x_train, x_test, grey)
     return Dataset(name, binary, x_train, x_test)

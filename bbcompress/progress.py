@@ -31,7 +31,8 @@ class TrainProgress:
                            file=sys.stderr)
         if "test_bpd" in event and not self.quiet:
             elapsed = time.monotonic() - self.started
-            self.bar.write(f"epoch {event['epoch']}: train {event['train_bpd']:.4f} "
+            valid = f"valid {event['valid_bpd']:.4f} " if "valid_bpd" in event else ""
+            self.bar.write(f"epoch {event['epoch']}: train {event['train_bpd']:.4f} {valid}"
                            f"test {event['test_bpd']:.4f} bits/dim (-ELBO), "
                            f"{elapsed:.0f} s elapsed", file=sys.stderr)
 

@@ -17,7 +17,12 @@ KIND_OF_LIKELIHOOD = {"bernoulli": "binary", "logistic256": "greyscale"}
 
 def models_folder() -> Path:
     override = os.environ.get(MODELS_ENV)
-    return Path(override) if override else Path(str(resources.files("bbcompress.models")))
+    if override:
+        return Path(override)
+    try:
+        return Path(str(resources.files("bbcompress.models")))
+    except ModuleNotFoundError:  # running from a source tree that was not installed
+        return Path(__file__).resolve().parent.parent / "models"
 
 
 def shipped_cards() -> dict[str, dict]:

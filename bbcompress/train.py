@@ -33,6 +33,8 @@ class TrainConfig:
     batch_size: int = 100
     lr: float = 1e-3
     seed: int = 0
+    validation: int = 0  # hold out the last N training images to choose the epoch on
+    dynamic_binarization: bool = False  # re-draw binary training images every epoch
 
 
 def checkpoint_name(epoch: int) -> str:
@@ -100,6 +102,13 @@ def prepare_folder(folder: Path, vae_config: VAEConfig, train_config: TrainConfi
     return state
 
 
+def epoch_images(state: TrainState, x_train: torch.Tensor, grey: torch.Tensor | None) -> torch.Tensor:
+    """The training images of one epoch: fixed, or freshly binarized from greyscale."""
+    if grey is None:
+        return x_train
+    return torch.bernoulli(grey / 255.0, generator=state.shuffle)
+
+
 def train_one_epoch(state: TrainState, x_train: torch.Tensor, batch_size: int) -> float:
     """One pass over the shuffled training set; returns the mean -ELBO in nats."""
     state.vae.train()
@@ -115,11 +124,13 @@ def train_one_epoch(state: TrainState, x_train: torch.Tensor, batch_size: int) -
     return total / len(x_train)
 
 
-def save_checkpoint(state: TrainState, folder: Path, dataset: Dataset, config: TrainConfig,
+def save_checkpoint(state: TrainState, folder: Path, dataset: Dataset, validation, config: TrainConfig,
                     wall_s: float) -> dict:
     state.vae.eval()
     rates = {"train_bpd": elbo_bpd(state.vae, dataset.x_train),
              "test_bpd": elbo_bpd(state.vae, dataset.x_test)}
+    if validation is not None:
+        rates["valid_bpd"] = elbo_bpd(state.vae, validation)
     info = {"data": dataset.name, "epoch": state.epoch, **rates, "elbo_samples": 1,
             "train": asdict(config), "wall_s": round(wall_s, 1)}
     made = {"method": "amortized", "data": dataset.name, "split": "train", "epochs": state.epoch}
@@ -136,14 +147,22 @@ def train(vae_config: VAEConfig, config: TrainConfig, dataset: Dataset, folder: 
     """
     folder = Path(folder)
     state = prepare_folder(folder, vae_config, config, resume)
+    validation = None
+    if config.validation:
+        dataset, validation = dataset.holdout(config.validation)
+    if config.dynamic_binarization and dataset.x_train_grey is None:
+        raise BBCError(f"dynamic binarization needs a binary dataset with greyscale sources, "
+                       f"not {dataset.name}")
     x_train = as_pixels(dataset.x_train)
+    grey = as_pixels(dataset.x_train_grey) if config.dynamic_binarization else None
     started = time.monotonic()
     while state.epoch < config.epochs:
-        nats = train_one_epoch(state, x_train, config.batch_size)
+        nats = train_one_epoch(state, epoch_images(state, x_train, grey), config.batch_size)
         state.epoch += 1
         event = {"epoch": state.epoch, "running_bpd": bits_per_dim(-nats, vae_config.pixels)}
         if state.epoch % config.checkpoint_every == 0 or state.epoch == config.epochs:
-            event.update(save_checkpoint(state, folder, dataset, config, time.monotonic() - started))
+            event.update(save_checkpoint(state, folder, dataset, validation, config,
+                                         time.monotonic() - started))
             state.save(folder, vae_config, config)
         report(event)
     return state

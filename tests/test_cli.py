@@ -1,0 +1,221 @@
+"""The command line as a user meets it: roundtrips and every kind of bad input."""
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings, strategies as st
+from PIL import Image
+
+from bbcompress.archive import parse
+from bbcompress.cli import main
+from bbcompress.compression import CodingOptions, compress_images, decompress_archive
+from bbcompress.data import load_dataset
+from bbcompress.images import BINARY, GREYSCALE, Image as BBImage, read_image
+from bbcompress.registry import resolve_model
+
+
+def run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result
+
+
+def assert_clean_failure(result):
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bbcompress: error:"), result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.fixture()
+def sample_folder(tmp_path):
+    """A folder with binary PBM, 0/255 PNG, greyscale PNG and an odd-sized PGM."""
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    binary, grey = load_dataset("mnist10k-binary").x_test, load_dataset("mnist10k").x_test
+    for i in range(3):
+        Image.fromarray(binary[i].astype(bool)).save(folder / f"b{i}.pbm")
+        Image.fromarray(grey[i]).save(folder / f"g{i}.png")
+    Image.fromarray((binary[3] * 255).astype(np.uint8)).save(folder / "black-white.png")
+    odd = np.random.default_rng(0).integers(0, 256, (45, 61), dtype=np.uint8)
+    Image.fromarray(odd).save(folder / "odd.pgm")
+    return folder
+
+
+def model_args(tiny_models):
+    return ["-m", tiny_models["binary"], "-m", tiny_models["greyscale"]]
+
+
+def assert_same_images(original: Path, restored: Path):
+    for path in sorted(original.iterdir()):
+        a, b = Image.open(path), Image.open(restored / path.name)
+        assert a.mode == b.mode and a.size == b.size, path
+        assert np.array_equal(np.asarray(a), np.asarray(b)), path
+
+
+def test_folder_roundtrip_keeps_names_modes_and_pixels(tmp_path, sample_folder, tiny_models):
+    archive = tmp_path / "a.bbc"
+    result = run("compress", sample_folder, "-o", archive, *model_args(tiny_models), "-q")
+    assert result.exit_code == 0, result.output
+    info = run("info", archive)
+    assert "8 image(s)" in info.output and "odd.pgm  61x45" in info.output
+    out = tmp_path / "out"
+    result = run("decompress", archive, "-o", out, "-m", tiny_models["greyscale"], "-m", tiny_models["binary"])
+    assert result.exit_code == 0, result.output
+    assert_same_images(sample_folder, out / "digits")
+    assert run("test", archive, *model_args(tiny_models)).exit_code == 0
+
+
+def test_existing_outputs_are_not_overwritten_without_force(tmp_path, sample_folder, tiny_models):
+    archive = tmp_path / "a.bbc"
+    assert run("compress", sample_folder, "-o", archive, *model_args(tiny_models), "-q").exit_code == 0
+    before = archive.read_bytes()
+    assert_clean_failure(run("compress", sample_folder, "-o", archive, *model_args(tiny_models)))
+    assert archive.read_bytes() == before
+    assert run("compress", sample_folder, "-o", archive, *model_args(tiny_models), "-f", "-q").exit_code == 0
+    out = tmp_path / "out"
+    assert run("decompress", archive, "-o", out, *model_args(tiny_models), "-q").exit_code == 0
+    assert_clean_failure(run("decompress", archive, "-o", out, *model_args(tiny_models)))
+
+
+@pytest.fixture()
+def archive_bytes(tmp_path, tiny_models):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, digit in enumerate(load_dataset("mnist10k-binary").x_test[:3]):
+        Image.fromarray(digit.astype(bool)).save(folder / f"{i}.png")
+    archive = tmp_path / "a.bbc"
+    assert run("compress", folder, "-o", archive, "-m", tiny_models["binary"], "-q").exit_code == 0
+    return archive.read_bytes()
+
+
+def decompress_fails_cleanly(tmp_path, data, tiny_models):
+    bad = tmp_path / "bad.bbc"
+    bad.write_bytes(data)
+    out = tmp_path / "bad-out"
+    result = run("decompress", bad, "-o", out, "-m", tiny_models["binary"])
+    assert_clean_failure(result)
+    assert not out.exists() or not any(out.rglob("*")), "a partial output was written"
+    assert bad.read_bytes() == data, "the input was changed"
+    return result.stderr
+
+
+def test_truncated_archives_are_refused(tmp_path, archive_bytes, tiny_models):
+    for length in (0, 5, 20, len(archive_bytes) // 2, len(archive_bytes) - 1):
+        decompress_fails_cleanly(tmp_path, archive_bytes[:length], tiny_models)
+
+
+def test_every_single_byte_flip_is_caught(tmp_path, archive_bytes, tiny_models):
+    for position in range(len(archive_bytes)):
+        flipped = bytearray(archive_bytes)
+        flipped[position] ^= 0x5A
+        with pytest.raises(Exception) as error:
+            parse(bytes(flipped))
+        assert "archive" in str(error.value) or "magic" in str(error.value)
+    flipped = bytearray(archive_bytes)
+    flipped[len(flipped) // 2] ^= 1
+    assert "corrupted" in decompress_fails_cleanly(tmp_path, bytes(flipped), tiny_models)
+
+
+def with_fixed_crc(data: bytes) -> bytes:
+    return data[:-4] + struct.pack("<I", zlib.crc32(data[:-4]))
+
+
+def test_wrong_magic_newer_version_and_unknown_flags(tmp_path, archive_bytes, tiny_models):
+    assert "not a bbcompress archive" in decompress_fails_cleanly(tmp_path, b"PK" + archive_bytes[2:], tiny_models)
+    newer = with_fixed_crc(archive_bytes[:8] + bytes([2]) + archive_bytes[9:])
+    assert "newer" in decompress_fails_cleanly(tmp_path, newer, tiny_models)
+    flags = with_fixed_crc(archive_bytes[:9] + bytes([4]) + archive_bytes[10:])
+    assert "flags" in decompress_fails_cleanly(tmp_path, flags, tiny_models)
+
+
+def test_a_corrupted_payload_with_a_valid_crc_is_caught_by_the_pixel_checksum(tmp_path, archive_bytes, tiny_models):
+    damaged = bytearray(archive_bytes)
+    damaged[-8] ^= 0x10  # the last payload word
+    message = decompress_fails_cleanly(tmp_path, with_fixed_crc(bytes(damaged)), tiny_models)
+    assert "corrupted" in message or "checksum" in message
+
+
+def test_decoding_with_another_model_is_refused(tmp_path, archive_bytes, tiny_models):
+    from conftest import checkpoint_of, seeded_vae
+    other = tmp_path / "other"
+    checkpoint_of(seeded_vae("bernoulli", seed=9), "mnist10k-binary").save(other)
+    bad = tmp_path / "a.bbc"
+    bad.write_bytes(archive_bytes)
+    result = run("decompress", bad, "-o", tmp_path / "o", "-m", other)
+    assert_clean_failure(result)
+    assert "other weights" in result.stderr
+
+
+def test_bad_inputs_to_compress(tmp_path, tiny_models):
+    rgb, deep, junk = tmp_path / "rgb.png", tmp_path / "deep.png", tmp_path / "junk.png"
+    Image.new("RGB", (28, 28)).save(rgb)
+    Image.fromarray(np.full((28, 28), 40000, dtype=np.uint16)).save(deep)
+    junk.write_bytes(b"this is not an image")
+    out = tmp_path / "x.bbc"
+    for inputs, message in [([], "no input"), ([rgb], "mode RGB"), ([deep], "mode I;16"),
+                            ([junk], "cannot read"), ([tmp_path / "missing.png"], "no such file")]:
+        result = run("compress", *inputs, "-o", out, *model_args(tiny_models))
+        assert_clean_failure(result)
+        assert message in result.stderr
+        assert not out.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "no input images" in run("compress", empty, "-o", out).stderr
+
+
+def test_unsafe_stored_names_are_refused(tmp_path):
+    from bbcompress.inputs import output_path
+    from bbcompress.errors import BBCError
+    for name in ("../evil.png", "/etc/passwd", "a/../../b.png"):
+        with pytest.raises(BBCError):
+            output_path(tmp_path, name)
+
+
+def roundtrip_in_memory(images, tiny_models, **options):
+    models = {kind: (path, resolve_model(path)) for kind, path in tiny_models.items()}
+    archive = parse(compress_images(images, models, CodingOptions(**options)).to_bytes())
+    restored = decompress_archive(archive, lambda section: models[section.kind][1])
+    by_name = {image.name: image for image in restored}
+    for image in images:
+        assert np.array_equal(by_name[image.name].pixels, image.pixels)
+        assert by_name[image.name].mode == image.mode
+    return archive
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(1, 70), st.integers(1, 70), st.sampled_from(["1", "L", "L01"]),
+                          st.integers(0, 2**32 - 1)), min_size=1, max_size=4))
+def test_random_images_of_random_sizes_roundtrip(tiny_models, shapes):
+    images = []
+    for index, (height, width, mode, seed) in enumerate(shapes):
+        rng = np.random.default_rng(seed)
+        if mode == "L":
+            pixels = rng.integers(0, 256, (height, width), dtype=np.uint8)
+            kind = BINARY if np.isin(pixels, (0, 255)).all() else GREYSCALE
+            pixels = pixels // 255 if kind == BINARY else pixels
+        else:
+            pixels, kind = (rng.random((height, width)) < rng.random()).astype(np.uint8), BINARY
+        images.append(BBImage(f"img{index}.png", mode[0], pixels, kind))
+    roundtrip_in_memory(images, tiny_models, max_batch=3)
+
+
+def test_archive_decodes_under_other_thread_counts(tmp_path, tiny_models):
+    import torch
+    grey = load_dataset("mnist10k").x_test[:40]
+    images = [BBImage(f"{i}.png", "L", digit, GREYSCALE) for i, digit in enumerate(grey)]
+    models = {kind: (path, resolve_model(path)) for kind, path in tiny_models.items()}
+    threads = torch.get_num_threads()
+    try:
+        for encode_threads, decode_threads in ((2, 1), (1, 2)):
+            torch.set_num_threads(encode_threads)
+            data = compress_images(images, models, CodingOptions(max_batch=16)).to_bytes()
+            torch.set_num_threads(decode_threads)
+            restored = decompress_archive(parse(data), lambda s: models[s.kind][1])
+            assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, restored))
+    finally:
+        torch.set_num_threads(threads)

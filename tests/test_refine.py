@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+import torch
+
+from bbcompress.checkpoint import load_checkpoint
+from bbcompress.data import load_dataset
+from bbcompress.errors import CheckpointError
+from bbcompress.evaluate import as_pixels, elbo_bpd
+from bbcompress.refine import RefineConfig, mixture_batches, refine_encoder
+
+from conftest import checkpoint_of, seeded_vae
+
+
+@pytest.fixture()
+def checkpoint():
+    return checkpoint_of(seeded_vae("bernoulli", hidden=(32,), latent=3), "mnist10k-binary")
+
+
+def test_the_decoder_is_bit_for_bit_unchanged(checkpoint):
+    images = load_dataset("mnist10k-binary").x_train[:200]
+    before = {k: v.clone() for k, v in checkpoint.decoder.items()}
+    for method, samples in (("self-consistent", "prior"), ("self-consistent", "posterior"), ("optimal", "prior")):
+        refine_encoder(checkpoint, images, RefineConfig(method, "mnist10k-binary", epochs=1,
+                                                        model_samples=samples, batch_size=50))
+    assert all(torch.equal(before[k], checkpoint.decoder[k]) for k in before)
+
+
+@pytest.mark.parametrize("alpha,expected_model_share", [(0.0, 0.0), (1.0, 1.0), (0.5, 0.5), (0.3, 0.3)])
+@pytest.mark.parametrize("source", ["prior", "posterior"])
+def test_minibatches_mix_model_samples_and_training_images(checkpoint, alpha, expected_model_share, source):
+    x = as_pixels(load_dataset("mnist10k-binary").x_train[:300])
+    config = RefineConfig("self-consistent", "mnist10k-binary", alpha=alpha, model_samples=source)
+    vae = checkpoint.vae()
+    training_rows = {tuple(row.tolist()) for row in x}
+    for images, is_sample in mixture_batches(vae, vae.encoder, x, config, torch.Generator().manual_seed(0)):
+        assert len(images) == 100 and is_sample.float().mean().item() == pytest.approx(expected_model_share)
+        for row in images[~is_sample]:
+            assert tuple(row.tolist()) in training_rows
+        assert set(images[is_sample].unique().tolist()) <= {0.0, 1.0}
+
+
+def test_optimal_lowers_the_elbo_of_the_split_it_fits(checkpoint):
+    test = load_dataset("mnist10k-binary").x_test[:300]
+    before = elbo_bpd(checkpoint.vae(), test)
+    encoder, made = refine_encoder(checkpoint, test, RefineConfig("optimal", "mnist10k-binary", "test", epochs=3))
+    assert elbo_bpd(checkpoint.vae(), test, encoder=encoder) < before - 0.01
+    assert made["bound_not_deployable"] is True
+
+
+def test_an_encoder_cannot_join_another_decoder(checkpoint, tmp_path):
+    other = checkpoint_of(seeded_vae("bernoulli", hidden=(32,), latent=3, seed=5), "mnist10k-binary")
+    encoder, made = refine_encoder(other, load_dataset("mnist10k-binary").x_train[:100],
+                                   RefineConfig("self-consistent", "mnist10k-binary", epochs=1))
+    with pytest.raises(CheckpointError, match="another decoder"):
+        checkpoint.add_encoder("self-consistent", encoder, made, other.decoder_sha256)
+    checkpoint.add_encoder("mine", encoder, made, checkpoint.decoder_sha256)
+    checkpoint.save(tmp_path / "c")
+    loaded = load_checkpoint(tmp_path / "c")
+    assert set(loaded.encoders) == {"amortized", "mine"}
+    assert loaded.encoder_info["mine"]["method"] == "self-consistent"
+    assert loaded.fingerprint("mine") != loaded.fingerprint("amortized")
+
+
+def test_refine_command_adds_a_named_encoder(tmp_path, checkpoint):
+    from click.testing import CliRunner
+    from bbcompress.cli import main
+    checkpoint.save(tmp_path / "c")
+    args = ["refine", str(tmp_path / "c"), "--method", "self-consistent", "--epochs", "1", "-q"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert "self-consistent" in load_checkpoint(tmp_path / "c").encoders
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 1 and "already has an encoder" in again.stderr
+    cheat = CliRunner().invoke(main, args[:-1] + ["--split", "test"])
+    assert cheat.exit_code == 1 and "training images only" in cheat.stderr
