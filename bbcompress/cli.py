@@ -328,11 +328,12 @@ def models_command(as_json):
         click.echo("no shipped models installed")
     for name, card in cards.items():
         mark = "*" if name in DEFAULT_MODELS.values() else " "
-        encoders = ", ".join(card.get("encoders", {}))
-        rate = card.get("test", {}).get("realized_bits_per_dim")
-        rate_text = f", test {rate:.4f} bits/dim" if rate else ""
-        click.echo(f"{mark} {name}: {card.get('data', '?')}, epoch {card.get('epoch', '?')}, "
-                   f"encoders: {encoders}{rate_text}")
+        test = card.get("test", {})
+        encoders = ", ".join(
+            f"{enc} ({test[enc]['realized_bits_per_dim']:.4f} bits/dim on test)" if enc in test else enc
+            for enc in card.get("encoders", {}))
+        click.echo(f"{mark} {name}: {card.get('data', '?')}, epoch {card.get('epoch', '?')}; "
+                   f"encoders: {encoders}")
 
 
 @main.command()

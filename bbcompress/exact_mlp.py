@@ -43,10 +43,11 @@ class ExactMLP:
     def __call__(self, a_int: np.ndarray) -> np.ndarray:
         a = torch.from_numpy(np.ascontiguousarray(a_int, dtype=np.float64))
         for layer in self.layers:
-            y = a @ layer.weight + layer.bias
+            y = torch.addmm(layer.bias, a, layer.weight)
             if not layer.relu:
-                return (y * 2.0 ** -layer.shift).numpy()
-            a = torch.floor(torch.relu(y) * 2.0 ** (ACTIVATION_BITS - layer.shift))
+                return y.mul_(2.0 ** -layer.shift).numpy()
+            # floor(relu(y) * c) == max(floor(y * c), 0): in place, no temporaries
+            a = y.mul_(2.0 ** (ACTIVATION_BITS - layer.shift)).floor_().clamp_(min=0)
         raise AssertionError("an MLP ends with a linear layer")
 
 

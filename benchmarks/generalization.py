@@ -1,0 +1,150 @@
+"""The seed paper's experiment measured in realized bits.
+
+For every checkpoint of a training run: train BPD; test BPD (-ELBO) of the amortized,
+self-consistent (prior and posterior samples) and optimal encoders; the realized
+bits-back bits/dim of the whole test set compressed with each encoder; and the IWAE-K
+test BPD of the model. Refined encoders are stored in the checkpoints (reused when
+present). Writes benchmarks/results/generalization-<data>.{json,md,png}.
+
+Usage:
+    python benchmarks/generalization.py --run runs/seed-mnist10k-binary [--epochs 100,500,1000]
+    (the run folder comes from: bbcompress train --data NAME -o RUN --epochs 1000)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bbcompress.checkpoint import load_checkpoint
+from bbcompress.compression import CodingOptions, compress_section, section_rate
+from bbcompress.data import load_dataset
+from bbcompress.evaluate import elbo_bpd, iwae_bpd
+from bbcompress.images import Image
+from bbcompress.refine import RefineConfig, refine_encoder
+from bbcompress.registry import kind_of
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def encoder_recipes(data: str, epochs: int, optimal_epochs: int) -> dict[str, RefineConfig]:
+    return {
+        "self-consistent": RefineConfig("self-consistent", data, "train", epochs, 0.5, "prior"),
+        "self-consistent-posterior": RefineConfig("self-consistent", data, "train", epochs, 0.5, "posterior"),
+        "optimal-test": RefineConfig("optimal", data, "test", optimal_epochs),
+    }
+
+
+def ensure_encoders(path: Path, dataset, recipes: dict[str, RefineConfig]):
+    checkpoint = load_checkpoint(path)
+    changed = False
+    for name, config in recipes.items():
+        made = checkpoint.encoder_info.get(name, {})
+        if name in checkpoint.encoders and made.get("epochs") == config.epochs:
+            continue
+        started = time.monotonic()
+        encoder, info = refine_encoder(checkpoint, dataset.split(config.split), config)
+        info["wall_s"] = round(time.monotonic() - started, 1)
+        checkpoint.add_encoder(name, encoder, info, checkpoint.decoder_sha256)
+        changed = True
+        print(f"  refined {name} in {info['wall_s']} s", flush=True)
+    if changed:
+        checkpoint.save(path)
+    return checkpoint
+
+
+def realized_bpd(checkpoint, name: str, encoder: str, images: np.ndarray) -> float:
+    kind = kind_of(checkpoint)
+    entries = [Image(f"{i}", "L", x, kind) for i, x in enumerate(images)]
+    section = compress_section(kind, entries, name, checkpoint, CodingOptions(encoder=encoder))
+    return section_rate(section).net_bits_per_dim
+
+
+def measure_checkpoint(path: Path, dataset, recipes, iwae_samples: int) -> dict:
+    checkpoint = ensure_encoders(path, dataset, recipes)
+    row = {"epoch": checkpoint.info["epoch"], "train_bpd": checkpoint.info["train_bpd"], "encoders": {}}
+    for name in ["amortized", *recipes]:
+        vae = checkpoint.vae(name).eval()
+        row["encoders"][name] = {
+            "test_bpd": elbo_bpd(vae, dataset.x_test, samples=5),
+            "realized_bpd": realized_bpd(checkpoint, str(path), name, dataset.x_test)}
+    if iwae_samples:
+        row["iwae_test_bpd"] = iwae_bpd(checkpoint.vae().eval(), dataset.x_test, iwae_samples)
+    return row
+
+
+def markdown(report: dict) -> str:
+    names = list(report["rows"][0]["encoders"])
+    head = "| epoch | train | " + " | ".join(f"{n} -ELBO / realized" for n in names) + " | IWAE |"
+    lines = [head, "|" + "---:|" * (len(names) + 3)]
+    for row in report["rows"]:
+        cells = [f"{row['encoders'][n]['test_bpd']:.4f} / {row['encoders'][n]['realized_bpd']:.4f}" for n in names]
+        iwae = f"{row['iwae_test_bpd']:.4f}" if "iwae_test_bpd" in row else "-"
+        lines.append(f"| {row['epoch']} | {row['train_bpd']:.4f} | " + " | ".join(cells) + f" | {iwae} |")
+    return "\n".join(lines)
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = report["rows"]
+    epochs = [r["epoch"] for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    panels = [("train vs test (amortized)", ["amortized"], True),
+              ("amortized vs optimal", ["amortized", "optimal-test"], False),
+              ("amortized, optimal, self-consistent", list(rows[0]["encoders"]), False)]
+    for ax, (title, names, with_train) in zip(axes, panels):
+        if with_train:
+            ax.plot(epochs, [r["train_bpd"] for r in rows], "k--", label="train -ELBO")
+        for name in names:
+            line, = ax.plot(epochs, [r["encoders"][name]["test_bpd"] for r in rows], label=f"{name} test -ELBO")
+            ax.scatter(epochs, [r["encoders"][name]["realized_bpd"] for r in rows], color=line.get_color(),
+                       marker="x", s=40, label=f"{name} realized BB-ANS")
+        ax.set(title=title, xlabel="training epoch", ylabel="bits/dim")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{report['data']}: -ELBO curves with realized bits-back rates (x)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", required=True, type=Path, help="training run folder")
+    parser.add_argument("--epochs", help="comma-separated checkpoint epochs (default: all)")
+    parser.add_argument("--refine-epochs", type=int, default=50)
+    parser.add_argument("--optimal-epochs", type=int, default=200)
+    parser.add_argument("--iwae", type=int, default=200)
+    args = parser.parse_args()
+    cards = sorted(args.run.glob("epoch-*.json"))
+    if args.epochs:
+        wanted = {int(e) for e in args.epochs.split(",")}
+        cards = [c for c in cards if int(c.stem.split("-")[1]) in wanted]
+    data = json.loads(cards[0].read_text())["data"]
+    dataset = load_dataset(data)
+    recipes = encoder_recipes(data, args.refine_epochs, args.optimal_epochs)
+    started = time.monotonic()
+    rows = []
+    for card in cards:
+        print(f"{card.stem} ...", flush=True)
+        rows.append(measure_checkpoint(card.with_suffix(""), dataset, recipes, args.iwae))
+    report = {"data": data, "run": str(args.run), "refine_epochs": args.refine_epochs,
+              "optimal_epochs": args.optimal_epochs, "iwae_samples": args.iwae, "elbo_samples": 5,
+              "wall_s": round(time.monotonic() - started, 1), "rows": rows}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / f"generalization-{data}"
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    table = markdown(report)
+    stem.with_suffix(".md").write_text(f"### Generalization on {data} (bits/dim)\n\nCommand: "
+                                       f"`python benchmarks/generalization.py --run {args.run}"
+                                       f"{' --epochs ' + args.epochs if args.epochs else ''}`\n\n{table}\n")
+    plot(report, stem.with_suffix(".png"))
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
