@@ -20,7 +20,7 @@ from safetensors.torch import save as save_safetensors
 
 from .errors import CheckpointError
 from .fileio import atomic_write_bytes
-from .model import VAE, Decoder, Encoder, VAEConfig
+from .model import VAE, Encoder, VAEConfig
 
 FORMAT = "bbcompress-checkpoint"
 VERSION = 1
@@ -59,6 +59,12 @@ class Checkpoint:
     @property
     def decoder_sha256(self) -> str:
         return tensors_sha256(self.decoder)
+
+    @property
+    def default_encoder(self) -> str:
+        """The encoder the card recommends (chosen on validation), else the amortized one."""
+        name = self.info.get("default_encoder", "amortized")
+        return name if name in self.encoders else "amortized"
 
     def vae(self, encoder: str = "amortized") -> VAE:
         if encoder not in self.encoders:

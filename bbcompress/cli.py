@@ -117,8 +117,8 @@ def eval_command(checkpoint, data_name, data_root, split, encoder, samples, iwae
 
 def coding_options(function):
     options = [
-        click.option("--encoder", default="amortized", show_default=True,
-                     help="Named encoder of the model (amortized, self-consistent, ...)."),
+        click.option("--encoder", help="Named encoder of the model (amortized, self-consistent, ...); "
+                                       "default: the one its card recommends, else amortized."),
         click.option("--latents", default="buckets", show_default=True,
                      type=click.Choice(["buckets", "grid"]),
                      help="Latent discretization: equal-mass buckets or a uniform grid."),
@@ -376,6 +376,8 @@ def refine(checkpoint, method, alpha, model_samples, epochs, data_name, data_roo
     with TrainProgress(epochs, quiet) as progress:
         encoder, made = refine_encoder(ckpt, dataset.split(split), config,
                                        dataset.x_test, curve_every, progress.update)
+    if curve_every:
+        made["curve_on"] = "test"
     ckpt.add_encoder(name, encoder, made, ckpt.decoder_sha256)
     written = ckpt.save(out or checkpoint)
     if not quiet:
@@ -384,7 +386,7 @@ def refine(checkpoint, method, alpha, model_samples, epochs, data_name, data_roo
 
 @main.command()
 @click.argument("folder", required=False, type=click.Path(exists=True, file_okay=False))
-@click.option("--encoder", default="amortized", show_default=True)
+@click.option("--encoder", help="Encoder of the shipped models (default: the one each card recommends).")
 @click.option("--json", "as_json", is_flag=True)
 @friendly_errors
 def demo(folder, encoder, as_json):

@@ -15,7 +15,7 @@ from .checkpoint import Checkpoint
 from .coder import decode_chain, encode_chain, seed_bits
 from .coding_networks import bits_back_for
 from .errors import BBCError, IntegrityError, ModelMismatch
-from .images import BINARY, GREYSCALE, Image, TILE, from_tiles, tile_count, to_tiles
+from .images import BINARY, GREYSCALE, Image, from_tiles, tile_count, to_tiles
 from .registry import kind_of
 
 Progress = Callable[[int], None]  # called with the number of tiles just coded
@@ -23,7 +23,7 @@ Progress = Callable[[int], None]  # called with the number of tiles just coded
 
 @dataclass(frozen=True)
 class CodingOptions:
-    encoder: str = "amortized"
+    encoder: str | None = None  # None: each model's default encoder
     latents: str = "buckets"
     latent_bits: int = 8
     max_batch: int = 1000
@@ -41,12 +41,11 @@ def compress_section(kind: str, images: list[Image], model_name: str, checkpoint
     if kind_of(checkpoint) != kind:
         raise BBCError(f"model {model_name} codes {kind_of(checkpoint)} images, not {kind} ones")
     tiles, masks = zip(*(to_tiles(image.pixels) for image in images))
-    bits_back = bits_back_for(checkpoint.vae(options.encoder).eval(), options.latents,
-                              options.latent_bits)
+    encoder = options.encoder or checkpoint.default_encoder
+    bits_back = bits_back_for(checkpoint.vae(encoder).eval(), options.latents, options.latent_bits)
     words, schedule = encode_chain(bits_back, np.concatenate(tiles), np.concatenate(masks),
                                    options.max_batch, progress)
-    model = {"name": model_name, "encoder": options.encoder,
-             "fingerprint": checkpoint.fingerprint(options.encoder)}
+    model = {"name": model_name, "encoder": encoder, "fingerprint": checkpoint.fingerprint(encoder)}
     coder = {"latents": options.latents, "latent_bits": options.latent_bits, "schedule": schedule,
              "initial_bits": seed_bits(checkpoint.config.latent)}
     entries = [ImageEntry(i.name, i.pixels.shape[1], i.pixels.shape[0], i.mode) for i in images]

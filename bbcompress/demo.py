@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .archive import parse, read_archive, write_archive
+from .archive import read_archive, write_archive
 from .compression import CodingOptions, compress_images, decompress_archive, section_rate
 from .errors import IntegrityError
 from .images import restored
@@ -31,7 +31,7 @@ def png_bits(images) -> int:
     return total
 
 
-def run_demo(folder: Path | None = None, encoder: str = "amortized", progress=None) -> list[dict]:
+def run_demo(folder: Path | None = None, encoder: str | None = None, progress=None) -> list[dict]:
     """Roundtrip the images in ``folder``; returns one row per image kind."""
     images = read_inputs([str(folder or samples_folder())])
     models = {kind: (default_model(kind), resolve_model(default_model(kind)))
@@ -50,7 +50,8 @@ def run_demo(folder: Path | None = None, encoder: str = "amortized", progress=No
     for section in archive.sections:
         rate = section_rate(section)
         group = [image for image in images if image.kind == section.kind]
-        rows.append({"kind": section.kind, "model": section.model["name"], "encoder": encoder,
+        rows.append({"kind": section.kind, "model": section.model["name"],
+                     "encoder": section.model["encoder"],
                      "images": rate.images, "pixels": rate.pixels,
                      "bbcompress_bits": rate.total_bits, "bbcompress_bpd": rate.bits_per_dim,
                      "net_bpd": rate.net_bits_per_dim, "png_bits": png_bits(group),

@@ -11,7 +11,7 @@ Rates are in bits per dimension: BPD = -ELBO / (D ln 2).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F

@@ -86,8 +86,13 @@ def mixture_batches(vae: VAE, encoder, x_train: torch.Tensor, config: RefineConf
 
 def refine_encoder(checkpoint: Checkpoint, images: np.ndarray, config: RefineConfig,
                    curve_images: np.ndarray | None = None, curve_every: int = 0,
-                   report: Callable[[dict], None] | None = None) -> tuple[torch.nn.Module, dict]:
-    """Train a copy of the ``config.start`` encoder; returns it and how it was made."""
+                   report: Callable[[dict], None] | None = None,
+                   keep_best: bool = False) -> tuple[torch.nn.Module, dict]:
+    """Train a copy of the ``config.start`` encoder; returns it and how it was made.
+
+    With ``curve_images`` the -ELBO on them is recorded every ``curve_every`` epochs;
+    ``keep_best`` then returns the encoder of the lowest point (early stopping on a
+    validation set: the curve images must not be the images it is judged on later)."""
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed + 1)
     vae = checkpoint.vae(config.start)
@@ -96,7 +101,7 @@ def refine_encoder(checkpoint: Checkpoint, images: np.ndarray, config: RefineCon
     encoder = copy.deepcopy(vae.encoder)
     optimizer = torch.optim.Adam(encoder.parameters(), lr=config.lr)
     x = as_pixels(images)
-    curve = []
+    curve, best = [], (math.inf, 0, copy.deepcopy(encoder.state_dict()))
     for epoch in range(1, config.epochs + 1):
         encoder.train()
         for batch, _ in mixture_batches(vae, encoder, x, config, generator):
@@ -108,11 +113,16 @@ def refine_encoder(checkpoint: Checkpoint, images: np.ndarray, config: RefineCon
         if curve_every and curve_images is not None and epoch % curve_every == 0:
             event["curve_bpd"] = elbo_bpd(vae, curve_images, encoder=encoder.eval())
             curve.append([epoch, event["curve_bpd"]])
+            if keep_best and event["curve_bpd"] < best[0]:
+                best = (event["curve_bpd"], epoch, copy.deepcopy(encoder.state_dict()))
         if report:
             report(event)
     info = {**asdict(config), "bound_not_deployable": config.method == "optimal"}
     if curve:
-        info["curve_test_bpd"] = curve
+        info["curve_bpd"] = curve
+    if keep_best and curve:
+        encoder.load_state_dict(best[2])
+        info["kept_epoch"] = best[1]
     return encoder.eval(), info
 
 

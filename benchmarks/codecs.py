@@ -2,7 +2,9 @@
 
 Baselines for the bits-back coder: general-purpose stream compressors (gzip, bz2, xz,
 zstd) on the concatenated raw bytes, and image codecs (PNG, WebP lossless, JPEG-XL,
-JPEG-LS, CCITT G4) per image and on one mosaic of all test images. Every result is
+JPEG-LS, CCITT G4) per image and on one mosaic of all test images, and bbcompress itself
+(one .bbc archive of all test images, each encoder of the shipped model for the data
+kind, or of --model). Every result is
 total compressed bits / total pixels measured, and every codec is checked to be
 lossless by decoding and comparing arrays.
 
@@ -316,6 +318,28 @@ def measure(images: np.ndarray, binary: bool, limit_per_image: int | None = None
     return results
 
 
+def measure_bbcompress(images: np.ndarray, binary: bool, model: str) -> list[dict]:
+    """One archive of all images per encoder of ``model``; sizes are whole .bbc files."""
+    from bbcompress.archive import parse
+    from bbcompress.compression import CodingOptions, compress_images, decompress_archive
+    from bbcompress.images import BINARY, GREYSCALE, Image as BBImage
+    from bbcompress.registry import resolve_model
+
+    checkpoint = resolve_model(model)
+    kind = BINARY if binary else GREYSCALE
+    entries = [BBImage(f"{i:05d}.png", "L", x, kind) for i, x in enumerate(images)]
+    results = []
+    for encoder in checkpoint.encoders:
+        t0 = time.perf_counter()
+        data = compress_images(entries, {kind: (model, checkpoint)}, CodingOptions(encoder)).to_bytes()
+        seconds = time.perf_counter() - t0
+        decoded = decompress_archive(parse(data), lambda section: checkpoint)
+        check_equal(f"bbcompress {encoder}", np.stack([d.pixels for d in decoded]), images)
+        results.append(result(f"bbcompress {model} ({encoder})", "archive", 8 * len(data), images.size,
+                              seconds, len(images), grid="one .bbc file: header, names, checksums, payload"))
+    return results
+
+
 # ---------------------------------------------------------------------------
 # Reporting
 
@@ -349,7 +373,16 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_dataset(name: str, out: Path, limit_per_image: int | None) -> dict:
+def shipped_model_for(name: str, binary: bool) -> str | None:
+    """The shipped default model when the data are what it was trained for."""
+    from bbcompress.registry import DEFAULT_MODELS, shipped_cards
+
+    model = DEFAULT_MODELS["binary" if binary else "greyscale"]
+    card = shipped_cards().get(model)
+    return model if card and card.get("data") == name else None
+
+
+def run_dataset(name: str, out: Path, limit_per_image: int | None, model: str | None = None) -> dict:
     from bbcompress.data import load_dataset  # here: importing the script needs no package data
 
     ds = load_dataset(name)
@@ -367,6 +400,11 @@ def run_dataset(name: str, out: Path, limit_per_image: int | None) -> dict:
     t0 = time.perf_counter()
     codecs = measure(images, ds.binary, limit,
                      log=lambda s: print(f"  {s}", file=sys.stderr, flush=True), notes=notes)
+    model = model or shipped_model_for(name, ds.binary)
+    if model:
+        codecs.extend(measure_bbcompress(images, ds.binary, model))
+    else:
+        notes.append("bbcompress: no shipped model for these data (pass --model)")
     report = {"data": name, "binary": ds.binary, "images": n, "pixels": int(images.size),
               "codecs": codecs, "notes": notes, "seconds": round(time.perf_counter() - t0, 1)}
     out.mkdir(parents=True, exist_ok=True)
@@ -385,11 +423,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit-per-image", type=int, default=None, metavar="N",
                    help=f"per-image codecs on the first N images only (default: all, or "
                         f"{DEFAULT_PER_IMAGE_CAP} for sets larger than that)")
+    p.add_argument("--model", help="bbcompress model for the data (default: the shipped one, if any)")
     args = p.parse_args(argv)
     if args.limit_per_image is not None and args.limit_per_image <= 0:
         p.error("--limit-per-image must be positive")
     for name in args.data or DEFAULT_DATA:
-        run_dataset(name, args.out, args.limit_per_image)
+        run_dataset(name, args.out, args.limit_per_image, args.model)
     return 0
 
 

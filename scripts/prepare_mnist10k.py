@@ -7,7 +7,6 @@ Recipe (../shared/DESIGN.md section 4): digit files 0..9 concatenated in order
 perm = default_rng(0).permutation(10000); train = first 8,000, test = last 2,000.
 """
 import hashlib
-import io
 import json
 import sys
 import tarfile

@@ -15,7 +15,7 @@ from bbcompress.archive import parse
 from bbcompress.cli import main
 from bbcompress.compression import CodingOptions, compress_images, decompress_archive
 from bbcompress.data import load_dataset
-from bbcompress.images import BINARY, GREYSCALE, Image as BBImage, read_image
+from bbcompress.images import BINARY, GREYSCALE, Image as BBImage
 from bbcompress.registry import resolve_model
 
 

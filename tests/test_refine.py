@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 import torch
 
@@ -72,3 +71,24 @@ def test_refine_command_adds_a_named_encoder(tmp_path, checkpoint):
     assert again.exit_code == 1 and "already has an encoder" in again.stderr
     cheat = CliRunner().invoke(main, args[:-1] + ["--split", "test"])
     assert cheat.exit_code == 1 and "training images only" in cheat.stderr
+
+
+def test_keep_best_returns_the_encoder_of_the_lowest_validation_point(checkpoint):
+    data = load_dataset("mnist10k-binary")
+    fit, valid = data.x_train[:300], data.x_train[300:500]
+    config = RefineConfig("optimal", "mnist10k-binary", "train", epochs=6, lr=0.02)  # large lr: a bumpy curve
+    encoder, made = refine_encoder(checkpoint, fit, config, valid, curve_every=1, keep_best=True)
+    best_epoch, best_bpd = min(made["curve_bpd"], key=lambda point: point[1])
+    assert made["kept_epoch"] == best_epoch and len(made["curve_bpd"]) == 6
+    assert elbo_bpd(checkpoint.vae(), valid, encoder=encoder) == pytest.approx(best_bpd, abs=1e-6)
+
+
+def test_the_card_recommended_encoder_is_the_default(checkpoint):
+    assert checkpoint.default_encoder == "amortized"
+    encoder, made = refine_encoder(checkpoint, load_dataset("mnist10k-binary").x_train[:100],
+                                   RefineConfig("self-consistent", "mnist10k-binary", epochs=1))
+    checkpoint.add_encoder("self-consistent", encoder, made, checkpoint.decoder_sha256)
+    checkpoint.info["default_encoder"] = "self-consistent"
+    assert checkpoint.default_encoder == "self-consistent"
+    checkpoint.info["default_encoder"] = "gone"
+    assert checkpoint.default_encoder == "amortized"
