@@ -50,6 +50,9 @@ def dataset_option(function):
 @click.option("--lr", default=1e-3, show_default=True)
 @click.option("--hidden", default="500,500", show_default=True, help="Hidden layer widths.")
 @click.option("--latent", default=10, show_default=True)
+@click.option("--pixel-floor", default=0.0, show_default=True,
+              help="Greyscale: weight of a uniform component in each pixel's law (bounds the "
+                   "cost of any pixel; 0 is the seed's discretized logistic).")
 @click.option("--activation", default="relu", show_default=True,
               type=click.Choice(["relu", "tanh", "softplus"]))
 @click.option("--seed", default=0, show_default=True)
@@ -61,7 +64,7 @@ def dataset_option(function):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def train(data_name, data_root, out_dir, epochs, checkpoint_every, batch_size, lr, hidden,
-          latent, activation, seed, validation, dynamic_binarization, resume, quiet):
+          latent, pixel_floor, activation, seed, validation, dynamic_binarization, resume, quiet):
     """Train a VAE (encoder and decoder jointly) and write checkpoints to OUT."""
     from .data import load_dataset
     from .model import VAEConfig
@@ -70,7 +73,11 @@ def train(data_name, data_root, out_dir, epochs, checkpoint_every, batch_size, l
 
     dataset = load_dataset(data_name, data_root)
     widths = tuple(int(w) for w in hidden.split(",") if w)
-    vae_config = VAEConfig(dataset.likelihood, dataset.x_train[0].size, widths, latent, activation)
+    try:
+        vae_config = VAEConfig(dataset.likelihood, dataset.x_train[0].size, widths, latent, activation,
+                               pixel_floor)
+    except ValueError as e:
+        raise BBCError(str(e)) from None
     config = TrainConfig(data_name, epochs, checkpoint_every, batch_size, lr, seed, validation,
                          dynamic_binarization)
     with TrainProgress(epochs, quiet) as progress:

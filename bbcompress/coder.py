@@ -77,11 +77,15 @@ class Logistic256Pixels:
     mass(upper) / mass(interval), computed from logistic tail masses on the side
     away from the mean so neither tail loses precision. The chain rule makes the
     product of the 8 decisions exactly the discretized logistic (open-ended at 0 and
-    255), but each decision needs one sigmoid instead of a 256-entry table.
+    255), but each decision needs one sigmoid instead of a 256-entry table. A ``floor``
+    e mixes in e * uniform: each half's mass gains e * (its levels) / 256.
     """
 
     model = MODELS.Bernoulli(perfect=False)
     LEVELS_BITS = 8
+
+    def __init__(self, floor: float = 0.0):
+        self.floor = floor
 
     @staticmethod
     def tails(edge: np.ndarray, mean, inv_scale):
@@ -100,6 +104,9 @@ class Logistic256Pixels:
         below_mean = mid - 0.5 <= mean
         lower = np.where(below_mean, f_mid - f_lo, s_lo - s_mid)
         upper = np.where(below_mean, f_hi - f_mid, s_mid - s_hi)
+        if self.floor:
+            lower = (1 - self.floor) * lower + self.floor * (mid - low) / 256
+            upper = (1 - self.floor) * upper + self.floor * (high - mid) / 256
         total = lower + upper
         with np.errstate(invalid="ignore", divide="ignore"):
             p = np.where(total > 0, upper / total, 0.5)  # both underflowed: any fixed p

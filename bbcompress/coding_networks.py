@@ -57,5 +57,6 @@ class NetworkFunctions:
 def bits_back_for(vae: VAE, scheme: str = "buckets", bits: int = 8) -> BitsBack:
     latents = make_latents(scheme, bits)
     networks = NetworkFunctions(vae, latents.z_max)
-    pixels = BernoulliPixels() if vae.config.likelihood == "bernoulli" else Logistic256Pixels()
+    pixels = (BernoulliPixels() if vae.config.likelihood == "bernoulli"
+              else Logistic256Pixels(vae.config.pixel_floor))
     return BitsBack(networks.encode, networks.decode, latents, pixels, vae.config.latent)

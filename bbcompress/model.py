@@ -4,7 +4,10 @@ Two likelihoods share one decoder shape:
 - ``bernoulli``: binary pixels, the decoder gives one logit per pixel;
 - ``logistic256``: 8-bit pixels, a logistic per pixel discretized to 256 bins of
   width 1 centred on 0..255, the first and last bins open-ended; the decoder gives
-  a mean (in pixel units) and a log-scale per pixel.
+  a mean (in pixel units) and a log-scale per pixel. With ``pixel_floor`` = e > 0 the
+  pixel law is (1 - e) * logistic + e * uniform(256): no level ever costs more than
+  log2(256 / e) bits, which stops a decoder that over-fits its training images from
+  charging thousands of bits for one unexpected test pixel (0 is the seed's model).
 
 Rates are in bits per dimension: BPD = -ELBO / (D ln 2).
 """
@@ -31,12 +34,15 @@ class VAEConfig:
     hidden: tuple[int, ...] = (500, 500)
     latent: int = 10
     activation: str = "relu"
+    pixel_floor: float = 0.0  # logistic256 only: weight of a uniform mixture component
 
     def __post_init__(self):
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}")
+        if not 0.0 <= self.pixel_floor < 1.0 or (self.pixel_floor and self.likelihood != "logistic256"):
+            raise ValueError("pixel_floor must lie in [0, 1) and needs the logistic256 likelihood")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
 
     @property
@@ -88,7 +94,8 @@ class Decoder(nn.Module):
         return mean, log_scale
 
 
-def logistic256_log_prob(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+def logistic256_log_prob(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor,
+                         floor: float = 0.0) -> torch.Tensor:
     """Per-pixel log P(x) of a logistic discretized to the bins of 0..255.
 
     Interior bins use sigmoid(hi) - sigmoid(lo) = sigmoid(hi) sigmoid(-lo) (1 - e^(lo-hi)),
@@ -99,7 +106,10 @@ def logistic256_log_prob(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.T
     lo = (x - 0.5 - mean) * inv_scale
     hi = (x + 0.5 - mean) * inv_scale
     interior = F.logsigmoid(hi) + F.logsigmoid(-lo) + torch.log(-torch.expm1(-inv_scale))
-    return torch.where(x <= 0, F.logsigmoid(hi), torch.where(x >= 255, F.logsigmoid(-lo), interior))
+    log_p = torch.where(x <= 0, F.logsigmoid(hi), torch.where(x >= 255, F.logsigmoid(-lo), interior))
+    if not floor:
+        return log_p
+    return torch.logaddexp(log_p + math.log1p(-floor), torch.full_like(log_p, math.log(floor / 256)))
 
 
 class VAE(nn.Module):
@@ -120,7 +130,7 @@ class VAE(nn.Module):
             x = x.expand_as(params)
             return -F.binary_cross_entropy_with_logits(params, x, reduction="none").sum(-1)
         mean, log_scale = params
-        return logistic256_log_prob(x.expand_as(mean), mean, log_scale).sum(-1)
+        return logistic256_log_prob(x.expand_as(mean), mean, log_scale, self.config.pixel_floor).sum(-1)
 
     def elbo(self, x: torch.Tensor, encoder: nn.Module | None = None) -> torch.Tensor:
         """Single-sample reparameterized ELBO per image (nats), analytic KL."""
@@ -154,7 +164,12 @@ class VAE(nn.Module):
         mean, log_scale = params
         u = torch.rand(mean.shape, generator=generator).clamp(1e-7, 1 - 1e-7)
         logistic = mean + torch.exp(log_scale) * (torch.log(u) - torch.log1p(-u))
-        return torch.clamp(torch.round(logistic), 0, 255)
+        x = torch.clamp(torch.round(logistic), 0, 255)
+        if self.config.pixel_floor:
+            uniform = torch.rand(mean.shape, generator=generator) < self.config.pixel_floor
+            levels = torch.randint(256, mean.shape, generator=generator).to(x.dtype)
+            x = torch.where(uniform, levels, x)
+        return x
 
 
 def bits_per_dim(nats_per_image: torch.Tensor | float, pixels: int) -> float:

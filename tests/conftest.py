@@ -9,9 +9,10 @@ from bbcompress.checkpoint import Checkpoint
 from bbcompress.model import VAE, VAEConfig
 
 
-def seeded_vae(likelihood: str, hidden=(64, 64), latent: int = 4, seed: int = 0) -> VAE:
+def seeded_vae(likelihood: str, hidden=(64, 64), latent: int = 4, seed: int = 0,
+               pixel_floor: float = 0.0) -> VAE:
     """Weights drawn with numpy, so they do not depend on torch's initializer."""
-    vae = VAE(VAEConfig(likelihood, 784, hidden, latent))
+    vae = VAE(VAEConfig(likelihood, 784, hidden, latent, pixel_floor=pixel_floor))
     rng = np.random.default_rng(seed)
     with torch.no_grad():
         for p in vae.parameters():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bbcompress.coder import (BernoulliPixels, EqualMassLatents, GridLatents, Logistic256Pixels,
-                              decode_chain, encode_chain, seed_words)
+                              decode_chain, encode_chain, seed_bits, seed_words)
 from bbcompress.coding_networks import bits_back_for, NetworkFunctions
 from bbcompress.data import load_dataset
 from bbcompress.errors import CodingError, IntegrityError
@@ -38,15 +38,16 @@ def test_bernoulli_pixels_roundtrip_and_rate():
     assert abs(cost - information) < 0.01 * information + 64
 
 
-def logistic_information_bits(x, mean, log_scale):
+def logistic_information_bits(x, mean, log_scale, floor=0.0):
     from bbcompress.model import logistic256_log_prob
     lp = logistic256_log_prob(torch.from_numpy(x.astype(np.float64)), torch.from_numpy(mean),
-                              torch.from_numpy(log_scale))
+                              torch.from_numpy(log_scale), floor)
     return float(-lp.sum() / np.log(2))
 
 
 @pytest.mark.parametrize("mean_range,log_scale_range", [((-0.5, 255.5), (-1, 4)), ((-0.5, 2), (-7, -3))])
-def test_logistic256_pixels_roundtrip_and_rate(mean_range, log_scale_range):
+@pytest.mark.parametrize("floor", [0.0, 1e-3])
+def test_logistic256_pixels_roundtrip_and_rate(mean_range, log_scale_range, floor):
     rng = np.random.default_rng(1)
     n = 4000
     mean = rng.uniform(*mean_range, n)
@@ -54,13 +55,15 @@ def test_logistic256_pixels_roundtrip_and_rate(mean_range, log_scale_range):
     u = rng.uniform(1e-6, 1 - 1e-6, n)
     x = np.clip(np.round(mean + np.exp(log_scale) * np.log(u / (1 - u))), 0, 255).astype(np.uint8)
     x[:5] = [0, 255, 128, 1, 254]  # the open ends and far tails too
-    codec = Logistic256Pixels()
+    codec = Logistic256Pixels(floor)
     params = (mean, log_scale)
     got, cost = check_roundtrip(lambda c: codec.push(c, x, params), lambda c: codec.pop(c, params))
     assert np.array_equal(got, x)
-    information = logistic_information_bits(x, mean, log_scale)
+    information = logistic_information_bits(x, mean, log_scale, floor)
     # far-tail pixels are capped at 24 bits per binary decision: never above the model
     assert cost < information + 0.01 * information + 64
+    if floor:  # the floor's model is what is coded: within 1% of its information
+        assert cost > information - 0.01 * information - 64
 
 
 @pytest.mark.parametrize("latents", [EqualMassLatents(8), GridLatents(7)], ids=["buckets", "grid"])
@@ -96,6 +99,18 @@ def test_bits_back_chain_roundtrip(kind, scheme, binary_vae, greyscale_vae):
     words, schedule = encode_chain(bits_back, x, mask, max_batch=64)
     assert sum(schedule) == 150 and schedule[0] == 1 and max(schedule) <= 64
     assert np.array_equal(decode_chain(bits_back, words, mask, schedule), x)
+
+
+def test_a_floored_greyscale_model_codes_at_its_elbo():
+    from conftest import seeded_vae
+    from bbcompress.evaluate import elbo_bpd
+    vae = seeded_vae("logistic256", seed=1, pixel_floor=1e-3)
+    x, mask = random_tiles("greyscale", 200)
+    mask[:] = True
+    words, schedule = encode_chain(bits_back_for(vae), x, mask)
+    assert np.array_equal(decode_chain(bits_back_for(vae), words, mask, schedule), x)
+    realized = (32 * len(words) - seed_bits(vae.config.latent)) / x.size
+    assert realized == pytest.approx(elbo_bpd(vae, x, samples=20), rel=0.02)
 
 
 def test_decoding_with_other_weights_is_caught(binary_vae):

@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 import torch
@@ -19,13 +20,17 @@ from conftest import checkpoint_of, seeded_vae
     ((252, 255.5), (-7, -4)),      # sharp, at the open upper end
     ((100, 150), (5, 7)),          # nearly flat
 ])
-def test_discretized_logistic_sums_to_one(mean_range, log_scale_range):
+@pytest.mark.parametrize("floor", [0.0, 1e-3])
+def test_discretized_logistic_sums_to_one(mean_range, log_scale_range, floor):
     g = torch.Generator().manual_seed(0)
     mean = torch.empty(1, 500, dtype=torch.float64).uniform_(*mean_range, generator=g)
     log_scale = torch.empty(1, 500, dtype=torch.float64).uniform_(*log_scale_range, generator=g)
     levels = torch.arange(256, dtype=torch.float64).view(-1, 1)
-    total = torch.logsumexp(logistic256_log_prob(levels, mean, log_scale), dim=0).exp()
+    log_p = logistic256_log_prob(levels, mean, log_scale, floor)
+    total = torch.logsumexp(log_p, dim=0).exp()
     assert torch.allclose(total, torch.ones_like(total), atol=1e-9)
+    if floor:  # no level costs more than log2(256 / floor) bits
+        assert (-log_p / math.log(2)).max() <= math.log2(256 / floor) + 1e-9
 
 
 @pytest.mark.parametrize("likelihood,data", [("bernoulli", "mnist10k-binary"), ("logistic256", "mnist10k")])

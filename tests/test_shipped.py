@@ -1,0 +1,81 @@
+"""The shipped models as users get them: all 2,000 mnist10k test digits through files
+and the command line, the realized rate against the -ELBO, and the demo."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from bbcompress.cli import main
+from bbcompress.compression import CodingOptions, compress_section, section_rate
+from bbcompress.data import load_dataset
+from bbcompress.errors import CheckpointError
+from bbcompress.evaluate import elbo_bpd
+from bbcompress.images import Image as BBImage
+from bbcompress.registry import DEFAULT_MODELS, models_folder, resolve_model, shipped_cards
+
+
+def test_the_default_models_are_shipped_with_cards():
+    cards = shipped_cards()
+    for kind, name in DEFAULT_MODELS.items():
+        card = cards[name]
+        assert card["data"].startswith("mnist10k") and "chosen_by" in card
+        assert {"amortized", "self-consistent"} <= set(card["encoders"])
+        assert len(card["weights_sha256"]) == 64
+
+
+@pytest.mark.parametrize("data,suffix", [("mnist10k-binary", "pbm"), ("mnist10k", "png")])
+def test_all_test_digits_roundtrip_through_files_and_the_cli(tmp_path, data, suffix):
+    digits = load_dataset(data).x_test
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    for i, digit in enumerate(digits):
+        image = Image.fromarray(digit.astype(bool)) if suffix == "pbm" else Image.fromarray(digit)
+        image.save(folder / f"{i:04d}.{suffix}")
+    runner = CliRunner()
+    result = runner.invoke(main, ["compress", str(folder), "-o", str(tmp_path / "d.bbc"), "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["images"] == 2000
+    result = runner.invoke(main, ["decompress", str(tmp_path / "d.bbc"), "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 0, result.output
+    for i, digit in enumerate(digits):
+        restored = Image.open(tmp_path / "out" / "digits" / f"{i:04d}.{suffix}")
+        assert restored.mode == ("1" if suffix == "pbm" else "L")
+        assert np.array_equal(np.asarray(restored, dtype=np.uint8), digit), i
+
+
+@pytest.mark.parametrize("data,kind", [("mnist10k-binary", "binary"), ("mnist10k", "greyscale")])
+def test_realized_rate_matches_the_elbo(data, kind):
+    checkpoint = resolve_model(DEFAULT_MODELS[kind])
+    digits = load_dataset(data).x_test
+    images = [BBImage(str(i), "L", x, kind) for i, x in enumerate(digits)]
+    section = compress_section(kind, images, DEFAULT_MODELS[kind], checkpoint, CodingOptions())
+    realized = section_rate(section).net_bits_per_dim
+    elbo = elbo_bpd(checkpoint.vae().eval(), digits, samples=10)
+    assert abs(realized / elbo - 1) < 0.005, (realized, elbo)
+
+
+def test_a_modified_shipped_model_is_refused(tmp_path, monkeypatch):
+    import shutil
+    for path in models_folder().glob("mnist-binary.*"):
+        shutil.copy(path, tmp_path / path.name)
+    weights = tmp_path / "mnist-binary.safetensors"
+    blob = bytearray(weights.read_bytes())
+    blob[len(blob) // 2] ^= 1
+    weights.write_bytes(bytes(blob))
+    monkeypatch.setenv("BBCOMPRESS_MODELS", str(tmp_path))
+    with pytest.raises(CheckpointError, match="modified or corrupted"):
+        resolve_model("mnist-binary")
+
+
+def test_the_demo_roundtrips_the_samples_and_beats_png():
+    result = CliRunner().invoke(main, ["demo", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert {row["kind"] for row in rows} == {"binary", "greyscale"}
+    for row in rows:
+        assert row["roundtrip"] == "identical" and row["images"] == 24
+        assert row["bbcompress_bits"] < row["png_bits"]
