@@ -11,6 +11,13 @@ from pathlib import Path
 from typing import Callable
 
 
+def default_mode() -> int:
+    """The permissions a plain open() would give a new file (0666 less the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     """Call ``write(temporary_path)``, then move the result onto ``path``."""
     path = Path(path)
@@ -18,6 +25,8 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
+        # mkstemp makes the file private (0600); users expect their usual permissions
+        os.chmod(tmp, default_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

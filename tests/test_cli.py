@@ -1,6 +1,7 @@
 """The command line as a user meets it: roundtrips and every kind of bad input."""
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -68,6 +69,11 @@ def test_folder_roundtrip_keeps_names_modes_and_pixels(tmp_path, sample_folder, 
     assert result.exit_code == 0, result.output
     assert_same_images(sample_folder, out / "digits")
     assert run("test", archive, *model_args(tiny_models)).exit_code == 0
+    # outputs get the user's usual permissions, not a temporary file's private 0600
+    umask = os.umask(0)
+    os.umask(umask)
+    for written in [archive, *(out / "digits").iterdir()]:
+        assert written.stat().st_mode & 0o777 == 0o666 & ~umask, written
 
 
 def test_existing_outputs_are_not_overwritten_without_force(tmp_path, sample_folder, tiny_models):

@@ -54,7 +54,8 @@ def test_realized_rate_matches_the_elbo(data, kind):
     images = [BBImage(str(i), "L", x, kind) for i, x in enumerate(digits)]
     section = compress_section(kind, images, DEFAULT_MODELS[kind], checkpoint, CodingOptions())
     realized = section_rate(section).net_bits_per_dim
-    elbo = elbo_bpd(checkpoint.vae().eval(), digits, samples=10)
+    assert section.model["encoder"] == checkpoint.default_encoder
+    elbo = elbo_bpd(checkpoint.vae(checkpoint.default_encoder).eval(), digits, samples=10)
     assert abs(realized / elbo - 1) < 0.005, (realized, elbo)
 
 
