@@ -23,6 +23,7 @@ import torch
 from .checkpoint import Checkpoint
 from .evaluate import as_pixels, elbo_bpd
 from .model import VAE
+from .train import guarded_step
 
 METHODS = ("self-consistent", "optimal")
 MODEL_SAMPLES = ("prior", "posterior")
@@ -101,14 +102,12 @@ def refine_encoder(checkpoint: Checkpoint, images: np.ndarray, config: RefineCon
     encoder = copy.deepcopy(vae.encoder)
     optimizer = torch.optim.Adam(encoder.parameters(), lr=config.lr)
     x = as_pixels(images)
-    curve, best = [], (math.inf, 0, copy.deepcopy(encoder.state_dict()))
+    curve, best, skipped = [], (math.inf, 0, copy.deepcopy(encoder.state_dict())), 0
     for epoch in range(1, config.epochs + 1):
         encoder.train()
         for batch, _ in mixture_batches(vae, encoder, x, config, generator):
             loss = -vae.elbo(batch, encoder).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            skipped += not guarded_step(optimizer, loss)
         event = {"epoch": epoch, "loss_bpd": loss.item() / (x.shape[1] * math.log(2))}
         if curve_every and curve_images is not None and epoch % curve_every == 0:
             event["curve_bpd"] = elbo_bpd(vae, curve_images, encoder=encoder.eval())
@@ -117,7 +116,7 @@ def refine_encoder(checkpoint: Checkpoint, images: np.ndarray, config: RefineCon
                 best = (event["curve_bpd"], epoch, copy.deepcopy(encoder.state_dict()))
         if report:
             report(event)
-    info = {**asdict(config), "bound_not_deployable": config.method == "optimal"}
+    info = {**asdict(config), "bound_not_deployable": config.method == "optimal", "skipped_steps": skipped}
     if curve:
         info["curve_bpd"] = curve
     if keep_best and curve:

@@ -37,6 +37,25 @@ class TrainConfig:
     dynamic_binarization: bool = False  # re-draw binary training images every epoch
 
 
+def guarded_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> bool:
+    """Backpropagate ``loss`` and step, unless the loss or a gradient is not finite.
+
+    A greyscale decoder that over-fits becomes so sure of its training pixels that one
+    minibatch can overflow a gradient; one such step turns every weight into NaN for
+    good. Skipping it (and counting the skips) keeps the run going. Returns whether
+    the step was taken."""
+    optimizer.zero_grad(set_to_none=True)
+    if not torch.isfinite(loss):
+        return False
+    loss.backward()
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if not all(torch.isfinite(g).all() for g in grads):
+        optimizer.zero_grad(set_to_none=True)
+        return False
+    optimizer.step()
+    return True
+
+
 def checkpoint_name(epoch: int) -> str:
     return f"epoch-{epoch:04d}"
 
@@ -47,6 +66,7 @@ class TrainState:
     optimizer: torch.optim.Adam
     shuffle: torch.Generator
     epoch: int = 0
+    skipped_steps: int = 0  # minibatches whose loss or gradients were not finite
 
     def save(self, folder: Path, vae_config: VAEConfig, train_config: TrainConfig) -> None:
         tensors = {f"model.{k}": v for k, v in self.vae.state_dict().items()}
@@ -56,7 +76,7 @@ class TrainState:
         tensors["rng.shuffle"] = self.shuffle.get_state()
         tensors = {k: v.contiguous() for k, v in tensors.items()}
         atomic_write(folder / f"{RESUME}.safetensors", lambda tmp: save_file(tensors, tmp))
-        meta = {"epoch": self.epoch, "vae": vae_config.to_json(), "train": asdict(train_config)}
+        meta = {"epoch": self.epoch, "skipped_steps": self.skipped_steps, "vae": vae_config.to_json(), "train": asdict(train_config)}
         atomic_write_bytes(folder / f"{RESUME}.json", json.dumps(meta, indent=2).encode())
 
     def restore(self, folder: Path) -> None:
@@ -71,7 +91,8 @@ class TrainState:
         self.optimizer.load_state_dict(state)
         torch.set_rng_state(tensors["rng.torch"])
         self.shuffle.set_state(tensors["rng.shuffle"])
-        self.epoch = json.loads((folder / f"{RESUME}.json").read_text())["epoch"]
+        meta = json.loads((folder / f"{RESUME}.json").read_text())
+        self.epoch, self.skipped_steps = meta["epoch"], meta.get("skipped_steps", 0)
 
 
 def new_state(vae_config: VAEConfig, train_config: TrainConfig) -> TrainState:
@@ -117,10 +138,10 @@ def train_one_epoch(state: TrainState, x_train: torch.Tensor, batch_size: int) -
     for start in range(0, len(x_train), batch_size):
         batch = x_train[order[start:start + batch_size]]
         loss = -state.vae.elbo(batch).mean()
-        state.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        state.optimizer.step()
-        total += loss.item() * len(batch)
+        if guarded_step(state.optimizer, loss):
+            total += loss.item() * len(batch)
+        else:
+            state.skipped_steps += 1
     return total / len(x_train)
 
 
@@ -132,6 +153,7 @@ def save_checkpoint(state: TrainState, folder: Path, dataset: Dataset, validatio
     if validation is not None:
         rates["valid_bpd"] = elbo_bpd(state.vae, validation)
     info = {"data": dataset.name, "epoch": state.epoch, **rates, "elbo_samples": 1,
+            "skipped_steps": state.skipped_steps,
             "train": asdict(config), "wall_s": round(wall_s, 1)}
     made = {"method": "amortized", "data": dataset.name, "split": "train", "epochs": state.epoch}
     Checkpoint.from_vae(state.vae, info, made).save(folder / checkpoint_name(state.epoch))

@@ -89,3 +89,16 @@ def test_bad_checkpoints_are_refused_clearly(tmp_path, binary_vae):
         load_checkpoint(tmp_path / "m")
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         load_checkpoint(tmp_path / "missing")
+
+
+def test_a_non_finite_step_is_skipped_and_leaves_the_weights_alone():
+    from bbcompress.train import guarded_step
+    layer = torch.nn.Linear(3, 1)
+    optimizer = torch.optim.Adam(layer.parameters(), lr=0.1)
+    before = [p.clone() for p in layer.parameters()]
+    x = torch.tensor([[1.0, float("inf"), 0.0]])
+    assert not guarded_step(optimizer, (layer(x) * 0).sum())  # finite-looking loss? no: inf * 0 = NaN
+    assert not guarded_step(optimizer, torch.log(torch.zeros(())) * layer.weight.sum())  # -inf loss
+    assert all(torch.equal(a, b) for a, b in zip(before, layer.parameters()))
+    assert guarded_step(optimizer, layer(torch.ones(1, 3)).sum())
+    assert not torch.equal(before[0], layer.weight)
