@@ -336,9 +336,10 @@ def models_command(as_json):
     for name, card in cards.items():
         mark = "*" if name in DEFAULT_MODELS.values() else " "
         test = card.get("test", {})
+        default = card.get("default_encoder", "amortized")
         encoders = ", ".join(
-            f"{enc} ({test[enc]['realized_bits_per_dim']:.4f} bits/dim on test)" if enc in test else enc
-            for enc in card.get("encoders", {}))
+            (f"{enc} ({test[enc]['realized_bits_per_dim']:.4f} bits/dim on test)" if enc in test else enc)
+            + (" [default]" if enc == default else "") for enc in card.get("encoders", {}))
         click.echo(f"{mark} {name}: {card.get('data', '?')}, epoch {card.get('epoch', '?')}; "
                    f"encoders: {encoders}")
 
