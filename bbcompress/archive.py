@@ -5,9 +5,10 @@ Layout (all integers little-endian)::
     offset  size  field
     0       8     magic  89 42 42 43 0D 0A 1A 0A  ("\\x89BBC\\r\\n\\x1a\\n", PNG-style)
     8       1     format version (1)
-    9       1     flags: reserved, must be 0 (a reader refuses flags it does not know)
-    10      4     H: length of the header
-    14      H     header: UTF-8 JSON, see below
+    9       1     flags: bit 0 set = the header is LZMA2-compressed (raw stream, no
+                  container); other bits reserved (a reader refuses flags it does not know)
+    10      4     H: length of the stored header
+    14      H     header: UTF-8 JSON, see below (compressed when flag bit 0 is set)
     14+H    4*W   payload: each section's ANS words (uint32), sections in order
     end-4   4     CRC-32 of every byte before it
 
@@ -21,7 +22,8 @@ one model::
      "words": W_section,
      "pixel_sha256": sha256 of the decoded pixels of the section's images in order}
 
-Images are cut into 28x28 tiles (row-major per image, images in order); the ANS
+Writers compress the header: with thousands of small images the names and sizes would
+otherwise outweigh the ANS payload. Images are cut into 28x28 tiles (row-major per image, images in order); the ANS
 words hold all tiles of a section. Readers verify the CRC before trusting any field
 and the pixel checksum after decoding. Archives of version 1 stay decodable by later
 versions; the compressed bytes themselves may change between versions.
@@ -29,6 +31,7 @@ versions; the compressed bytes themselves may change between versions.
 from __future__ import annotations
 
 import json
+import lzma
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -42,6 +45,9 @@ from .fileio import atomic_write_bytes
 MAGIC = b"\x89BBC\r\n\x1a\n"
 VERSION = 1
 PREFIX = struct.Struct("<8sBBI")
+HEADER_LZMA = 0x01
+LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
+MAX_HEADER = 1 << 28  # a header that inflates beyond this is refused (no memory bombs)
 SUFFIX = ".bbc"
 
 
@@ -75,8 +81,9 @@ class Archive:
     def to_bytes(self) -> bytes:
         header = json.dumps({"sections": [s.header() for s in self.sections]},
                             separators=(",", ":")).encode()
+        header = lzma.compress(header, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
         payload = b"".join(s.words.astype("<u4").tobytes() for s in self.sections)
-        body = PREFIX.pack(MAGIC, VERSION, 0, len(header)) + header + payload
+        body = PREFIX.pack(MAGIC, VERSION, HEADER_LZMA, len(header)) + header + payload
         return body + struct.pack("<I", zlib.crc32(body))
 
     @property
@@ -97,13 +104,24 @@ def parse(data: bytes, source: str = "archive") -> Archive:
     if version > VERSION:
         raise ArchiveError(f"{source}: format version {version} is newer than this bbcompress "
                            f"reads ({VERSION}); upgrade bbcompress")
-    if version < 1 or flags:
+    if version < 1 or flags & ~HEADER_LZMA:
         raise ArchiveError(f"{source}: unsupported format version {version} / flags {flags:#04x}")
     try:
-        header = json.loads(body[PREFIX.size:PREFIX.size + header_len])
+        header = body[PREFIX.size:PREFIX.size + header_len]
+        if flags & HEADER_LZMA:
+            header = inflate_header(header)
+        header = json.loads(header)
         return Archive(read_sections(header, body[PREFIX.size + header_len:]))
-    except (ValueError, KeyError, TypeError, IndexError) as e:
+    except (ValueError, KeyError, TypeError, IndexError, lzma.LZMAError) as e:
         raise ArchiveError(f"{source}: malformed archive header ({e})") from None
+
+
+def inflate_header(stored: bytes) -> bytes:
+    inflater = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
+    header = inflater.decompress(stored, max_length=MAX_HEADER)
+    if not inflater.eof:
+        raise ValueError("compressed header is truncated or too large")
+    return header
 
 
 def read_sections(header: dict, payload: bytes) -> list[Section]:
