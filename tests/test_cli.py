@@ -225,3 +225,19 @@ def test_archive_decodes_under_other_thread_counts(tmp_path, tiny_models):
             assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, restored))
     finally:
         torch.set_num_threads(threads)
+
+
+def test_headers_are_compressed_and_plain_headers_still_read(archive_bytes):
+    from bbcompress.archive import PREFIX, inflate_header
+    _, version, flags, length = PREFIX.unpack_from(archive_bytes)
+    assert flags == 1
+    stored = archive_bytes[PREFIX.size:PREFIX.size + length]
+    plain = inflate_header(stored)
+    assert len(stored) < len(plain)
+    rest = archive_bytes[PREFIX.size + length:-4]
+    legacy = with_fixed_crc(PREFIX.pack(archive_bytes[:8], version, 0, len(plain)) + plain + rest + b"\0" * 4)
+    a, b = parse(archive_bytes), parse(legacy)
+    assert [s.header() for s in a.sections] == [s.header() for s in b.sections]
+    broken = with_fixed_crc(archive_bytes[:PREFIX.size] + stored[:-3] + b"\0\0\0" + rest + b"\0" * 4)
+    with pytest.raises(Exception, match="malformed archive header"):
+        parse(broken)
