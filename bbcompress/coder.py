@@ -96,17 +96,19 @@ class Logistic256Pixels:
         positive = t >= 0
         return np.where(positive, large, small), np.where(positive, small, large)
 
-    def upper_probability(self, low, mid, high, mean, inv_scale):
-        """P(level >= mid | low <= level < high) for integer level bounds."""
-        f_lo, s_lo = self.tails(np.where(low == 0, -np.inf, low - 0.5), mean, inv_scale)
-        f_mid, s_mid = self.tails(mid - 0.5, mean, inv_scale)
-        f_hi, s_hi = self.tails(np.where(high == 256, np.inf, high - 0.5), mean, inv_scale)
-        below_mean = mid - 0.5 <= mean
+    def upper_probability(self, lo, mid, hi, low, high, below_mean):
+        """P(level >= m | low <= level < high), given the (F, S) tails at the three edges.
+
+        ``low``/``high`` are the integer level bounds, ``m`` their midpoint;
+        ``below_mean`` says the mid edge lies at or below the mean.
+        """
+        (f_lo, s_lo), (f_mid, s_mid), (f_hi, s_hi) = lo, mid, hi
         lower = np.where(below_mean, f_mid - f_lo, s_lo - s_mid)
         upper = np.where(below_mean, f_hi - f_mid, s_mid - s_hi)
         if self.floor:
-            lower = (1 - self.floor) * lower + self.floor * (mid - low) / 256
-            upper = (1 - self.floor) * upper + self.floor * (high - mid) / 256
+            middle = (low + high) // 2
+            lower = (1 - self.floor) * lower + self.floor * (middle - low) / 256
+            upper = (1 - self.floor) * upper + self.floor * (high - middle) / 256
         total = lower + upper
         with np.errstate(invalid="ignore", divide="ignore"):
             p = np.where(total > 0, upper / total, 0.5)  # both underflowed: any fixed p
@@ -116,28 +118,43 @@ class Logistic256Pixels:
         mean, log_scale = params
         return require_finite(mean, "means"), np.exp(-require_finite(log_scale, "log-scales"))
 
-    def push(self, coder, x, params):
+    def descend(self, params, choose):
+        """Walk the 8 decisions MSB first; ``choose(level, p)`` returns the bits taken.
+
+        The edges of the next interval are edges of the current one, so their tails
+        are carried rather than recomputed: one ``exp`` per decision, not three.
+        """
         mean, inv_scale = self.prepare(params)
+        low = np.zeros(mean.shape, dtype=np.int64)
+        high = np.full(mean.shape, 256, dtype=np.int64)
+        lo = (np.zeros_like(mean), np.ones_like(mean))  # tails at the open end -inf
+        hi = (np.ones_like(mean), np.zeros_like(mean))  # tails at the open end +inf
+        for level in range(self.LEVELS_BITS):
+            middle = (low + high) // 2
+            edge = middle - 0.5
+            mid = self.tails(edge, mean, inv_scale)
+            p = self.upper_probability(lo, mid, hi, low, high, edge <= mean)
+            taken = choose(level, p) == 1
+            low, high = np.where(taken, middle, low), np.where(taken, high, middle)
+            lo = tuple(np.where(taken, m, t) for m, t in zip(mid, lo))
+            hi = tuple(np.where(taken, t, m) for m, t in zip(mid, hi))
+        return low
+
+    def push(self, coder, x, params):
         x = x.astype(np.int64)
         probabilities, bits = [], []
-        for level in range(self.LEVELS_BITS):
-            width = 1 << (self.LEVELS_BITS - level)
-            low = (x // width) * width
-            mid = low + width // 2
-            probabilities.append(self.upper_probability(low, mid, low + width, mean, inv_scale))
-            bits.append((x >= mid).astype(np.int32))
+
+        def choose(level, p):
+            probabilities.append(p)
+            bits.append(((x >> (self.LEVELS_BITS - 1 - level)) & 1).astype(np.int32))
+            return bits[-1]
+
+        self.descend(params, choose)
         for p, b in zip(reversed(probabilities), reversed(bits)):  # MSB pushed last
             coder.encode_reverse(b, self.model, p)
 
     def pop(self, coder, params):
-        mean, inv_scale = self.prepare(params)
-        low = np.zeros(mean.shape, dtype=np.int64)
-        for level in range(self.LEVELS_BITS):
-            width = 1 << (self.LEVELS_BITS - level)
-            mid = low + width // 2
-            p = self.upper_probability(low, mid, low + width, mean, inv_scale)
-            low = np.where(coder.decode(self.model, p) == 1, mid, low)
-        return low.astype(np.uint8)
+        return self.descend(params, lambda level, p: coder.decode(self.model, p)).astype(np.uint8)
 
     def select(self, params, mask):
         return tuple(p[mask] for p in params)

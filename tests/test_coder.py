@@ -155,13 +155,17 @@ def test_nan_parameters_are_refused_before_the_coder_sees_them():
         BernoulliPixels().push(ANS(), np.zeros(3, np.uint8), np.array([0.0, np.nan, 1.0]))
 
 
-def test_golden_bitstream(binary_vae):
+@pytest.mark.parametrize("kind", ["binary", "greyscale"])
+def test_golden_bitstream(kind, binary_vae, greyscale_vae):
     """Fixed model and input -> fixed words: an accidental format change shows here."""
-    x, mask = random_tiles("binary", 12)
-    words, schedule = encode_chain(bits_back_for(binary_vae), x, mask)
-    assert schedule == [1, 9, 2]
+    vae = binary_vae if kind == "binary" else greyscale_vae
+    x, mask = random_tiles(kind, 12)
+    words, schedule = encode_chain(bits_back_for(vae), x, mask)
     digest = hashlib.sha256(words.astype("<u4").tobytes()).hexdigest()
-    assert digest == GOLDEN_SHA256, digest
+    assert (schedule, digest) == GOLDEN[kind], (schedule, digest)
 
 
-GOLDEN_SHA256 = "ba7c8ec3554d7ff671505b37e115c7cd58049430251c1c55854b9b3d549fe57b"
+GOLDEN = {
+    "binary": ([1, 9, 2], "ba7c8ec3554d7ff671505b37e115c7cd58049430251c1c55854b9b3d549fe57b"),
+    "greyscale": ([1, 11], "cc0e263d056bfef25c7e752af10f094207b6e86ce5b0cf6d7831f512174d1805"),
+}
