@@ -33,6 +33,9 @@ ANS = constriction.stream.stack.AnsCoder
 MODELS = constriction.stream.model
 MAX_SYMBOL_BITS = 24  # constriction's precision: no symbol costs more than this
 SEED_RNG = 0xBBC0DE
+# Most images per batch: 100 keeps a batch's pixel arrays in cache; larger batches were
+# no faster for binary and ~12% slower for greyscale (benchmarks/results/speed*.md).
+DEFAULT_MAX_BATCH = 100
 
 
 def require_finite(values: np.ndarray, what: str) -> np.ndarray:
@@ -282,7 +285,7 @@ def next_batch_size(coder, remaining: int, max_batch: int, latent_dims: int) -> 
     return int(max(1, min(remaining, max_batch, affordable)))
 
 
-def encode_chain(bits_back: BitsBack, x: np.ndarray, mask: np.ndarray, max_batch: int = 1000,
+def encode_chain(bits_back: BitsBack, x: np.ndarray, mask: np.ndarray, max_batch: int = DEFAULT_MAX_BATCH,
                  report: Callable[[int], None] | None = None) -> tuple[np.ndarray, list[int]]:
     """Push all images (in order) on one seeded stack; returns (words, batch sizes)."""
     coder = ANS(seed_words(bits_back.latent_dims), seal=True)

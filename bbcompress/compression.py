@@ -12,7 +12,7 @@ import numpy as np
 
 from .archive import Archive, ImageEntry, Section
 from .checkpoint import Checkpoint
-from .coder import decode_chain, encode_chain, seed_bits
+from .coder import DEFAULT_MAX_BATCH, decode_chain, encode_chain, seed_bits
 from .coding_networks import bits_back_for
 from .errors import BBCError, IntegrityError, ModelMismatch
 from .images import BINARY, GREYSCALE, Image, from_tiles, tile_count, to_tiles
@@ -26,7 +26,7 @@ class CodingOptions:
     encoder: str | None = None  # None: each model's default encoder
     latents: str = "buckets"
     latent_bits: int = 8
-    max_batch: int = 1000
+    max_batch: int = DEFAULT_MAX_BATCH
 
 
 def pixel_sha256(images: list[Image]) -> str:

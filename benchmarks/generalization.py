@@ -111,6 +111,10 @@ def claims(report: dict) -> list[str]:
     return lines
 
 
+ENCODER_COLOURS = {"amortized": "tab:blue", "self-consistent": "tab:green",
+                   "self-consistent-posterior": "tab:olive", "optimal-test": "tab:red"}
+
+
 def plot(report: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -118,7 +122,7 @@ def plot(report: dict, path: Path) -> None:
 
     rows = report["rows"]
     epochs = [r["epoch"] for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
     panels = [("train vs test (amortized)", ["amortized"], True),
               ("amortized vs optimal", ["amortized", "optimal-test"], False),
               ("amortized, optimal, self-consistent", list(rows[0]["encoders"]), False)]
@@ -126,24 +130,53 @@ def plot(report: dict, path: Path) -> None:
         if with_train:
             ax.plot(epochs, [r["train_bpd"] for r in rows], "k--", label="train -ELBO")
         for name in names:
-            line, = ax.plot(epochs, [r["encoders"][name]["test_bpd"] for r in rows], label=f"{name} test -ELBO")
-            ax.scatter(epochs, [r["encoders"][name]["realized_bpd"] for r in rows], color=line.get_color(),
-                       marker="x", s=40, label=f"{name} realized BB-ANS")
+            # one colour per encoder in every panel, so the panels read together
+            colour = ENCODER_COLOURS.get(name)
+            ax.plot(epochs, [r["encoders"][name]["test_bpd"] for r in rows], color=colour,
+                    label=f"{name}: test -ELBO (line), realized (x)")
+            ax.scatter(epochs, [r["encoders"][name]["realized_bpd"] for r in rows], color=colour,
+                       marker="x", s=40)
         ax.set(title=title, xlabel="training epoch", ylabel="bits/dim")
-        ax.legend(fontsize=7)
+    handles = {h.get_label(): h for ax in axes for h in ax.get_legend_handles_labels()[0]}
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle(f"{report['data']}: -ELBO curves with realized bits-back rates (x)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(path, dpi=110)
+
+
+def write_outputs(report: dict, command: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / f"generalization-{report['data']}"
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    table = markdown(report)
+    stem.with_suffix(".md").write_text(
+        f"### Generalization on {report['data']} (bits/dim)\n\nCommand: `{command}` "
+        f"(wall time {report['wall_s']:.0f} s)\n\n"
+        f"Each cell: test -ELBO (5 z samples per image) / realized net bits-back rate of all "
+        f"{report['test_images']:,} test images in one archive. optimal-test is fitted on the "
+        f"test images themselves: a bound, not a deployable encoder.\n\n{table}\n\n"
+        + "".join(f"- {line}\n" for line in claims(report)))
+    plot(report, stem.with_suffix(".png"))
+    print(table)
+    print("\n".join(claims(report)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", required=True, type=Path, help="training run folder")
+    parser.add_argument("--run", type=Path, help="training run folder")
+    parser.add_argument("--replot", type=Path, metavar="REPORT_JSON",
+                        help="only redraw the table and figures of a saved report")
     parser.add_argument("--epochs", help="comma-separated checkpoint epochs (default: all)")
     parser.add_argument("--refine-epochs", type=int, default=50)
     parser.add_argument("--optimal-epochs", type=int, default=200)
     parser.add_argument("--iwae", type=int, default=200)
     args = parser.parse_args()
+    if args.replot:
+        report = json.loads(args.replot.read_text())
+        write_outputs(report, report.get("command", f"python benchmarks/generalization.py --run {report['run']}"))
+        return
+    if not args.run:
+        parser.error("--run is required (or --replot)")
     cards = sorted(args.run.glob("epoch-*.json"))
     if args.epochs:
         wanted = {int(e) for e in args.epochs.split(",")}
@@ -160,22 +193,11 @@ def main() -> None:
               "optimal_epochs": args.optimal_epochs, "iwae_samples": args.iwae, "elbo_samples": 5,
               "test_images": len(dataset.x_test),
               "wall_s": round(time.monotonic() - started, 1), "rows": rows}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"generalization-{data}"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    table = markdown(report)
     command = (f"python benchmarks/generalization.py --run {args.run}"
                f"{' --epochs ' + args.epochs if args.epochs else ''} --refine-epochs {args.refine_epochs} "
                f"--optimal-epochs {args.optimal_epochs} --iwae {args.iwae}")
-    stem.with_suffix(".md").write_text(
-        f"### Generalization on {data} (bits/dim)\n\nCommand: `{command}` (wall time {report['wall_s']:.0f} s)\n\n"
-        f"Each cell: test -ELBO (5 z samples per image) / realized net bits-back rate of all "
-        f"{report['test_images']:,} test images in one archive. optimal-test is fitted on the "
-        f"test images themselves: a bound, not a deployable encoder.\n\n{table}\n\n"
-        + "".join(f"- {line}\n" for line in claims(report)))
-    plot(report, stem.with_suffix(".png"))
-    print(table)
-    print("\n".join(claims(report)))
+    report["command"] = command
+    write_outputs(report, command)
 
 
 if __name__ == "__main__":

@@ -241,3 +241,10 @@ def test_headers_are_compressed_and_plain_headers_still_read(archive_bytes):
     broken = with_fixed_crc(archive_bytes[:PREFIX.size] + stored[:-3] + b"\0\0\0" + rest + b"\0" * 4)
     with pytest.raises(Exception, match="malformed archive header"):
         parse(broken)
+
+
+def test_cli_batch_default_is_the_coders():
+    """The CLI states its default without importing the coder (fast --help)."""
+    from bbcompress.coder import DEFAULT_MAX_BATCH
+    batch = next(p for p in main.commands["compress"].params if p.name == "max_batch")
+    assert batch.default == DEFAULT_MAX_BATCH == CodingOptions().max_batch
