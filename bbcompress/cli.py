@@ -131,7 +131,7 @@ def coding_options(function):
                      help="Latent discretization: equal-mass buckets or a uniform grid."),
         click.option("--latent-bits", default=8, show_default=True,
                      help="buckets: 2^N buckets per dim; grid: 2^N steps per unit of z."),
-        click.option("--batch", "max_batch", default=100, show_default=True,
+        click.option("--batch", "max_batch", default=100, show_default=True, type=click.IntRange(min=1),
                      help="Most images coded per batch."),
     ]
     for option in reversed(options):
