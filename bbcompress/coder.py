@@ -99,19 +99,18 @@ class Logistic256Pixels:
         positive = t >= 0
         return np.where(positive, large, small), np.where(positive, small, large)
 
-    def upper_probability(self, lo, mid, hi, low, high, below_mean):
-        """P(level >= m | low <= level < high), given the (F, S) tails at the three edges.
+    def upper_probability(self, lo, mid, hi, below_mean, half: int):
+        """P(upper half | current interval), given the (F, S) tails at its three edges.
 
-        ``low``/``high`` are the integer level bounds, ``m`` their midpoint;
-        ``below_mean`` says the mid edge lies at or below the mean.
+        ``below_mean`` says the mid edge lies at or below the mean; ``half`` is the
+        number of levels in each half (the floor adds the same mass to both).
         """
         (f_lo, s_lo), (f_mid, s_mid), (f_hi, s_hi) = lo, mid, hi
         lower = np.where(below_mean, f_mid - f_lo, s_lo - s_mid)
         upper = np.where(below_mean, f_hi - f_mid, s_mid - s_hi)
         if self.floor:
-            middle = (low + high) // 2
-            lower = (1 - self.floor) * lower + self.floor * (middle - low) / 256
-            upper = (1 - self.floor) * upper + self.floor * (high - middle) / 256
+            lower = (1 - self.floor) * lower + self.floor * half / 256
+            upper = (1 - self.floor) * upper + self.floor * half / 256
         total = lower + upper
         with np.errstate(invalid="ignore", divide="ignore"):
             p = np.where(total > 0, upper / total, 0.5)  # both underflowed: any fixed p
@@ -129,16 +128,14 @@ class Logistic256Pixels:
         """
         mean, inv_scale = self.prepare(params)
         low = np.zeros(mean.shape, dtype=np.int64)
-        high = np.full(mean.shape, 256, dtype=np.int64)
         lo = (np.zeros_like(mean), np.ones_like(mean))  # tails at the open end -inf
         hi = (np.ones_like(mean), np.zeros_like(mean))  # tails at the open end +inf
         for level in range(self.LEVELS_BITS):
-            middle = (low + high) // 2
-            edge = middle - 0.5
+            half = 1 << (self.LEVELS_BITS - 1 - level)
+            edge = low + half - 0.5
             mid = self.tails(edge, mean, inv_scale)
-            p = self.upper_probability(lo, mid, hi, low, high, edge <= mean)
-            taken = choose(level, p) == 1
-            low, high = np.where(taken, middle, low), np.where(taken, high, middle)
+            taken = choose(level, self.upper_probability(lo, mid, hi, edge <= mean, half)) == 1
+            low = np.where(taken, low + half, low)
             lo = tuple(np.where(taken, m, t) for m, t in zip(mid, lo))
             hi = tuple(np.where(taken, t, m) for m, t in zip(mid, hi))
         return low
