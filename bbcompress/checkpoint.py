@@ -62,9 +62,7 @@ class Checkpoint:
 
     @property
     def default_encoder(self) -> str:
-        """The encoder the card recommends (chosen on validation), else the amortized one."""
-        name = self.info.get("default_encoder", "amortized")
-        return name if name in self.encoders else "amortized"
+        return recommended_encoder(self.info, self.encoders)
 
     def vae(self, encoder: str = "amortized") -> VAE:
         if encoder not in self.encoders:
@@ -103,6 +101,12 @@ class Checkpoint:
         atomic_write_bytes(weights_path, blob)
         atomic_write_bytes(card_path, (json.dumps(card, indent=2) + "\n").encode())
         return card_path
+
+
+def recommended_encoder(card: dict, encoder_names) -> str:
+    """The encoder a card recommends (chosen on validation), else the amortized one."""
+    name = card.get("default_encoder", "amortized")
+    return name if name in encoder_names else "amortized"
 
 
 def clone_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:

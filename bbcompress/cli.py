@@ -325,6 +325,7 @@ def info(archive_path, as_json):
 @friendly_errors
 def models_command(as_json):
     """List the shipped models (the default per image kind is marked *)."""
+    from .checkpoint import recommended_encoder
     from .registry import DEFAULT_MODELS, shipped_cards
 
     cards = shipped_cards()
@@ -336,7 +337,7 @@ def models_command(as_json):
     for name, card in cards.items():
         mark = "*" if name in DEFAULT_MODELS.values() else " "
         test = card.get("test", {})
-        default = card.get("default_encoder", "amortized")
+        default = recommended_encoder(card, card.get("encoders", {}))
         encoders = ", ".join(
             (f"{enc} ({test[enc]['realized_bits_per_dim']:.4f} bits/dim on test)" if enc in test else enc)
             + (" [default]" if enc == default else "") for enc in card.get("encoders", {}))
