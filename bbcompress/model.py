@@ -140,8 +140,9 @@ class VAE(nn.Module):
         kl = 0.5 * (mean**2 + torch.exp(2 * log_std) - 1 - 2 * log_std).sum(-1)
         return self.log_likelihood(x, z) - kl
 
-    def iwae(self, x: torch.Tensor, samples: int, encoder: nn.Module | None = None) -> torch.Tensor:
-        """Importance-weighted bound log (1/K) sum_k p(x,z_k)/q(z_k|x), per image (nats)."""
+    def log_weights(self, x: torch.Tensor, samples: int, encoder: nn.Module | None = None) -> torch.Tensor:
+        """log p(x, z_k) - log q(z_k|x) for K draws z_k ~ q(z|x): shape (K, images), nats.
+        Minus one of them is what a bits-back coder pays for an image."""
         encoder = encoder or self.encoder
         mean, log_std = encoder(self.scale_input(x))
         std = torch.exp(log_std)
@@ -149,8 +150,11 @@ class VAE(nn.Module):
         z = mean + std * eps
         log_q = (-0.5 * eps**2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
         log_prior = (-0.5 * z**2 - 0.5 * math.log(2 * math.pi)).sum(-1)
-        log_w = self.log_likelihood(x, z) + log_prior - log_q
-        return torch.logsumexp(log_w, dim=0) - math.log(samples)
+        return self.log_likelihood(x, z) + log_prior - log_q
+
+    def iwae(self, x: torch.Tensor, samples: int, encoder: nn.Module | None = None) -> torch.Tensor:
+        """Importance-weighted bound log (1/K) sum_k p(x,z_k)/q(z_k|x), per image (nats)."""
+        return torch.logsumexp(self.log_weights(x, samples, encoder), dim=0) - math.log(samples)
 
     @torch.no_grad()
     def sample(self, count: int, generator: torch.Generator | None = None,

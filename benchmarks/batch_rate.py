@@ -17,12 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bbcompress.compression import CodingOptions, compress_section, section_rate
 from bbcompress.data import load_dataset
 from bbcompress.evaluate import EVAL_SEED, as_pixels
-from bbcompress.images import Image
-from bbcompress.registry import kind_of, resolve_model
-from generalization import CoderClippedDecoder
+from bbcompress.registry import resolve_model
+from generalization import CoderClippedDecoder, realized_bpd
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCHES = (10, 100, 200, 500, 1000)
@@ -30,34 +28,21 @@ BATCHES = (10, 100, 200, 500, 1000)
 
 @torch.no_grad()
 def one_sample_costs_bits(vae, images: np.ndarray, samples: int) -> torch.Tensor:
-    """(samples, N) costs -log p(x|z) - log p(z) + log q(z|x) in bits, z ~ q, with the
+    """(samples, N) bits-back costs -log p(x, z) + log q(z|x) in bits, z ~ q, with the
     coder's probability floor for binary models: the quantity a bits-back coder realizes."""
     if vae.config.likelihood == "bernoulli":
         vae.decoder = CoderClippedDecoder(vae.decoder)
-    x = as_pixels(images).double()
-    vae = vae.double()
     torch.manual_seed(EVAL_SEED)
-    mean, log_std = vae.encoder(vae.scale_input(x))
-    costs = []
-    for _ in range(samples):
-        eps = torch.randn_like(mean)
-        z = mean + torch.exp(log_std) * eps
-        log_q = (-0.5 * eps**2 - log_std).sum(-1)
-        log_prior = (-0.5 * z**2).sum(-1)
-        costs.append(-(vae.log_likelihood(x, z) + log_prior - log_q) / math.log(2))
-    return torch.stack(costs)
+    return -vae.double().log_weights(as_pixels(images).double(), samples) / math.log(2)
 
 
 def measure_model(name: str, encoder: str | None, batches, samples: int) -> dict:
     checkpoint = resolve_model(name)
     encoder = encoder or checkpoint.default_encoder
     images = load_dataset(checkpoint.info["data"]).x_test
-    kind = kind_of(checkpoint)
-    entries = [Image(f"{i}", "L", x, kind) for i, x in enumerate(images)]
     realized = {}
     for max_batch in batches:
-        section = compress_section(kind, entries, name, checkpoint, CodingOptions(encoder, max_batch=max_batch))
-        realized[max_batch] = section_rate(section).net_bits_per_dim
+        realized[max_batch] = realized_bpd(checkpoint, name, encoder, images, max_batch)
         print(f"{name} ({encoder}) batch {max_batch}: {realized[max_batch]:.4f}", flush=True)
     costs = one_sample_costs_bits(checkpoint.vae(encoder).eval(), images, samples)
     pixels = images[0].size

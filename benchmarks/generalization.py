@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
-
-import math
 
 import numpy as np
 import torch
 
 from bbcompress.checkpoint import load_checkpoint
-from bbcompress.coder import MAX_SYMBOL_BITS
+from bbcompress.coder import DEFAULT_MAX_BATCH, MAX_SYMBOL_BITS
 from bbcompress.compression import CodingOptions, compress_section, section_rate
 from bbcompress.data import load_dataset
 from bbcompress.evaluate import elbo_bpd, iwae_bpd
@@ -60,10 +59,12 @@ def ensure_encoders(path: Path, dataset, recipes: dict[str, RefineConfig]):
     return checkpoint
 
 
-def realized_bpd(checkpoint, name: str, encoder: str, images: np.ndarray) -> float:
+def realized_bpd(checkpoint, name: str, encoder: str, images: np.ndarray,
+                 max_batch: int = DEFAULT_MAX_BATCH) -> float:
+    """Net bits/dim of all ``images`` in one archive section (initial bits excluded)."""
     kind = kind_of(checkpoint)
     entries = [Image(f"{i}", "L", x, kind) for i, x in enumerate(images)]
-    section = compress_section(kind, entries, name, checkpoint, CodingOptions(encoder=encoder))
+    section = compress_section(kind, entries, name, checkpoint, CodingOptions(encoder, max_batch=max_batch))
     return section_rate(section).net_bits_per_dim
 
 
@@ -193,13 +194,13 @@ def plot(report: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def write_outputs(report: dict, command: str) -> None:
+def write_outputs(report: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / f"generalization-{report['data']}"
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)
     stem.with_suffix(".md").write_text(
-        f"### Generalization on {report['data']} (bits/dim)\n\nCommand: `{command}` "
+        f"### Generalization on {report['data']} (bits/dim)\n\nCommand: `{report['command']}` "
         f"(wall time {report['wall_s']:.0f} s)\n\n"
         f"Each cell: test -ELBO (5 z samples per image) / realized net bits-back rate of all "
         f"{report['test_images']:,} test images in one archive. optimal-test is fitted on the "
@@ -226,7 +227,8 @@ def main() -> None:
         report = json.loads(args.replot.read_text())
         if args.add_clipped:
             add_clipped(report, load_dataset(report["data"]))
-        write_outputs(report, report.get("command", f"python benchmarks/generalization.py --run {report['run']}"))
+        report.setdefault("command", f"python benchmarks/generalization.py --run {report['run']}")
+        write_outputs(report)
         return
     if not args.run:
         parser.error("--run is required (or --replot)")
@@ -246,11 +248,10 @@ def main() -> None:
               "optimal_epochs": args.optimal_epochs, "iwae_samples": args.iwae, "elbo_samples": 5,
               "test_images": len(dataset.x_test),
               "wall_s": round(time.monotonic() - started, 1), "rows": rows}
-    command = (f"python benchmarks/generalization.py --run {args.run}"
-               f"{' --epochs ' + args.epochs if args.epochs else ''} --refine-epochs {args.refine_epochs} "
-               f"--optimal-epochs {args.optimal_epochs} --iwae {args.iwae}")
-    report["command"] = command
-    write_outputs(report, command)
+    report["command"] = (f"python benchmarks/generalization.py --run {args.run}"
+                         f"{' --epochs ' + args.epochs if args.epochs else ''} --refine-epochs {args.refine_epochs} "
+                         f"--optimal-epochs {args.optimal_epochs} --iwae {args.iwae}")
+    write_outputs(report)
 
 
 if __name__ == "__main__":
