@@ -31,3 +31,7 @@ class IntegrityError(ArchiveError):
 
 class CodingError(BBCError):
     """Distribution parameters unfit for coding (NaN, out of range)."""
+
+
+class OutputExists(BBCError):
+    """A file to write exists already and overwriting was not asked for."""

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from bbcompress.checkpoint import Checkpoint
-from bbcompress.model import VAE, VAEConfig
+from bbcompress.model.checkpoint import Checkpoint
+from bbcompress.model.config import VAEConfig
+from bbcompress.model.vae import VAE, checkpoint_from_vae
 
 
 def seeded_vae(likelihood: str, hidden=(64, 64), latent: int = 4, seed: int = 0,
@@ -22,7 +23,7 @@ def seeded_vae(likelihood: str, hidden=(64, 64), latent: int = 4, seed: int = 0,
 
 
 def checkpoint_of(vae: VAE, data: str) -> Checkpoint:
-    return Checkpoint.from_vae(vae, {"data": data, "epoch": 0},
+    return checkpoint_from_vae(vae, {"data": data, "epoch": 0},
                                {"method": "amortized", "data": data, "epochs": 0})
 
 

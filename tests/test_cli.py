@@ -12,12 +12,15 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
-from bbcompress.archive import parse
+from bbcompress.api import CodingOptions, compress_images, decompress_archive, roundtrip
 from bbcompress.cli import main
-from bbcompress.compression import CodingOptions, compress_images, decompress_archive
-from bbcompress.data import load_dataset
-from bbcompress.images import BINARY, GREYSCALE, Image as BBImage
-from bbcompress.registry import resolve_model
+from bbcompress.io.archive import parse
+from bbcompress.io.images import Image as BBImage
+from bbcompress.kinds import Kind
+from bbcompress.model.zoo import ModelSet
+from bbcompress.training.data import load_dataset
+
+BINARY, GREYSCALE = Kind.BINARY, Kind.GREYSCALE
 
 
 def run(*args):
@@ -175,7 +178,7 @@ def test_bad_inputs_to_compress(tmp_path, tiny_models):
 
 
 def test_unsafe_stored_names_are_refused(tmp_path):
-    from bbcompress.inputs import output_path
+    from bbcompress.io.paths import output_path
     from bbcompress.errors import BBCError
     for name in ("../evil.png", "/etc/passwd", "a/../../b.png"):
         with pytest.raises(BBCError):
@@ -183,9 +186,8 @@ def test_unsafe_stored_names_are_refused(tmp_path):
 
 
 def roundtrip_in_memory(images, tiny_models, **options):
-    models = {kind: (path, resolve_model(path)) for kind, path in tiny_models.items()}
-    archive = parse(compress_images(images, models, CodingOptions(**options)).to_bytes())
-    restored = decompress_archive(archive, lambda section: models[section.kind][1])
+    data, restored = roundtrip(images, ModelSet(list(tiny_models.values())), CodingOptions(**options))
+    archive = parse(data)
     by_name = {image.name: image for image in restored}
     for image in images:
         assert np.array_equal(by_name[image.name].pixels, image.pixels)
@@ -211,24 +213,20 @@ def test_random_images_of_random_sizes_roundtrip(tiny_models, shapes):
 
 
 def test_archive_decodes_under_other_thread_counts(tmp_path, tiny_models):
-    import torch
+    from threadpoolctl import threadpool_limits
     grey = load_dataset("mnist10k").x_test[:40]
     images = [BBImage(f"{i}.png", "L", digit, GREYSCALE) for i, digit in enumerate(grey)]
-    models = {kind: (path, resolve_model(path)) for kind, path in tiny_models.items()}
-    threads = torch.get_num_threads()
-    try:
-        for encode_threads, decode_threads in ((2, 1), (1, 2)):
-            torch.set_num_threads(encode_threads)
+    models = ModelSet(list(tiny_models.values()))
+    for encode_threads, decode_threads in ((2, 1), (1, 2)):
+        with threadpool_limits(encode_threads):
             data = compress_images(images, models, CodingOptions(max_batch=16)).to_bytes()
-            torch.set_num_threads(decode_threads)
-            restored = decompress_archive(parse(data), lambda s: models[s.kind][1])
-            assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, restored))
-    finally:
-        torch.set_num_threads(threads)
+        with threadpool_limits(decode_threads):
+            restored = decompress_archive(parse(data), models)
+        assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, restored))
 
 
 def test_headers_are_compressed_and_plain_headers_still_read(archive_bytes):
-    from bbcompress.archive import PREFIX, inflate_header
+    from bbcompress.io.archive import PREFIX, inflate_header
     _, version, flags, length = PREFIX.unpack_from(archive_bytes)
     assert flags == 1
     stored = archive_bytes[PREFIX.size:PREFIX.size + length]
@@ -244,7 +242,7 @@ def test_headers_are_compressed_and_plain_headers_still_read(archive_bytes):
 
 
 def test_cli_batch_default_is_the_coders():
-    """The CLI states its default without importing the coder (fast --help)."""
-    from bbcompress.coder import DEFAULT_MAX_BATCH
+    """The CLI reads its defaults from the library's options."""
+    from bbcompress.codec.bits_back import DEFAULT_MAX_BATCH
     batch = next(p for p in main.commands["compress"].params if p.name == "max_batch")
     assert batch.default == DEFAULT_MAX_BATCH == CodingOptions().max_batch

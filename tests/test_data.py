@@ -4,7 +4,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from bbcompress.data import DATASET_NAMES, load_dataset
+from bbcompress.training.data import DATASET_NAMES, load_dataset
 from bbcompress.errors import DataError
 
 MNIST10K_SHA256 = "01a649acf97bc53c9bbc1a378d3087f5a8f67ccf25746dab384bcbe11feed658"
@@ -14,14 +14,14 @@ BINARY_SHA256 = "8c2029486683d1d0e0a32a507e3604a360eae58bc40d04b39a1d8d8b3839552
 def test_mnist10k_matches_the_design_checksum():
     ds = load_dataset("mnist10k")
     assert ds.x_train.shape == (8000, 28, 28) and ds.x_test.shape == (2000, 28, 28)
-    assert ds.x_train.dtype == np.uint8 and not ds.binary
+    assert ds.x_train.dtype == np.uint8 and ds.kind == "greyscale"
     digest = hashlib.sha256(ds.x_train.tobytes() + ds.x_test.tobytes()).hexdigest()
     assert digest == MNIST10K_SHA256
 
 
 def test_binarization_matches_the_design_checksum():
     ds = load_dataset("mnist10k-binary")
-    assert ds.binary and set(np.unique(ds.x_train)) == {0, 1}
+    assert ds.kind == "binary" and set(np.unique(ds.x_train)) == {0, 1}
     digest = hashlib.sha256(ds.x_train.tobytes() + ds.x_test.tobytes()).hexdigest()
     assert digest == BINARY_SHA256
 

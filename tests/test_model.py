@@ -4,12 +4,15 @@ import math
 import pytest
 import torch
 
-from bbcompress.checkpoint import load_checkpoint
-from bbcompress.data import load_dataset
 from bbcompress.errors import CheckpointError
-from bbcompress.evaluate import as_pixels, elbo_bpd, iwae_bpd
-from bbcompress.model import VAE, VAEConfig, logistic256_log_prob
-from bbcompress.train import TrainConfig, train
+from bbcompress.model.checkpoint import load_checkpoint
+from bbcompress.model.config import VAEConfig
+from bbcompress.model.vae import VAE, logistic256_log_prob, vae_from_checkpoint
+from bbcompress.training.config import TrainConfig
+from bbcompress.training.data import load_dataset
+from bbcompress.training.evaluate import elbo_bpd, iwae_bpd
+from bbcompress.training.steps import as_pixels, guarded_step
+from bbcompress.training.train import train
 
 from conftest import checkpoint_of, seeded_vae
 
@@ -43,7 +46,7 @@ def test_elbo_is_below_the_iwae_bound(likelihood, data):
 
 def test_a_short_training_run_lowers_train_bpd(tmp_path):
     ds = load_dataset("mnist10k-binary")
-    small = type(ds)(ds.name, ds.binary, ds.x_train[:500], ds.x_test[:100])
+    small = type(ds)(ds.name, ds.kind, ds.x_train[:500], ds.x_test[:100])
     config = VAEConfig("bernoulli", 784, (64, 64), 4)
     torch.manual_seed(0)
     before = elbo_bpd(VAE(config), small.x_train)
@@ -56,7 +59,7 @@ def test_a_short_training_run_lowers_train_bpd(tmp_path):
 
 def test_interrupted_training_resumes_to_identical_weights(tmp_path):
     ds = load_dataset("mnist10k-binary")
-    small = type(ds)(ds.name, ds.binary, ds.x_train[:300], ds.x_test[:50])
+    small = type(ds)(ds.name, ds.kind, ds.x_train[:300], ds.x_test[:50])
     config = VAEConfig("bernoulli", 784, (32,), 3)
     quiet = dict(report=lambda event: None)
     train(config, TrainConfig(ds.name, epochs=4, checkpoint_every=2), small, tmp_path / "a", **quiet)
@@ -69,7 +72,7 @@ def test_interrupted_training_resumes_to_identical_weights(tmp_path):
 
 def test_checkpoint_roundtrip_gives_identical_outputs(tmp_path, binary_vae):
     checkpoint_of(binary_vae, "mnist10k-binary").save(tmp_path / "m")
-    loaded = load_checkpoint(tmp_path / "m.json").vae()
+    loaded = vae_from_checkpoint(load_checkpoint(tmp_path / "m.json"))
     x = as_pixels(load_dataset("mnist10k-binary").x_test[:20])
     assert torch.equal(loaded.encoder(x)[0], binary_vae.encoder(x)[0])
     z = torch.randn(5, 4)
@@ -92,7 +95,6 @@ def test_bad_checkpoints_are_refused_clearly(tmp_path, binary_vae):
 
 
 def test_a_non_finite_step_is_skipped_and_leaves_the_weights_alone():
-    from bbcompress.train import guarded_step
     layer = torch.nn.Linear(3, 1)
     optimizer = torch.optim.Adam(layer.parameters(), lr=0.1)
     before = [p.clone() for p in layer.parameters()]

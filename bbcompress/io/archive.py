@@ -39,8 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ArchiveError, BBCError
-from .fileio import atomic_write_bytes
+from ..errors import ArchiveError, BBCError, OutputExists
+from ..kinds import Kind
+from .atomic import atomic_write_bytes
 
 MAGIC = b"\x89BBC\r\n\x1a\n"
 VERSION = 1
@@ -51,6 +52,13 @@ MAX_HEADER = 1 << 28  # a header that inflates beyond this is refused (no memory
 SUFFIX = ".bbc"
 
 
+def expect(value, kind: type, what: str):
+    """``value`` if it is a ``kind`` (bool is not an int here), else a ValueError naming it."""
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"{what} must be {kind.__name__}, not {type(value).__name__}")
+    return value
+
+
 @dataclass(frozen=True)
 class ImageEntry:
     name: str
@@ -58,20 +66,74 @@ class ImageEntry:
     height: int
     mode: str
 
+    def to_json(self) -> list:
+        return [self.name, self.width, self.height, self.mode]
+
+    @classmethod
+    def from_json(cls, entry) -> "ImageEntry":
+        name, width, height, mode = expect(entry, list, "an image entry")
+        return cls(expect(name, str, "an image name"), expect(width, int, "a width"),
+                   expect(height, int, "a height"), expect(mode, str, "a mode"))
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Which weights coded a section: a model name, its encoder, and their sha256."""
+    name: str
+    encoder: str
+    fingerprint: str
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "encoder": self.encoder, "fingerprint": self.fingerprint}
+
+    @classmethod
+    def from_json(cls, entry) -> "ModelRef":
+        expect(entry, dict, "model")
+        return cls(*(expect(entry[key], str, f"model.{key}") for key in ("name", "encoder", "fingerprint")))
+
+
+@dataclass(frozen=True)
+class CoderSettings:
+    """How a section's latents were discretized and its images batched on the stack."""
+    latents: str
+    latent_bits: int
+    schedule: list[int]
+    initial_bits: int = 0
+
+    def to_json(self) -> dict:
+        return {"latents": self.latents, "latent_bits": self.latent_bits,
+                "schedule": list(self.schedule), "initial_bits": self.initial_bits}
+
+    @classmethod
+    def from_json(cls, entry) -> "CoderSettings":
+        expect(entry, dict, "coder")
+        schedule = [expect(n, int, "a batch size") for n in expect(entry["schedule"], list, "schedule")]
+        return cls(expect(entry["latents"], str, "coder.latents"),
+                   expect(entry["latent_bits"], int, "coder.latent_bits"), schedule,
+                   expect(entry.get("initial_bits", 0), int, "coder.initial_bits"))
+
 
 @dataclass
 class Section:
-    kind: str
-    model: dict
-    coder: dict
+    kind: Kind
+    model: ModelRef
+    coder: CoderSettings
     images: list[ImageEntry]
     words: np.ndarray
     pixel_sha256: str
 
     def header(self) -> dict:
-        return {"kind": self.kind, "model": self.model, "coder": self.coder,
-                "images": [[i.name, i.width, i.height, i.mode] for i in self.images],
+        return {"kind": str(self.kind), "model": self.model.to_json(), "coder": self.coder.to_json(),
+                "images": [i.to_json() for i in self.images],
                 "words": int(len(self.words)), "pixel_sha256": self.pixel_sha256}
+
+    @classmethod
+    def from_header(cls, entry, words: np.ndarray) -> "Section":
+        expect(entry, dict, "a section")
+        return cls(Kind(expect(entry["kind"], str, "kind")), ModelRef.from_json(entry["model"]),
+                   CoderSettings.from_json(entry["coder"]),
+                   [ImageEntry.from_json(e) for e in expect(entry["images"], list, "images")],
+                   words, expect(entry["pixel_sha256"], str, "pixel_sha256"))
 
 
 @dataclass
@@ -112,7 +174,7 @@ def parse(data: bytes, source: str = "archive") -> Archive:
             header = inflate_header(header)
         header = json.loads(header)
         return Archive(read_sections(header, body[PREFIX.size + header_len:]))
-    except (ValueError, KeyError, TypeError, IndexError, lzma.LZMAError) as e:
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError, lzma.LZMAError) as e:
         raise ArchiveError(f"{source}: malformed archive header ({e})") from None
 
 
@@ -126,16 +188,13 @@ def inflate_header(stored: bytes) -> bytes:
 
 def read_sections(header: dict, payload: bytes) -> list[Section]:
     sections, offset = [], 0
-    for entry in header["sections"]:
-        count = int(entry["words"])
+    for entry in expect(expect(header, dict, "the header")["sections"], list, "sections"):
+        count = expect(expect(entry, dict, "a section")["words"], int, "words")
         chunk = payload[offset:offset + 4 * count]
-        if len(chunk) != 4 * count:
+        if count < 0 or len(chunk) != 4 * count:
             raise ValueError("payload shorter than the header says")
         offset += 4 * count
-        images = [ImageEntry(str(n), int(w), int(h), str(m)) for n, w, h, m in entry["images"]]
-        words = np.frombuffer(chunk, dtype="<u4").astype(np.uint32)
-        sections.append(Section(str(entry["kind"]), dict(entry["model"]), dict(entry["coder"]),
-                                images, words, str(entry["pixel_sha256"])))
+        sections.append(Section.from_header(entry, np.frombuffer(chunk, dtype="<u4").astype(np.uint32)))
     if offset != len(payload):
         raise ValueError("payload longer than the header says")
     return sections
@@ -155,7 +214,7 @@ def write_archive(path: str | Path, archive: Archive, force: bool = False) -> in
     if path.is_dir():
         raise BBCError(f"{path} is a directory")
     if path.exists() and not force:
-        raise BBCError(f"{path} already exists (use -f to overwrite)")
+        raise OutputExists(f"{path} already exists")
     data = archive.to_bytes()
     try:
         atomic_write_bytes(path, data)

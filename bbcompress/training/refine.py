@@ -14,40 +14,19 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from .checkpoint import Checkpoint
-from .evaluate import as_pixels, elbo_bpd
-from .model import VAE
-from .train import guarded_step
-
-METHODS = ("self-consistent", "optimal")
-MODEL_SAMPLES = ("prior", "posterior")
-
-
-@dataclass(frozen=True)
-class RefineConfig:
-    method: str
-    data: str
-    split: str = "train"  # the images the encoder is fitted to (optimal: the evaluation split)
-    epochs: int = 100
-    alpha: float = 0.5
-    model_samples: str = "prior"
-    batch_size: int = 100
-    lr: float = 1e-3
-    seed: int = 0
-    start: str = "amortized"
-
-    def __post_init__(self):
-        if self.method not in METHODS or self.model_samples not in MODEL_SAMPLES:
-            raise ValueError("unknown refinement method or sample source")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError("alpha must lie in [0, 1]")
-
+from ..errors import BBCError, OutputExists
+from ..model.checkpoint import Checkpoint, load_checkpoint
+from ..model.vae import VAE, state_arrays, vae_from_checkpoint
+from .config import RefineConfig
+from .evaluate import elbo_bpd
+from .steps import as_pixels, guarded_step
 
 def model_sample_count(config: RefineConfig) -> int:
     if config.method == "optimal":
@@ -70,7 +49,7 @@ def draw_model_samples(vae: VAE, encoder, count: int, source: str, x_train: torc
 
 def mixture_batches(vae: VAE, encoder, x_train: torch.Tensor, config: RefineConfig,
                     generator: torch.Generator):
-    """Yield (images, is_model_sample) minibatches for one epoch."""
+    """Yield the minibatches of one epoch: training images, then model samples."""
     n_model = model_sample_count(config)
     n_data = config.batch_size - n_model
     steps = math.ceil(len(x_train) / config.batch_size)
@@ -80,9 +59,7 @@ def mixture_batches(vae: VAE, encoder, x_train: torch.Tensor, config: RefineConf
         index = order[torch.arange(cursor, cursor + n_data) % len(order)]
         cursor += n_data
         samples = draw_model_samples(vae, encoder, n_model, config.model_samples, x_train, generator)
-        images = torch.cat([x_train[index], samples])
-        flags = torch.cat([torch.zeros(n_data, dtype=torch.bool), torch.ones(n_model, dtype=torch.bool)])
-        yield images, flags
+        yield torch.cat([x_train[index], samples])
 
 
 def refine_encoder(checkpoint: Checkpoint, images: np.ndarray, config: RefineConfig,
@@ -96,7 +73,7 @@ def refine_encoder(checkpoint: Checkpoint, images: np.ndarray, config: RefineCon
     validation set: the curve images must not be the images it is judged on later)."""
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed + 1)
-    vae = checkpoint.vae(config.start)
+    vae = vae_from_checkpoint(checkpoint, config.start)
     for p in vae.decoder.parameters():
         p.requires_grad_(False)
     encoder = copy.deepcopy(vae.encoder)
@@ -105,7 +82,7 @@ def refine_encoder(checkpoint: Checkpoint, images: np.ndarray, config: RefineCon
     curve, best, skipped = [], (math.inf, 0, copy.deepcopy(encoder.state_dict())), 0
     for epoch in range(1, config.epochs + 1):
         encoder.train()
-        for batch, _ in mixture_batches(vae, encoder, x, config, generator):
+        for batch in mixture_batches(vae, encoder, x, config, generator):
             loss = -vae.elbo(batch, encoder).mean()
             skipped += not guarded_step(optimizer, loss)
         event = {"epoch": epoch, "loss_bpd": loss.item() / (x.shape[1] * math.log(2))}
@@ -129,3 +106,27 @@ def default_encoder_name(config: RefineConfig) -> str:
     if config.method == "optimal":
         return f"optimal-{config.split}"
     return "self-consistent" if config.model_samples == "prior" else "self-consistent-posterior"
+
+
+def attach_encoder(checkpoint: Checkpoint, name: str, encoder: torch.nn.Module, info: dict) -> None:
+    """Store a refined encoder in ``checkpoint`` under ``name`` (bound to its decoder)."""
+    checkpoint.add_encoder(name, state_arrays(encoder), info, checkpoint.decoder_sha256)
+
+
+def refine_checkpoint(path: str, config: RefineConfig, dataset, name: str | None = None,
+                      out: str | None = None, force: bool = False, curve_every: int = 0,
+                      report: Callable[[dict], None] | None = None) -> tuple[str, Path]:
+    """Refine the encoder of the checkpoint at ``path`` and save it by name (in place, or
+    to ``out``); returns (encoder name, card written)."""
+    checkpoint = load_checkpoint(path)
+    if config.method == "self-consistent" and config.split != "train":
+        raise BBCError("the self-consistent encoder is fitted on training images only")
+    name = name or default_encoder_name(config)
+    if name in checkpoint.encoders and not force:
+        raise OutputExists(f"the checkpoint already has an encoder {name!r}")
+    encoder, made = refine_encoder(checkpoint, dataset.split(config.split), config,
+                                   dataset.x_test, curve_every, report)
+    if curve_every:
+        made["curve_on"] = "test"
+    attach_encoder(checkpoint, name, encoder, made)
+    return name, checkpoint.save(out or path)

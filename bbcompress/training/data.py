@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
+from ..kinds import Kind
 
 BINARIZATION_SEED = 1234
 FASHION_MNIST_ENV = "BBCOMPRESS_FASHION_MNIST"
@@ -31,7 +32,7 @@ DATASET_NAMES = tuple(n + s for n in BASE_NAMES for s in ("", "-binary"))
 @dataclass(frozen=True)
 class Dataset:
     name: str
-    binary: bool
+    kind: Kind
     x_train: np.ndarray
     x_test: np.ndarray
     # binary sets keep their greyscale training images for dynamic binarization
@@ -49,12 +50,12 @@ class Dataset:
         if not 0 < count < len(self.x_train):
             raise DataError(f"a validation split of {count} needs 0 < count < {len(self.x_train)}")
         grey = None if self.x_train_grey is None else self.x_train_grey[:-count]
-        return (Dataset(self.name, self.binary, self.x_train[:-count], self.x_test, grey),
+        return (Dataset(self.name, self.kind, self.x_train[:-count], self.x_test, grey),
                 self.x_train[-count:])
 
     @property
     def likelihood(self) -> str:
-        return "bernoulli" if self.binary else "logistic256"
+        return self.kind.likelihood
 
 
 def binarize(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -133,5 +134,5 @@ def load_dataset(name: str, root: str | Path | None = None) -> Dataset:
     if binary:
         grey = x_train
         x_train, x_test = binarize(x_train, x_test)
-        return Dataset(name, binary, x_train, x_test, grey)
-    return Dataset(name, binary, x_train, x_test)
+        return Dataset(name, Kind.BINARY, x_train, x_test, grey)
+    return Dataset(name, Kind.GREYSCALE, x_train, x_test)

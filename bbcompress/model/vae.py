@@ -1,64 +1,31 @@
-"""The VAE of the seed paper: MLP encoder q(z|x), MLP decoder p(x|z), prior N(0, I).
+"""The VAE of the seed paper in torch, for training: MLP encoder q(z|x), MLP decoder
+p(x|z), prior N(0, I); likelihoods as in ``model.config``. The pixel floor stops a
+decoder that over-fits its training images from charging thousands of bits for one
+unexpected test pixel (0 is the seed's model).
 
-Two likelihoods share one decoder shape:
-- ``bernoulli``: binary pixels, the decoder gives one logit per pixel;
-- ``logistic256``: 8-bit pixels, a logistic per pixel discretized to 256 bins of
-  width 1 centred on 0..255, the first and last bins open-ended; the decoder gives
-  a mean (in pixel units) and a log-scale per pixel. With ``pixel_floor`` = e > 0 the
-  pixel law is (1 - e) * logistic + e * uniform(256): no level ever costs more than
-  log2(256 / e) bits, which stops a decoder that over-fits its training images from
-  charging thousands of bits for one unexpected test pixel (0 is the seed's model).
-
-Rates are in bits per dimension: BPD = -ELBO / (D ln 2).
+Rates are in bits per dimension: BPD = -ELBO / (D ln 2). The coder never imports this
+module: ``model.coding`` runs the same networks exactly from the checkpoint's arrays.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-LIKELIHOODS = ("bernoulli", "logistic256")
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "softplus": nn.Softplus}
-# A logistic's log-scale is clamped: below, no bin gets probability exactly 1; above,
-# (a scale of ~1100 levels is already flat over 0..255) no bin underflows to 0.
-MIN_LOG_SCALE, MAX_LOG_SCALE = -7.0, 7.0
+from ..kinds import Kind
+from .checkpoint import Checkpoint, State
+from .config import MAX_LOG_SCALE, MIN_LOG_SCALE, VAEConfig
 
 
-@dataclass(frozen=True)
-class VAEConfig:
-    likelihood: str
-    pixels: int = 784
-    hidden: tuple[int, ...] = (500, 500)
-    latent: int = 10
-    activation: str = "relu"
-    pixel_floor: float = 0.0  # logistic256 only: weight of a uniform mixture component
-
-    def __post_init__(self):
-        if self.likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}")
-        if not 0.0 <= self.pixel_floor < 1.0 or (self.pixel_floor and self.likelihood != "logistic256"):
-            raise ValueError("pixel_floor must lie in [0, 1) and needs the logistic256 likelihood")
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-
-    @property
-    def params_per_pixel(self) -> int:
-        return 1 if self.likelihood == "bernoulli" else 2
-
-    def to_json(self) -> dict:
-        return {**asdict(self), "hidden": list(self.hidden)}
-
-
-def mlp(sizes: list[int], activation: str) -> nn.Sequential:
+def mlp(sizes: list[int]) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(n_in, n_out))
         if i < len(sizes) - 2:
-            layers.append(ACTIVATIONS[activation]())
+            layers.append(nn.ReLU())
     return nn.Sequential(*layers)
 
 
@@ -67,7 +34,7 @@ class Encoder(nn.Module):
 
     def __init__(self, config: VAEConfig):
         super().__init__()
-        self.net = mlp([config.pixels, *config.hidden, 2 * config.latent], config.activation)
+        self.net = mlp(config.encoder_sizes)
 
     def forward(self, x01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, log_std = self.net(x01).chunk(2, dim=-1)
@@ -80,12 +47,11 @@ class Decoder(nn.Module):
     def __init__(self, config: VAEConfig):
         super().__init__()
         self.config = config
-        sizes = [config.latent, *reversed(config.hidden), config.params_per_pixel * config.pixels]
-        self.net = mlp(sizes, config.activation)
+        self.net = mlp(config.decoder_sizes)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         out = self.net(z)
-        if self.config.likelihood == "bernoulli":
+        if self.config.kind == Kind.BINARY:
             return out
         raw_mean, raw_log_scale = out.chunk(2, dim=-1)
         # The mean lives in [-0.5, 255.5]: the edges of the open-ended bins.
@@ -121,12 +87,12 @@ class VAE(nn.Module):
 
     def scale_input(self, x: torch.Tensor) -> torch.Tensor:
         """Pixels (0/1 or 0..255, any float dtype) to the encoder's [0, 1] input."""
-        return x if self.config.likelihood == "bernoulli" else x / 255.0
+        return x if self.config.kind == Kind.BINARY else x / 255.0
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z) summed over pixels; x flattened, z with any leading sample dims."""
         params = self.decoder(z)
-        if self.config.likelihood == "bernoulli":
+        if self.config.kind == Kind.BINARY:
             x = x.expand_as(params)
             return -F.binary_cross_entropy_with_logits(params, x, reduction="none").sum(-1)
         mean, log_scale = params
@@ -163,7 +129,7 @@ class VAE(nn.Module):
         if z is None:
             z = torch.randn((count, self.config.latent), generator=generator)
         params = self.decoder(z)
-        if self.config.likelihood == "bernoulli":
+        if self.config.kind == Kind.BINARY:
             return torch.bernoulli(torch.sigmoid(params), generator=generator)
         mean, log_scale = params
         u = torch.rand(mean.shape, generator=generator).clamp(1e-7, 1 - 1e-7)
@@ -179,3 +145,23 @@ class VAE(nn.Module):
 def bits_per_dim(nats_per_image: torch.Tensor | float, pixels: int) -> float:
     """-ELBO (or -log p) in nats per image to bits per pixel."""
     return float(-nats_per_image / (pixels * math.log(2)))
+
+
+def state_arrays(module: nn.Module) -> State:
+    return {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
+
+
+def load_arrays(module: nn.Module, state: State) -> None:
+    module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
+
+
+def vae_from_checkpoint(checkpoint: Checkpoint, encoder: str = "amortized") -> VAE:
+    vae = VAE(checkpoint.config)
+    load_arrays(vae.decoder, checkpoint.decoder)
+    load_arrays(vae.encoder, checkpoint.encoder(encoder))
+    return vae
+
+
+def checkpoint_from_vae(vae: VAE, info: dict, encoder_info: dict) -> Checkpoint:
+    return Checkpoint(vae.config, state_arrays(vae.decoder), {"amortized": state_arrays(vae.encoder)},
+                      {"amortized": encoder_info}, info)

@@ -6,7 +6,7 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image as PILImage
 
-from .errors import BBCError, ImageError
+from ..errors import BBCError, ImageError
 from .images import Image, read_image
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image as PILImage, UnidentifiedImageError
 
-from .errors import ImageError
-from .fileio import atomic_write
+from ..errors import ImageError
+from ..kinds import Kind
+from .atomic import atomic_write
 
 TILE = 28
-BINARY, GREYSCALE = "binary", "greyscale"
 MAX_SIDE = 65535
 
 
@@ -27,18 +27,18 @@ class Image:
     name: str  # relative path, '/'-separated, as stored in the archive
     mode: str  # the file's Pillow mode, restored on decompression: '1' or 'L'
     pixels: np.ndarray  # (H, W) uint8: 0/1 for binary images, 0..255 for greyscale
-    kind: str  # BINARY or GREYSCALE: which model codes it
+    kind: Kind  # which kind of model codes it
 
 
-def pixels_for_coding(image: PILImage.Image, path: Path) -> tuple[str, np.ndarray, str]:
+def pixels_for_coding(image: PILImage.Image, path: Path) -> tuple[str, np.ndarray, Kind]:
     """(mode, pixels, kind); pixels 0/1 for binary content, 0..255 otherwise."""
     if image.mode == "1":
-        return "1", (np.asarray(image, dtype=np.uint8) > 0).astype(np.uint8), BINARY
+        return "1", (np.asarray(image, dtype=np.uint8) > 0).astype(np.uint8), Kind.BINARY
     if image.mode == "L":
         values = np.asarray(image, dtype=np.uint8)
         if np.isin(values, (0, 255)).all():
-            return "L", (values // 255).astype(np.uint8), BINARY
-        return "L", values, GREYSCALE
+            return "L", (values // 255).astype(np.uint8), Kind.BINARY
+        return "L", values, Kind.GREYSCALE
     raise ImageError(f"{path}: mode {image.mode} is not supported: bbcompress codes 1-bit and "
                      f"8-bit greyscale images (convert colour or 16-bit images first)")
 
@@ -63,7 +63,7 @@ def restored(image: Image) -> PILImage.Image:
     """The Pillow image to write back: same mode and pixel values as the original."""
     if image.mode == "1":
         return PILImage.fromarray(image.pixels.astype(bool))
-    values = image.pixels * 255 if image.kind == BINARY else image.pixels
+    values = image.pixels * 255 if image.kind == Kind.BINARY else image.pixels
     return PILImage.fromarray(values.astype(np.uint8), mode="L")
 
 
@@ -95,3 +95,11 @@ def from_tiles(tiles: np.ndarray, height: int, width: int) -> np.ndarray:
     rows, cols = -(-height // TILE), -(-width // TILE)
     full = tiles.reshape(rows, cols, TILE, TILE).swapaxes(1, 2).reshape(rows * TILE, cols * TILE)
     return np.ascontiguousarray(full[:height, :width])
+
+
+def images_from_array(pixels: np.ndarray, kind: Kind, suffix: str = ".png",
+                      mode: str | None = None) -> list[Image]:
+    """Images (N, H, W) as named images ``00000.png`` ... (binary pixels 0/1)."""
+    mode = mode or ("1" if kind == Kind.BINARY else "L")
+    return [Image(f"{i:05d}{suffix}", mode, np.ascontiguousarray(p, dtype=np.uint8), Kind(kind))
+            for i, p in enumerate(pixels)]

@@ -1,10 +1,11 @@
-"""Checkpoints: one decoder and any number of named encoders, without pickle.
+"""Checkpoints: one decoder and any number of named encoders, without pickle or torch.
 
 A checkpoint is two files side by side:
 - ``NAME.safetensors``: tensors ``decoder.*`` and ``encoder.<encoder name>.*``;
 - ``NAME.json``: the card: format tag, VAE configuration, training data and epoch,
   rates, how each encoder was made, the sha256 of the decoder tensors (encoders are
   bound to it) and of the weights file (checked on every load).
+Weights are numpy arrays here; ``model.vae`` turns them into torch modules for training.
 """
 from __future__ import annotations
 
@@ -13,26 +14,30 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
+import numpy as np
 from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
+from safetensors.numpy import load as load_safetensors
+from safetensors.numpy import save as save_safetensors
 
-from .errors import CheckpointError
-from .fileio import atomic_write_bytes
-from .model import VAE, Encoder, VAEConfig
+from ..errors import CheckpointError
+from ..io.atomic import atomic_write_bytes
+from .config import VAEConfig, mlp_shapes
 
 FORMAT = "bbcompress-checkpoint"
 VERSION = 1
+State = dict[str, np.ndarray]
+# Fingerprints hash dtype names as torch spelled them when the first archives were made.
+DTYPE_NAMES = {np.dtype(np.float32): "torch.float32", np.dtype(np.float64): "torch.float64",
+               np.dtype(np.float16): "torch.float16", np.dtype(np.int64): "torch.int64"}
 
 
-def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+def tensors_sha256(tensors: State) -> str:
     """A hash of tensor names, dtypes, shapes and bytes, independent of file layout."""
     digest = hashlib.sha256()
     for name in sorted(tensors):
-        t = tensors[name].detach().contiguous().cpu()
-        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        t = np.ascontiguousarray(tensors[name])
+        digest.update(f"{name}|{DTYPE_NAMES[t.dtype]}|{tuple(t.shape)}|".encode())
+        digest.update(t.astype(t.dtype.newbyteorder("<"), copy=False).tobytes())
     return digest.hexdigest()
 
 
@@ -46,15 +51,10 @@ def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
 @dataclass
 class Checkpoint:
     config: VAEConfig
-    decoder: dict[str, torch.Tensor]
-    encoders: dict[str, dict[str, torch.Tensor]]
+    decoder: State
+    encoders: dict[str, State]
     encoder_info: dict[str, dict] = field(default_factory=dict)
     info: dict = field(default_factory=dict)  # data, epoch, rates: free-form but JSON
-
-    @classmethod
-    def from_vae(cls, vae: VAE, info: dict, encoder_info: dict) -> "Checkpoint":
-        return cls(vae.config, clone_state(vae.decoder), {"amortized": clone_state(vae.encoder)},
-                   {"amortized": encoder_info}, info)
 
     @property
     def decoder_sha256(self) -> str:
@@ -64,27 +64,24 @@ class Checkpoint:
     def default_encoder(self) -> str:
         return recommended_encoder(self.info, self.encoders)
 
-    def vae(self, encoder: str = "amortized") -> VAE:
-        if encoder not in self.encoders:
-            raise CheckpointError(f"no encoder {encoder!r} in this checkpoint; "
+    def encoder(self, name: str) -> State:
+        if name not in self.encoders:
+            raise CheckpointError(f"no encoder {name!r} in this checkpoint; "
                                   f"it has: {', '.join(sorted(self.encoders))}")
-        vae = VAE(self.config)
-        vae.decoder.load_state_dict(self.decoder)
-        vae.encoder.load_state_dict(self.encoders[encoder])
-        return vae
+        return self.encoders[name]
 
     def fingerprint(self, encoder: str = "amortized") -> str:
         """Identifies the weights a coder uses: the decoder and one encoder."""
         tensors = {f"decoder.{k}": v for k, v in self.decoder.items()}
-        tensors.update({f"encoder.{k}": v for k, v in self.encoders[encoder].items()})
+        tensors.update({f"encoder.{k}": v for k, v in self.encoder(encoder).items()})
         return tensors_sha256(tensors)
 
-    def add_encoder(self, name: str, encoder: Encoder, info: dict, decoder_sha256: str) -> None:
+    def add_encoder(self, name: str, state: State, info: dict, decoder_sha256: str) -> None:
         """Attach an encoder trained against the decoder whose hash is given."""
         if decoder_sha256 != self.decoder_sha256:
             raise CheckpointError(f"encoder {name!r} was trained against another decoder "
                                   f"({decoder_sha256[:12]}), not this one ({self.decoder_sha256[:12]})")
-        self.encoders[name] = clone_state(encoder)
+        self.encoders[name] = dict(state)
         self.encoder_info[name] = {**info, "decoder_sha256": decoder_sha256}
 
     def save(self, path: str | Path) -> Path:
@@ -93,7 +90,7 @@ class Checkpoint:
         tensors = {f"decoder.{k}": v for k, v in self.decoder.items()}
         for name, state in self.encoders.items():
             tensors.update({f"encoder.{name}.{k}": v for k, v in state.items()})
-        blob = save_safetensors({k: v.contiguous() for k, v in tensors.items()})
+        blob = save_safetensors({k: np.ascontiguousarray(v) for k, v in tensors.items()})
         card = {"format": FORMAT, "version": VERSION, "config": self.config.to_json(),
                 **self.info, "encoders": self.encoder_info,
                 "decoder_sha256": self.decoder_sha256,
@@ -107,10 +104,6 @@ def recommended_encoder(card: dict, encoder_names) -> str:
     """The encoder a card recommends (chosen on validation), else the amortized one."""
     name = card.get("default_encoder", "amortized")
     return name if name in encoder_names else "amortized"
-
-
-def clone_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
 def read_card(card_path: Path) -> dict:
@@ -147,22 +140,26 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     return split_tensors(config, tensors, card)
 
 
-def split_tensors(config: VAEConfig, tensors: dict, card: dict) -> Checkpoint:
+def check_shapes(state: State, expected: dict[str, tuple], what: str) -> None:
+    shapes = {k: tuple(v.shape) for k, v in state.items()}
+    if shapes != expected:
+        wrong = sorted(set(shapes.items()) ^ set(expected.items()))[0][0]
+        raise CheckpointError(f"weights do not match the configuration in the card: "
+                              f"{what} parameter {wrong!r}")
+
+
+def split_tensors(config: VAEConfig, tensors: State, card: dict) -> Checkpoint:
     decoder = {k[len("decoder."):]: v for k, v in tensors.items() if k.startswith("decoder.")}
-    encoders: dict[str, dict] = {}
+    encoders: dict[str, State] = {}
     for key, value in tensors.items():
         if key.startswith("encoder."):
             name, _, param = key[len("encoder."):].partition(".net.")
             encoders.setdefault(name, {})[f"net.{param}"] = value
-    info = {k: v for k, v in card.items() if k not in
-            ("format", "version", "config", "encoders", "decoder_sha256", "weights_sha256")}
-    checkpoint = Checkpoint(config, decoder, encoders, card.get("encoders", {}), info)
-    try:
-        for name in encoders:
-            checkpoint.vae(name)  # shapes must match the configuration
-    except RuntimeError as e:
-        raise CheckpointError(f"weights do not match the configuration in the card: "
-                              f"{str(e).splitlines()[0]}") from None
     if not encoders:
         raise CheckpointError("checkpoint holds no encoder")
-    return checkpoint
+    check_shapes(decoder, mlp_shapes(config.decoder_sizes), "decoder")
+    for name, state in encoders.items():
+        check_shapes(state, mlp_shapes(config.encoder_sizes), f"encoder {name!r}")
+    info = {k: v for k, v in card.items() if k not in
+            ("format", "version", "config", "encoders", "decoder_sha256", "weights_sha256")}
+    return Checkpoint(config, decoder, encoders, card.get("encoders", {}), info)

@@ -4,14 +4,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .model import VAE, bits_per_dim
+from ..errors import BBCError
+from ..model.vae import VAE, bits_per_dim, vae_from_checkpoint
+from .steps import as_pixels
 
 EVAL_SEED = 0
-
-
-def as_pixels(x: np.ndarray) -> torch.Tensor:
-    """uint8 images (N, H, W) to a float tensor (N, H*W) of pixel values."""
-    return torch.from_numpy(np.ascontiguousarray(x).reshape(len(x), -1).astype(np.float32))
 
 
 @torch.no_grad()
@@ -40,3 +37,18 @@ def iwae_bpd(vae: VAE, images: np.ndarray, samples: int = 1000, encoder=None,
         for start in range(0, len(x), batch_size):
             total += vae.iwae(x[start:start + batch_size], samples, encoder).sum().item()
     return bits_per_dim(total / len(x), vae.config.pixels)
+
+
+def evaluate_checkpoint(checkpoint, dataset, split: str = "test", encoder: str = "amortized",
+                        samples: int = 1, iwae_samples: int = 0) -> dict:
+    """-ELBO (and -IWAE-K when ``iwae_samples``) in bits/dim of one encoder on a split."""
+    if dataset.kind != checkpoint.config.kind:
+        raise BBCError(f"{dataset.name} holds {dataset.kind} images; this checkpoint codes "
+                       f"{checkpoint.config.kind} ones")
+    vae = vae_from_checkpoint(checkpoint, encoder).eval()
+    images = dataset.split(split)
+    result = {"data": dataset.name, "split": split, "images": len(images), "encoder": encoder,
+              "elbo_bpd": elbo_bpd(vae, images, samples), "elbo_samples": samples}
+    if iwae_samples:
+        result.update(iwae_bpd=iwae_bpd(vae, images, iwae_samples), iwae_samples=iwae_samples)
+    return result

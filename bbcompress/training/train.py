@@ -15,45 +15,16 @@ from typing import Callable
 import torch
 from safetensors.torch import load_file, save_file
 
-from .checkpoint import Checkpoint
+from ..errors import BBCError
+from ..io.atomic import atomic_write, atomic_write_bytes
+from ..model.config import VAEConfig
+from ..model.vae import VAE, bits_per_dim, checkpoint_from_vae
+from .config import TrainConfig
 from .data import Dataset
-from .errors import BBCError
-from .fileio import atomic_write, atomic_write_bytes
-from .evaluate import as_pixels, elbo_bpd
-from .model import VAE, VAEConfig, bits_per_dim
+from .evaluate import elbo_bpd
+from .steps import as_pixels, guarded_step
 
 RESUME = "resume"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    data: str
-    epochs: int = 1000
-    checkpoint_every: int = 100
-    batch_size: int = 100
-    lr: float = 1e-3
-    seed: int = 0
-    validation: int = 0  # hold out the last N training images to choose the epoch on
-    dynamic_binarization: bool = False  # re-draw binary training images every epoch
-
-
-def guarded_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> bool:
-    """Backpropagate ``loss`` and step, unless the loss or a gradient is not finite.
-
-    A greyscale decoder that over-fits becomes so sure of its training pixels that one
-    minibatch can overflow a gradient; one such step turns every weight into NaN for
-    good. Skipping it (and counting the skips) keeps the run going. Returns whether
-    the step was taken."""
-    optimizer.zero_grad(set_to_none=True)
-    if not torch.isfinite(loss):
-        return False
-    loss.backward()
-    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-    if not all(torch.isfinite(g).all() for g in grads):
-        optimizer.zero_grad(set_to_none=True)
-        return False
-    optimizer.step()
-    return True
 
 
 def checkpoint_name(epoch: int) -> str:
@@ -156,7 +127,7 @@ def save_checkpoint(state: TrainState, folder: Path, dataset: Dataset, validatio
             "skipped_steps": state.skipped_steps,
             "train": asdict(config), "wall_s": round(wall_s, 1)}
     made = {"method": "amortized", "data": dataset.name, "split": "train", "epochs": state.epoch}
-    Checkpoint.from_vae(state.vae, info, made).save(folder / checkpoint_name(state.epoch))
+    checkpoint_from_vae(state.vae, info, made).save(folder / checkpoint_name(state.epoch))
     return rates
 
 

@@ -1,0 +1,46 @@
+"""The `bbcompress` command line: parse arguments, call the library, print, map errors.
+
+``coding`` holds the user's commands (no torch is imported by them), ``research`` the
+training and evaluation commands.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from ..errors import BBCError, ModelMismatch, OutputExists
+
+HINTS = {OutputExists: " (use -f to overwrite)", ModelMismatch: " (pass its checkpoint with --model)"}
+
+
+def friendly_errors(command):
+    """Our errors become one line on stderr and exit status 1, never a traceback."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except BBCError as e:
+            hint = next((h for cls, h in HINTS.items() if isinstance(e, cls)), "")
+            click.echo(f"bbcompress: error: {e}{hint}", err=True)
+            sys.exit(1)
+        except ModuleNotFoundError as e:
+            if e.name not in ("torch", "torchvision"):
+                raise
+            click.echo(f"bbcompress: error: this command needs {e.name}: "
+                       f"pip install 'bbcompress[train]'", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("bbcompress: interrupted", err=True)
+            sys.exit(130)
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="bbcompress")
+def main():
+    """Lossless image compression by bits-back ANS over a variational auto-encoder."""
+
+
+from . import coding, research  # noqa: E402,F401  (registers the commands on main)

@@ -1,0 +1,190 @@
+"""compress, decompress, test, info, models, demo: the commands a user codes with."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from .. import api
+from ..errors import BBCError
+from ..io.archive import read_archive, write_archive
+from ..model.zoo import DEFAULT_MODELS, ModelSet, shipped_cards
+from . import friendly_errors, main
+from .progress import TileProgress
+
+DEFAULTS = api.CodingOptions()
+
+
+def coding_options(function):
+    options = [
+        click.option("--encoder", help="Named encoder of the model (amortized, self-consistent, ...); "
+                                       "default: the one its card recommends, else amortized."),
+        click.option("--latents", default=DEFAULTS.latents, show_default=True,
+                     type=click.Choice(["buckets", "grid"]),
+                     help="Latent discretization: equal-mass buckets or a uniform grid."),
+        click.option("--latent-bits", default=DEFAULTS.latent_bits, show_default=True,
+                     help="buckets: 2^N buckets per dim; grid: 2^N steps per unit of z."),
+        click.option("--batch", "max_batch", default=DEFAULTS.max_batch, show_default=True,
+                     type=click.IntRange(min=1), help="Most images coded per batch."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def echo_rates(rows: list[dict]) -> None:
+    for row in rows:
+        click.echo(f"  {row['kind']:9} {row['images']:6} image(s)  {row['bits_per_dim']:.4f} bits/dim "
+                   f"({row['net_bits_per_dim']:.4f} net of {row['initial_bits']} initial bits)  "
+                   f"model {row['model']} / {row['encoder']}")
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, type=click.Path())
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Archive to write (default: INPUT.bbc for a single input).")
+@click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write the archive to standard output.")
+@click.option("-m", "--model", "model_args", multiple=True,
+              help="Shipped model name or checkpoint path; once per image kind (binary, greyscale).")
+@coding_options
+@click.option("-f", "--force", is_flag=True, help="Overwrite an existing archive.")
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print sizes and bits/dim as JSON.")
+@friendly_errors
+def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bits, max_batch,
+             force, quiet, as_json):
+    """Compress image files and folders (1-bit or 8-bit greyscale) into one .bbc archive."""
+    if not inputs:
+        raise BBCError("no input files given")
+    if to_stdout and sys.stdout.isatty():
+        raise BBCError("refusing to write a binary archive to a terminal")
+    if not output and not to_stdout:
+        if len(inputs) != 1:
+            raise BBCError("several inputs: name the archive with -o OUT.bbc")
+        output = inputs[0].rstrip("/") + ".bbc"
+    started = time.monotonic()
+    images = api.read_inputs(list(inputs))
+    options = api.CodingOptions(encoder, latents, latent_bits, max_batch)
+    with TileProgress(api.tile_total(images), "compress", quiet) as progress:
+        archive = api.compress_images(images, ModelSet(model_args), options, progress)
+    if to_stdout:
+        data = archive.to_bytes()
+        sys.stdout.buffer.write(data)
+        size = len(data)
+    else:
+        size = write_archive(output, archive, force)
+    report = {"archive": output or "-", "bytes": size, "images": archive.image_count,
+              "seconds": round(time.monotonic() - started, 3), "sections": api.archive_rates(archive)}
+    if as_json:
+        click.echo(json.dumps(report), err=to_stdout)
+    elif not quiet:
+        click.echo(f"{report['archive']}: {archive.image_count} image(s), {size} bytes", err=to_stdout)
+        if not to_stdout:
+            echo_rates(report["sections"])
+
+
+def model_option(function):
+    return click.option("-m", "--model", "model_args", multiple=True,
+                        help="Model to decode with, if not the one the archive names.")(function)
+
+
+@main.command()
+@click.argument("archive_path", metavar="ARCHIVE", type=click.Path())
+@click.option("-o", "--output-dir", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Folder to restore the images into.")
+@model_option
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing files.")
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+@friendly_errors
+def decompress(archive_path, output_dir, model_args, force, quiet, as_json):
+    """Restore every image of ARCHIVE with identical pixels, name and mode."""
+    archive = read_archive(archive_path)
+    with TileProgress(api.archive_tiles(archive), "decompress", quiet) as progress:
+        targets = api.decompress_to(archive, output_dir, ModelSet(model_args), force, progress)
+    if as_json:
+        click.echo(json.dumps({"archive": archive_path, "images": [str(t) for t in targets]}))
+    elif not quiet:
+        click.echo(f"{archive_path}: restored {len(targets)} image(s) into {output_dir}")
+
+
+@main.command("test")
+@click.argument("archive_path", metavar="ARCHIVE", type=click.Path())
+@model_option
+@click.option("-q", "--quiet", is_flag=True)
+@friendly_errors
+def test_command(archive_path, model_args, quiet):
+    """Decode ARCHIVE and verify its checksums; write nothing."""
+    archive = read_archive(archive_path)
+    with TileProgress(api.archive_tiles(archive), "test", quiet) as progress:
+        images = api.decompress_archive(archive, ModelSet(model_args), progress)
+    if not quiet:
+        click.echo(f"{archive_path}: OK ({len(images)} image(s) decoded and verified)")
+
+
+@main.command()
+@click.argument("archive_path", metavar="ARCHIVE", type=click.Path())
+@click.option("--json", "as_json", is_flag=True)
+@friendly_errors
+def info(archive_path, as_json):
+    """List the contents of ARCHIVE and its bits/dim (without decoding)."""
+    archive = read_archive(archive_path)
+    sections = api.archive_info(archive)
+    if as_json:
+        click.echo(json.dumps({"archive": archive_path, "sections": sections}))
+        return
+    click.echo(f"{archive_path}: {archive.image_count} image(s)")
+    echo_rates(sections)
+    for row in sections:
+        for f in row["files"]:
+            click.echo(f"    {f['name']}  {f['width']}x{f['height']}  mode {f['mode']}")
+
+
+@main.command("models")
+@click.option("--json", "as_json", is_flag=True)
+@friendly_errors
+def models_command(as_json):
+    """List the shipped models (the default per image kind is marked *)."""
+    from ..model.checkpoint import recommended_encoder
+
+    cards = shipped_cards()
+    if as_json:
+        click.echo(json.dumps(cards))
+        return
+    if not cards:
+        click.echo("no shipped models installed")
+    for name, card in cards.items():
+        test = card.get("test", {})
+        default = recommended_encoder(card, card.get("encoders", {}))
+        encoders = ", ".join(
+            (f"{enc} ({test[enc]['realized_bits_per_dim']:.4f} bits/dim on test)" if enc in test else enc)
+            + (" [default]" if enc == default else "") for enc in card.get("encoders", {}))
+        click.echo(f"{'*' if name in DEFAULT_MODELS.values() else ' '} {name}: {card.get('data', '?')}, "
+                   f"epoch {card.get('epoch', '?')}; encoders: {encoders}")
+
+
+@main.command()
+@click.argument("folder", required=False, type=click.Path(exists=True, file_okay=False))
+@click.option("--encoder", help="Encoder of the shipped models (default: the one each card recommends).")
+@click.option("--json", "as_json", is_flag=True)
+@friendly_errors
+def demo(folder, encoder, as_json):
+    """Compress, decompress and verify the shipped sample digits (or FOLDER), beside PNG."""
+    from pathlib import Path
+
+    from ..demo import run_demo, samples_folder
+
+    rows = run_demo(Path(folder) if folder else None, encoder)
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    click.echo(f"images from {folder or samples_folder()}: compressed, decompressed, every pixel verified")
+    click.echo(f"{'kind':10} {'images':>6} {'bbcompress':>22} {'PNG (optimized)':>24}")
+    for r in rows:
+        click.echo(f"{r['kind']:10} {r['images']:6} {r['bbcompress_bits'] // 8:8,} B {r['bbcompress_bpd']:.3f} "
+                   f"bits/dim {r['png_bits'] // 8:8,} B {r['png_bpd']:.3f} bits/dim")
+    net = ", ".join(f"{r['kind']} {r['net_bpd']:.3f}" for r in rows)
+    click.echo(f"(bbcompress sizes include each archive's one-time initial bits; net of them: "
+               f"{net} bits/dim)")

@@ -1,0 +1,131 @@
+"""train, eval, refine: the research commands (they import torch when they run)."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..errors import BBCError
+from ..model.config import VAEConfig
+from ..training.config import MODEL_SAMPLES, RefineConfig, TrainConfig
+from . import friendly_errors, main
+from .progress import TrainProgress
+
+VAE_DEFAULTS, TRAIN_DEFAULTS = VAEConfig("bernoulli"), TrainConfig("")
+REFINE_DEFAULTS = RefineConfig("optimal", "")
+
+
+def dataset_option(function):
+    return click.option("--data-root", type=click.Path(file_okay=False),
+                        help="Folder of fashion-mnist IDX files or the torchvision MNIST root.")(function)
+
+
+@main.command()
+@click.option("--data", "data_name", default="mnist10k-binary", show_default=True,
+              help="Dataset: mnist10k, fashion-mnist, mnist, each optionally -binary.")
+@dataset_option
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Run folder for checkpoints (must be empty unless --resume).")
+@click.option("--epochs", default=TRAIN_DEFAULTS.epochs, show_default=True)
+@click.option("--checkpoint-every", default=TRAIN_DEFAULTS.checkpoint_every, show_default=True)
+@click.option("--batch-size", default=TRAIN_DEFAULTS.batch_size, show_default=True)
+@click.option("--lr", default=TRAIN_DEFAULTS.lr, show_default=True)
+@click.option("--hidden", default=",".join(map(str, VAE_DEFAULTS.hidden)), show_default=True,
+              help="Hidden layer widths (ReLU).")
+@click.option("--latent", default=VAE_DEFAULTS.latent, show_default=True)
+@click.option("--pixel-floor", default=VAE_DEFAULTS.pixel_floor, show_default=True,
+              help="Greyscale: weight of a uniform component in each pixel's law (bounds the "
+                   "cost of any pixel; 0 is the seed's discretized logistic).")
+@click.option("--seed", default=TRAIN_DEFAULTS.seed, show_default=True)
+@click.option("--validation", default=TRAIN_DEFAULTS.validation, show_default=True,
+              help="Hold out the last N training images; checkpoints report their -ELBO.")
+@click.option("--dynamic-binarization", is_flag=True,
+              help="Binary sets: re-binarize the greyscale training images every epoch.")
+@click.option("--resume", is_flag=True, help="Continue the run in OUT from its last checkpoint.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@friendly_errors
+def train(data_name, data_root, out_dir, epochs, checkpoint_every, batch_size, lr, hidden,
+          latent, pixel_floor, seed, validation, dynamic_binarization, resume, quiet):
+    """Train a VAE (encoder and decoder jointly) and write checkpoints to OUT."""
+    from ..training.data import load_dataset
+    from ..training.train import train as run_training
+
+    dataset = load_dataset(data_name, data_root)
+    try:
+        vae_config = VAEConfig(dataset.likelihood, dataset.x_train[0].size,
+                               tuple(int(w) for w in hidden.split(",") if w), latent, "relu", pixel_floor)
+    except ValueError as e:
+        raise BBCError(str(e)) from None
+    config = TrainConfig(data_name, epochs, checkpoint_every, batch_size, lr, seed, validation,
+                         dynamic_binarization)
+    with TrainProgress(epochs, quiet) as progress:
+        run_training(vae_config, config, dataset, out_dir, resume, progress.update)
+
+
+@main.command("eval")
+@click.argument("checkpoint", type=click.Path())
+@click.option("--data", "data_name", help="Dataset (default: the one the checkpoint was trained on).")
+@dataset_option
+@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "test"]))
+@click.option("--encoder", default="amortized", show_default=True)
+@click.option("--samples", default=1, show_default=True, help="z samples per image for the ELBO.")
+@click.option("--iwae", "iwae_samples", default=1000, show_default=True,
+              help="K of the IWAE bound (0 to skip).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@friendly_errors
+def eval_command(checkpoint, data_name, data_root, split, encoder, samples, iwae_samples, as_json):
+    """Print the BPD of CHECKPOINT on a dataset split: -ELBO and -IWAE-K."""
+    from ..model.checkpoint import load_checkpoint
+    from ..training.data import load_dataset
+    from ..training.evaluate import evaluate_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    dataset = load_dataset(data_name or ckpt.info.get("data", ""), data_root)
+    result = {"checkpoint": str(checkpoint),
+              **evaluate_checkpoint(ckpt, dataset, split, encoder, samples, iwae_samples)}
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{dataset.name} {split} ({result['images']} images), encoder {encoder}:")
+    click.echo(f"  -ELBO   {result['elbo_bpd']:.4f} bits/dim ({samples} z sample(s) per image)")
+    if iwae_samples:
+        click.echo(f"  -IWAE-{iwae_samples} {result['iwae_bpd']:.4f} bits/dim")
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path())
+@click.option("--method", required=True, type=click.Choice(["self-consistent", "optimal"]))
+@click.option("--alpha", default=REFINE_DEFAULTS.alpha, show_default=True,
+              help="Fraction of model samples per minibatch.")
+@click.option("--model-samples", default=REFINE_DEFAULTS.model_samples, show_default=True,
+              type=click.Choice(MODEL_SAMPLES),
+              help="z for model samples: from N(0,I) (paper) or from q(z|x_train) (authors' code).")
+@click.option("--epochs", default=REFINE_DEFAULTS.epochs, show_default=True)
+@click.option("--data", "data_name", help="Dataset (default: the checkpoint's training data).")
+@dataset_option
+@click.option("--split", type=click.Choice(["train", "test"]),
+              help="Images to fit: self-consistent uses train; optimal defaults to test.")
+@click.option("--name", help="Encoder name (default: self-consistent[-posterior] or optimal-SPLIT).")
+@click.option("-o", "--out", help="Checkpoint to write (default: add the encoder to CHECKPOINT).")
+@click.option("--curve-every", default=0, help="Record test -ELBO every N epochs (0: never).")
+@click.option("--batch-size", default=REFINE_DEFAULTS.batch_size, show_default=True)
+@click.option("--lr", default=REFINE_DEFAULTS.lr, show_default=True)
+@click.option("--seed", default=REFINE_DEFAULTS.seed, show_default=True)
+@click.option("-f", "--force", is_flag=True, help="Replace an encoder of the same name.")
+@click.option("-q", "--quiet", is_flag=True)
+@friendly_errors
+def refine(checkpoint, method, alpha, model_samples, epochs, data_name, data_root, split, name, out,
+           curve_every, batch_size, lr, seed, force, quiet):
+    """Re-train the encoder of CHECKPOINT with its decoder frozen, and store it by name."""
+    from ..model.checkpoint import load_checkpoint
+    from ..training.data import load_dataset
+    from ..training.refine import refine_checkpoint
+
+    dataset = load_dataset(data_name or load_checkpoint(checkpoint).info.get("data", ""), data_root)
+    split = split or ("test" if method == "optimal" else "train")
+    config = RefineConfig(method, dataset.name, split, epochs, alpha, model_samples, batch_size, lr, seed)
+    with TrainProgress(epochs, quiet) as progress:
+        name, written = refine_checkpoint(checkpoint, config, dataset, name, out, force,
+                                          curve_every, progress.update)
+    if not quiet:
+        click.echo(f"encoder {name!r} written to {written}")

@@ -1,0 +1,96 @@
+"""Codecs as values: a ``Codec`` is a ``(push, pop)`` pair over constriction's ANS stack.
+
+    push(coder, symbols) -> None      # encode symbols onto the stack
+    pop(coder) -> symbols             # decode them back: pop undoes push exactly
+
+The stack is last-in first-out, so a codec that codes several parts pushes them in
+the reverse of the order it pops them. Codecs compose:
+
+- ``chain(start, step, length)``: symbol k is coded by a codec that depends on the
+  symbols before it (the 8 decisions of a greyscale level, the raster order of an
+  autoregressive model). Pushing walks forward to find every codec, then pushes backwards.
+- ``masked(codec, mask)``: codes only ``symbols[mask]``; the rest are known zeros.
+
+Both sides of an archive must build every codec from bit-identical parameters: the
+functions that make codecs (``bernoulli``, the latent schemes, ``bits_back``) take the
+parameters as values, and the caller guarantees they are exact.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import constriction
+import numpy as np
+
+from ..errors import CodingError
+
+ANS = constriction.stream.stack.AnsCoder
+MODELS = constriction.stream.model
+MAX_SYMBOL_BITS = 24  # constriction's precision: no symbol costs more than this
+SEED_RNG = 0xBBC0DE
+
+
+@dataclass(frozen=True)
+class Codec:
+    push: Callable[[Any, Any], None]
+    pop: Callable[[Any], Any]
+
+
+def require_finite(values: np.ndarray, what: str) -> np.ndarray:
+    # constriction panics (a BaseException) on NaN: refuse before it sees one.
+    if not np.all(np.isfinite(values)):
+        raise CodingError(f"non-finite {what} from the network: cannot code this input")
+    return values
+
+
+# Step: state -> (codec for the next symbol, advance(symbol) -> next state)
+Step = Callable[[Any], tuple[Codec, Callable[[Any], Any]]]
+
+
+def chain(start: Any, step: Step, length: int) -> Codec:
+    """``length`` symbols in order; symbol k's codec depends on symbols < k via the state."""
+    def push(coder, symbols):
+        codecs, state = [], start
+        for symbol in symbols:
+            codec, advance = step(state)
+            codecs.append(codec)
+            state = advance(symbol)
+        for codec, symbol in zip(reversed(codecs), reversed(list(symbols))):
+            codec.push(coder, symbol)
+
+    def pop(coder):
+        symbols, state = [], start
+        for _ in range(length):
+            codec, advance = step(state)
+            symbols.append(codec.pop(coder))
+            state = advance(symbols[-1])
+        return symbols
+    return Codec(push, pop)
+
+
+def masked(codec: Codec, mask: np.ndarray) -> Codec:
+    """Codes ``x[mask]`` only; pop returns an array of ``mask.shape`` with zeros elsewhere."""
+    def push(coder, x):
+        codec.push(coder, x[mask])
+
+    def pop(coder):
+        x = np.zeros(mask.shape, dtype=np.uint8)
+        x[mask] = codec.pop(coder)
+        return x
+    return Codec(push, pop)
+
+
+def seed_words(latent_dims: int) -> np.ndarray:
+    """Fixed pseudo-random initial bits: enough for the first image's latent pops."""
+    count = -(-latent_dims * MAX_SYMBOL_BITS // 32) + 1
+    return np.random.default_rng(SEED_RNG).integers(0, 2**32, count, dtype=np.uint32)
+
+
+def seeded_coder(latent_dims: int):
+    return ANS(seed_words(latent_dims), seal=True)
+
+
+def seed_bits(latent_dims: int) -> int:
+    """Initial bits paid once per archive (the sealed seed's valid bits)."""
+    return int(seeded_coder(latent_dims).num_valid_bits())

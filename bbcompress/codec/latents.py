@@ -1,0 +1,95 @@
+"""Discretized latents: a scheme gives the prior codec P(j), the posterior codec Q(j|x)
+and the latent value z_j of each index (on the 2**-16 grid the exact networks take).
+
+Two schemes (both land within 0.2% of the -ELBO; benchmarks/results/coder-rate.md):
+- ``EqualMassLatents``: 2**bits buckets per dim of equal mass under N(0, 1) (BB-ANS);
+- ``GridLatents``: a uniform grid with quantized Gaussians, native in constriction.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+from ..errors import CodingError
+from .core import MODELS, Codec
+
+SCHEMES = ("buckets", "grid")
+
+
+class EqualMassLatents:
+    """P(j) uniform; Q(j|x) the mass of N(mean, std) in bucket j (a table per symbol);
+    z_j the bucket's median, rounded to the 2**-16 grid so the decoder sees exact inputs."""
+
+    def __init__(self, bits: int = 8):
+        count = 1 << bits
+        self.edges = ndtri(np.arange(count + 1) / count)  # -inf .. +inf
+        self.centres = np.round(ndtri((np.arange(count) + 0.5) / count) * 2**16) / 2**16
+        self.z_max = float(np.abs(self.centres).max())
+        self.uniform = MODELS.Uniform(count)
+        self.categorical = MODELS.Categorical(perfect=False)
+
+    def table(self, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+        cdf = ndtr((self.edges[None, :] - mean.reshape(-1, 1)) / std.reshape(-1, 1))
+        return np.ascontiguousarray(np.diff(cdf, axis=1))
+
+    def prior(self, shape: tuple[int, ...]) -> Codec:
+        def push(coder, j):
+            coder.encode_reverse(j.ravel().astype(np.int32), self.uniform)
+
+        def pop(coder):
+            return coder.decode(self.uniform, int(np.prod(shape))).reshape(shape)
+        return Codec(push, pop)
+
+    def posterior(self, mean: np.ndarray, std: np.ndarray) -> Codec:
+        table = self.table(mean, std)
+
+        def push(coder, j):
+            coder.encode_reverse(j.ravel().astype(np.int32), self.categorical, table)
+
+        def pop(coder):
+            return coder.decode(self.categorical, table).reshape(mean.shape)
+        return Codec(push, pop)
+
+    def z(self, j: np.ndarray) -> np.ndarray:
+        return self.centres[j]
+
+
+class GridLatents:
+    """z = j * 2**-bits_per_unit, |z| <= z_max, with quantized Gaussians for both
+    P (N(0, 1)) and Q (N(mean, std))."""
+
+    def __init__(self, bits_per_unit: int = 7, z_max: float = 4.0):
+        self.step = 2.0**-bits_per_unit
+        self.j_max = int(z_max / self.step)
+        self.z_max = self.j_max * self.step
+        self.model = MODELS.QuantizedGaussian(-self.j_max, self.j_max)
+
+    def gaussian(self, mean: np.ndarray, std: np.ndarray) -> Codec:
+        """Symbols j under N(mean, std) in units of z (arrays of any matching shape)."""
+        loc = np.ascontiguousarray(mean.ravel() / self.step)
+        scale = np.ascontiguousarray(std.ravel() / self.step)
+
+        def push(coder, j):
+            coder.encode_reverse(j.ravel().astype(np.int32), self.model, loc, scale)
+
+        def pop(coder):
+            return coder.decode(self.model, loc, scale).reshape(mean.shape)
+        return Codec(push, pop)
+
+    def prior(self, shape: tuple[int, ...]) -> Codec:
+        ones = np.ones(shape)
+        return self.gaussian(0 * ones, ones)
+
+    def posterior(self, mean: np.ndarray, std: np.ndarray) -> Codec:
+        return self.gaussian(mean, std)
+
+    def z(self, j: np.ndarray) -> np.ndarray:
+        return j * self.step
+
+
+def latent_scheme(name: str, bits: int) -> EqualMassLatents | GridLatents:
+    if name == "buckets":
+        return EqualMassLatents(bits)
+    if name == "grid":
+        return GridLatents(bits_per_unit=bits)
+    raise CodingError(f"unknown latent scheme {name!r}; known: {', '.join(SCHEMES)}")

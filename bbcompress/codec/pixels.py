@@ -1,0 +1,102 @@
+"""Pixel codecs: binary pixels under Bernoulli laws, 8-bit pixels under a discretized logistic.
+
+Each function takes one law per pixel (numpy arrays, one entry per coded pixel) and
+returns a ``Codec`` for the pixel values (uint8 arrays of the same shape).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .core import MODELS, Codec, chain, require_finite
+
+BERNOULLI = MODELS.Bernoulli(perfect=False)
+LEVEL_BITS = 8
+
+
+def bernoulli(p: np.ndarray) -> Codec:
+    """Symbols 0/1 with P(1) = p (validated to [0, 1]: constriction would accept anything)."""
+    p = np.clip(require_finite(p, "probabilities"), 0.0, 1.0)
+
+    def push(coder, x):
+        coder.encode_reverse(x.astype(np.int32), BERNOULLI, p)
+
+    def pop(coder):
+        return coder.decode(BERNOULLI, p).astype(np.uint8)
+    return Codec(push, pop)
+
+
+def bernoulli_logits(logits: np.ndarray) -> Codec:
+    require_finite(logits, "logits")
+    with np.errstate(over="ignore"):
+        return bernoulli(1.0 / (1.0 + np.exp(-logits)))
+
+
+def logistic_tails(edge: np.ndarray, mean: np.ndarray, inv_scale: np.ndarray):
+    """(F, S) = (P(X < edge), P(X > edge)), each from the tail away from the mean."""
+    t = (edge - mean) * inv_scale
+    e = np.exp(-np.abs(t))
+    small, large = e / (1.0 + e), 1.0 / (1.0 + e)
+    positive = t >= 0
+    return np.where(positive, large, small), np.where(positive, small, large)
+
+
+def upper_probability(lo, mid, hi, below_mean, half: int, floor: float) -> np.ndarray:
+    """P(upper half | current interval), given the (F, S) tails at its three edges.
+
+    ``below_mean`` says the mid edge lies at or below the mean; ``half`` is the number
+    of levels in each half (the floor adds the same mass to both).
+    """
+    (f_lo, s_lo), (f_mid, s_mid), (f_hi, s_hi) = lo, mid, hi
+    lower = np.where(below_mean, f_mid - f_lo, s_lo - s_mid)
+    upper = np.where(below_mean, f_hi - f_mid, s_mid - s_hi)
+    if floor:
+        lower = (1 - floor) * lower + floor * half / 256
+        upper = (1 - floor) * upper + floor * half / 256
+    total = lower + upper
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.where(total > 0, upper / total, 0.5)  # both underflowed: any fixed p
+    return np.clip(p, 0.0, 1.0)
+
+
+def logistic256(mean: np.ndarray, log_scale: np.ndarray, floor: float = 0.0) -> Codec:
+    """8-bit levels under a logistic discretized to 256 open-ended bins, as a chain of 8
+    Bernoulli decisions (most significant bit first).
+
+    Decision k halves the current interval of levels; P(upper half) comes from logistic
+    tail masses on the side away from the mean, so neither tail loses precision. The
+    product of the 8 decisions is exactly the discretized logistic (with ``floor`` e:
+    (1 - e) * logistic + e * uniform), at one ``exp`` per decision instead of a 256-entry
+    table per pixel: the edges of the next interval are edges of the current one, so
+    their tails are carried in the chain's state.
+    """
+    mean = require_finite(mean, "means")
+    inv_scale = np.exp(-require_finite(log_scale, "log-scales"))
+    open_low = (np.zeros_like(mean), np.ones_like(mean))  # tails at -inf
+    open_high = (np.ones_like(mean), np.zeros_like(mean))  # tails at +inf
+
+    def step(state):
+        level, low, lo, hi = state
+        half = 1 << (LEVEL_BITS - 1 - level)
+        edge = low + half - 0.5
+        mid = logistic_tails(edge, mean, inv_scale)
+
+        def advance(bit):
+            taken = bit == 1
+            return (level + 1, np.where(taken, low + half, low),
+                    tuple(np.where(taken, m, t) for m, t in zip(mid, lo)),
+                    tuple(np.where(taken, t, m) for m, t in zip(mid, hi)))
+        return bernoulli(upper_probability(lo, mid, hi, edge <= mean, half, floor)), advance
+
+    decisions = chain((0, np.zeros(mean.shape, dtype=np.int64), open_low, open_high), step, LEVEL_BITS)
+
+    def push(coder, x):
+        x = x.astype(np.int64)
+        decisions.push(coder, [((x >> (LEVEL_BITS - 1 - k)) & 1).astype(np.int32)
+                               for k in range(LEVEL_BITS)])
+
+    def pop(coder):
+        level = np.zeros(mean.shape, dtype=np.int64)
+        for bit in decisions.pop(coder):
+            level = (level << 1) | bit
+        return level.astype(np.uint8)
+    return Codec(push, pop)

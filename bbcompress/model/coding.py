@@ -1,0 +1,74 @@
+"""A checkpoint's VAE as bits-back codecs: exact networks, latent scheme, pixel law.
+
+Both networks run through ``ExactMLP`` (integer-valued float64 arithmetic), so the
+encoding and decoding sides of an archive compute bit-identical laws whatever the
+thread count, batch size or BLAS. The likelihood heads (sigmoid, clamp) are elementwise
+numpy on those exact outputs. No torch here: numpy weights from the checkpoint.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..codec.bits_back import bits_back
+from ..codec.core import Codec, masked, require_finite
+from ..codec.exact import ACTIVATION_BITS, ExactMLP
+from ..codec.latents import latent_scheme
+from ..codec.pixels import bernoulli_logits, logistic256
+from ..errors import CodingError
+from ..kinds import Kind
+from .checkpoint import Checkpoint
+from .config import MAX_LOG_SCALE, MIN_LOG_SCALE, mlp_linears
+
+
+class VAECoding:
+    """The codec of a batch of 784-pixel tiles for one checkpoint and encoder."""
+
+    def __init__(self, checkpoint: Checkpoint, encoder: str, scheme: str = "buckets", bits: int = 8):
+        self.config = checkpoint.config
+        self.latents = latent_scheme(scheme, bits)
+        greyscale = self.config.kind == Kind.GREYSCALE
+        try:
+            self.encoder = ExactMLP(mlp_linears(checkpoint.encoder(encoder)),
+                                    1 / 255 if greyscale else 1.0, 255.0 if greyscale else 1.0)
+            self.decoder = ExactMLP(mlp_linears(checkpoint.decoder), 2.0**-ACTIVATION_BITS,
+                                    np.ceil(self.latents.z_max * 2**ACTIVATION_BITS))
+        except ValueError as e:
+            raise CodingError(f"this model cannot drive the coder: {e}") from None
+
+    @property
+    def latent_dims(self) -> int:
+        return self.config.latent
+
+    def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior (mean, std) of each image, each (B, latent)."""
+        mean, log_std = np.split(self.encoder(x), 2, axis=-1)
+        return require_finite(mean, "latent means"), require_finite(np.exp(log_std), "latent stds")
+
+    def decode(self, z: np.ndarray):
+        """Pixel laws: logits (binary) or (mean, log_scale) (greyscale), each (B, 784)."""
+        z_int = z * 2.0**ACTIVATION_BITS
+        if not np.array_equal(z_int, np.round(z_int)):
+            raise CodingError("latent values must lie on the 2**-16 grid")
+        out = self.decoder(z_int)
+        if self.config.kind == Kind.BINARY:
+            return out
+        raw_mean, raw_log_scale = np.split(out, 2, axis=-1)
+        with np.errstate(over="ignore"):
+            mean = 256.0 / (1.0 + np.exp(-raw_mean)) - 0.5
+        return mean, np.clip(raw_log_scale, MIN_LOG_SCALE, MAX_LOG_SCALE)
+
+    def pixels(self, params, mask: np.ndarray) -> Codec:
+        if self.config.kind == Kind.BINARY:
+            return masked(bernoulli_logits(params[mask]), mask)
+        mean, log_scale = params
+        return masked(logistic256(mean[mask], log_scale[mask], self.config.pixel_floor), mask)
+
+    def codec(self, mask: np.ndarray) -> Codec:
+        """Bits-back codec for images (B, 784) whose pixels outside ``mask`` are not coded
+        (the padding of edge tiles: zero on both sides, so Q(j|x) is the same)."""
+        def likelihood(j):
+            return self.pixels(self.decode(self.latents.z(j)), mask)
+
+        def posterior(x):
+            return self.latents.posterior(*self.encode(np.where(mask, x, 0)))
+        return bits_back(self.latents.prior((len(mask), self.latent_dims)), likelihood, posterior)

@@ -1,0 +1,100 @@
+"""The model zoo: shipped models (the ``models/`` folder, installed as ``bbcompress.models``)
+and ``ModelSet``, which answers "which model codes this kind / this archive section".
+
+Shipped names are looked up before paths, so a file in the current folder never
+shadows a shipped model, and an archive's model name is only ever a shipped name: an
+archive never makes bbcompress open a path.
+"""
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+from ..errors import CheckpointError, ModelMismatch
+from ..kinds import Kind
+from .checkpoint import Checkpoint, checkpoint_paths, load_checkpoint
+
+MODELS_ENV = "BBCOMPRESS_MODELS"
+DEFAULT_MODELS = {Kind.BINARY: "mnist-binary", Kind.GREYSCALE: "mnist-greyscale"}
+
+
+def models_folder() -> Path:
+    override = os.environ.get(MODELS_ENV)
+    if override:
+        return Path(override)
+    try:
+        return Path(str(resources.files("bbcompress.models")))
+    except ModuleNotFoundError:  # running from a source tree that was not installed
+        return Path(__file__).resolve().parents[2] / "models"
+
+
+def shipped_cards() -> dict[str, dict]:
+    """Name -> card of every shipped model (cards are small: no weights are read)."""
+    cards = {}
+    for card_path in sorted(models_folder().glob("*.json")):
+        try:
+            cards[card_path.stem] = json.loads(card_path.read_text())
+        except (OSError, ValueError):
+            continue
+    return cards
+
+
+def load_shipped(name: str) -> Checkpoint:
+    if name not in shipped_cards():
+        known = ", ".join(shipped_cards()) or "none installed"
+        raise CheckpointError(f"unknown model {name!r}: not a shipped model (shipped: {known})")
+    return load_checkpoint(models_folder() / name)
+
+
+def resolve_model(name_or_path: str) -> Checkpoint:
+    """A shipped model by name, else a checkpoint by path (NAME, NAME.json, NAME.safetensors)."""
+    if name_or_path in shipped_cards():
+        return load_shipped(name_or_path)
+    weights, card = checkpoint_paths(name_or_path)
+    if not (weights.exists() or card.exists()):
+        known = ", ".join(shipped_cards()) or "none installed"
+        raise CheckpointError(f"unknown model {name_or_path!r}: not a shipped model (shipped: "
+                              f"{known}) nor a checkpoint path")
+    return load_checkpoint(name_or_path)
+
+
+class ModelSet:
+    """Models offered by the user (``--model``, one per kind) over the shipped defaults."""
+
+    def __init__(self, offered: list[str] | tuple[str, ...] = ()):
+        self.offered: dict[Kind, tuple[str, Checkpoint]] = {}
+        for name in offered:
+            checkpoint = resolve_model(name)
+            self.offered[checkpoint.config.kind] = (name, checkpoint)
+        self.shipped: dict[str, Checkpoint] = {}
+
+    @classmethod
+    def of(cls, **checkpoints: Checkpoint) -> "ModelSet":
+        """A set of checkpoints already in memory, by name (benchmarks and tests)."""
+        models = cls()
+        for name, checkpoint in checkpoints.items():
+            models.offered[checkpoint.config.kind] = (name, checkpoint)
+        return models
+
+    def shipped_model(self, name: str) -> Checkpoint:
+        if name not in self.shipped:
+            self.shipped[name] = load_shipped(name)
+        return self.shipped[name]
+
+    def for_kind(self, kind: Kind) -> tuple[str, Checkpoint]:
+        """(name, checkpoint) that codes images of ``kind``."""
+        if kind in self.offered:
+            return self.offered[kind]
+        return DEFAULT_MODELS[kind], self.shipped_model(DEFAULT_MODELS[kind])
+
+    def for_section(self, kind: Kind, name: str) -> Checkpoint:
+        """The model to decode a section written with model ``name``: the one offered for
+        its kind, else the shipped model of that name (never a path)."""
+        if kind in self.offered:
+            return self.offered[kind][1]
+        if name not in shipped_cards():
+            raise ModelMismatch(f"this archive was written with model {name!r}, which is not a "
+                                f"shipped model: offer its checkpoint to decode it")
+        return self.shipped_model(name)

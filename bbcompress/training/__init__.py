@@ -1,0 +1,1 @@
+"""Training with torch: datasets, amortized training, encoder refinement, evaluation."""

@@ -1,0 +1,41 @@
+"""Settings of training and refinement runs: plain values, no torch (the CLI reads
+its defaults from here)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str
+    epochs: int = 1000
+    checkpoint_every: int = 100
+    batch_size: int = 100
+    lr: float = 1e-3
+    seed: int = 0
+    validation: int = 0  # hold out the last N training images to choose the epoch on
+    dynamic_binarization: bool = False  # re-draw binary training images every epoch
+
+
+METHODS = ("self-consistent", "optimal")
+MODEL_SAMPLES = ("prior", "posterior")
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    method: str
+    data: str
+    split: str = "train"  # the images the encoder is fitted to (optimal: the evaluation split)
+    epochs: int = 100
+    alpha: float = 0.5
+    model_samples: str = "prior"
+    batch_size: int = 100
+    lr: float = 1e-3
+    seed: int = 0
+    start: str = "amortized"
+
+    def __post_init__(self):
+        if self.method not in METHODS or self.model_samples not in MODEL_SAMPLES:
+            raise ValueError("unknown refinement method or sample source")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError("alpha must lie in [0, 1]")
