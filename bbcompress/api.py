@@ -8,6 +8,7 @@ tests all go through these functions. No torch: the coder runs on numpy arrays.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -18,8 +19,9 @@ from .codec.bits_back import DEFAULT_MAX_BATCH, pop_batches, push_batches
 from .codec.core import seed_bits
 from .errors import BBCError, IntegrityError, ModelMismatch, OutputExists
 from .io.archive import Archive, CoderSettings, ImageEntry, ModelRef, Section, parse, write_archive
-from .io.images import Image, from_tiles, restored, tile_count, to_tiles, write_image
-from .io.paths import output_path, read_inputs  # noqa: F401  (read_inputs: part of the API)
+from .io.images import Image, from_tiles, tile_count, to_tiles
+from .io.names import restored_name
+from .io.paths import expand_inputs, output_path, read_inputs, restore_image
 from .kinds import Kind
 from .model.checkpoint import Checkpoint
 from .model.coding import VAECoding
@@ -86,6 +88,9 @@ def decompress_section(section: Section, checkpoint: Checkpoint,
                        progress: Progress | None = None) -> list[Image]:
     """The section's images, verified against its pixel checksum."""
     encoder = section.model.encoder
+    if checkpoint.config.kind != section.kind:
+        raise ModelMismatch(f"a {section.kind} section cannot be decoded by a model of "
+                            f"{checkpoint.config.kind} images")
     if encoder not in checkpoint.encoders or checkpoint.fingerprint(encoder) != section.model.fingerprint:
         raise ModelMismatch(f"this archive was written with model {section.model.name!r} "
                             f"(encoder {encoder}, weights {section.model.fingerprint[:12]}); "
@@ -125,14 +130,22 @@ def decompress_to(archive: Archive, folder: str | Path, models: ModelSet, force:
     images = decompress_archive(archive, models, progress)
     folder = Path(folder)
     targets = [output_path(folder, image.name) for image in images]
-    existing = [str(t) for t in targets if t.exists()]
+    existing = [str(t) for t in targets if t.exists() or t.is_symlink()]
     if existing and not force:
         raise OutputExists(f"{existing[0]} already exists"
                            + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""))
-    for image, target in zip(images, targets):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_image(restored(image), target)
-    return targets
+    folder.mkdir(parents=True, exist_ok=True)
+    return [restore_image(folder, image, force) for image in images]
+
+
+def refuse_overwriting_inputs(output: str | Path, inputs: list[str]) -> None:
+    """An archive must never replace one of the images it is made from."""
+    output = Path(output)
+    if not output.exists():
+        return
+    for found, _ in expand_inputs(list(inputs)):
+        if found.exists() and os.path.samefile(found, output):
+            raise BBCError(f"{output} is one of the inputs: refusing to replace it")
 
 
 def compress_paths(paths: list[str], models: ModelSet, options: CodingOptions = CodingOptions(),
@@ -186,6 +199,6 @@ def archive_info(archive: Archive) -> list[dict]:
     """``archive_rates`` with each section's files listed (what ``info`` shows)."""
     rows = archive_rates(archive)
     for row, section in zip(rows, archive.sections):
-        row["files"] = [{"name": e.name, "width": e.width, "height": e.height, "mode": e.mode}
-                        for e in section.images]
+        row["files"] = [{"name": e.name, "width": e.width, "height": e.height, "mode": e.mode,
+                         "restored_as": restored_name(e.name)} for e in section.images]
     return rows

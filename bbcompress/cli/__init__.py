@@ -6,6 +6,7 @@ training and evaluation commands.
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 
 import click
@@ -31,16 +32,29 @@ def friendly_errors(command):
             click.echo(f"bbcompress: error: this command needs {e.name}: "
                        f"pip install 'bbcompress[train]'", err=True)
             sys.exit(1)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # also SIGTERM (see main): temporary files are removed
             click.echo("bbcompress: interrupted", err=True)
             sys.exit(130)
+        except OSError as e:  # a full disk, a closed stdout: the system's words, one line
+            click.echo(f"bbcompress: error: {e.strerror or e}", err=True)
+            sys.exit(1)
+        except BaseException as e:
+            if type(e).__name__ != "PanicException":  # constriction's, a BaseException
+                raise
+            click.echo(f"bbcompress: error: the entropy coder refused its input ({e})", err=True)
+            sys.exit(1)
     return wrapper
 
 
+def interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="bbcompress")
+@click.version_option(None, "-V", "--version", package_name="bbcompress")
 def main():
     """Lossless image compression by bits-back ANS over a variational auto-encoder."""
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 from . import coding, research  # noqa: E402,F401  (registers the commands on main)

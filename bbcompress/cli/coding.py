@@ -9,7 +9,7 @@ import click
 
 from .. import api
 from ..errors import BBCError
-from ..io.archive import read_archive, write_archive
+from ..io.archive import check_writable, read_archive, write_archive
 from ..model.zoo import DEFAULT_MODELS, ModelSet, shipped_cards
 from . import friendly_errors, main
 from .progress import TileProgress
@@ -25,6 +25,7 @@ def coding_options(function):
                      type=click.Choice(["buckets", "grid"]),
                      help="Latent discretization: equal-mass buckets or a uniform grid."),
         click.option("--latent-bits", default=DEFAULTS.latent_bits, show_default=True,
+                     type=click.IntRange(1, 10),
                      help="buckets: 2^N buckets per dim; grid: 2^N steps per unit of z."),
         click.option("--batch", "max_batch", default=DEFAULTS.max_batch, show_default=True,
                      type=click.IntRange(min=1), help="Most images coded per batch."),
@@ -32,6 +33,16 @@ def coding_options(function):
     for option in reversed(options):
         function = option(function)
     return function
+
+
+def shown(name: str) -> str:
+    """A name as printed: escaped if it holds anything a terminal would interpret."""
+    return name if name.isprintable() else ascii(name)
+
+
+def progress_option(function):
+    return click.option("--progress/--no-progress", default=None,
+                        help="Show a progress bar (default: on a terminal, unless -q).")(function)
 
 
 def echo_rates(rows: list[dict]) -> None:
@@ -51,10 +62,11 @@ def echo_rates(rows: list[dict]) -> None:
 @coding_options
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing archive.")
 @click.option("-q", "--quiet", is_flag=True)
+@progress_option
 @click.option("--json", "as_json", is_flag=True, help="Print sizes and bits/dim as JSON.")
 @friendly_errors
 def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bits, max_batch,
-             force, quiet, as_json):
+             force, quiet, progress, as_json):
     """Compress image files and folders (1-bit or 8-bit greyscale) into one .bbc archive."""
     if not inputs:
         raise BBCError("no input files given")
@@ -64,11 +76,14 @@ def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bit
         if len(inputs) != 1:
             raise BBCError("several inputs: name the archive with -o OUT.bbc")
         output = inputs[0].rstrip("/") + ".bbc"
+    if output:
+        check_writable(output, force)
+        api.refuse_overwriting_inputs(output, inputs)
     started = time.monotonic()
     images = api.read_inputs(list(inputs))
     options = api.CodingOptions(encoder, latents, latent_bits, max_batch)
-    with TileProgress(api.tile_total(images), "compress", quiet) as progress:
-        archive = api.compress_images(images, ModelSet(model_args), options, progress)
+    with TileProgress(api.tile_total(images), "compress", quiet, progress) as bar:
+        archive = api.compress_images(images, ModelSet(model_args), options, bar)
     if to_stdout:
         data = archive.to_bytes()
         sys.stdout.buffer.write(data)
@@ -92,18 +107,20 @@ def model_option(function):
 
 @main.command()
 @click.argument("archive_path", metavar="ARCHIVE", type=click.Path())
-@click.option("-o", "--output-dir", default=".", show_default=True, type=click.Path(file_okay=False),
+@click.option("-C", "-o", "--output-dir", default=".", show_default=True, type=click.Path(file_okay=False),
               help="Folder to restore the images into.")
 @model_option
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing files.")
 @click.option("-q", "--quiet", is_flag=True)
+@progress_option
 @click.option("--json", "as_json", is_flag=True)
 @friendly_errors
-def decompress(archive_path, output_dir, model_args, force, quiet, as_json):
-    """Restore every image of ARCHIVE with identical pixels, name and mode."""
+def decompress(archive_path, output_dir, model_args, force, quiet, progress, as_json):
+    """Restore every image of ARCHIVE (- for stdin) with identical pixels, name and mode;
+    names whose format is not lossless get .png appended."""
     archive = read_archive(archive_path)
-    with TileProgress(api.archive_tiles(archive), "decompress", quiet) as progress:
-        targets = api.decompress_to(archive, output_dir, ModelSet(model_args), force, progress)
+    with TileProgress(api.archive_tiles(archive), "decompress", quiet, progress) as bar:
+        targets = api.decompress_to(archive, output_dir, ModelSet(model_args), force, bar)
     if as_json:
         click.echo(json.dumps({"archive": archive_path, "images": [str(t) for t in targets]}))
     elif not quiet:
@@ -114,13 +131,17 @@ def decompress(archive_path, output_dir, model_args, force, quiet, as_json):
 @click.argument("archive_path", metavar="ARCHIVE", type=click.Path())
 @model_option
 @click.option("-q", "--quiet", is_flag=True)
+@progress_option
+@click.option("--json", "as_json", is_flag=True)
 @friendly_errors
-def test_command(archive_path, model_args, quiet):
-    """Decode ARCHIVE and verify its checksums; write nothing."""
+def test_command(archive_path, model_args, quiet, progress, as_json):
+    """Decode ARCHIVE (- for stdin) and verify its checksums; write nothing."""
     archive = read_archive(archive_path)
-    with TileProgress(api.archive_tiles(archive), "test", quiet) as progress:
-        images = api.decompress_archive(archive, ModelSet(model_args), progress)
-    if not quiet:
+    with TileProgress(api.archive_tiles(archive), "test", quiet, progress) as bar:
+        images = api.decompress_archive(archive, ModelSet(model_args), bar)
+    if as_json:
+        click.echo(json.dumps({"archive": archive_path, "images": len(images), "ok": True}))
+    elif not quiet:
         click.echo(f"{archive_path}: OK ({len(images)} image(s) decoded and verified)")
 
 
@@ -129,7 +150,7 @@ def test_command(archive_path, model_args, quiet):
 @click.option("--json", "as_json", is_flag=True)
 @friendly_errors
 def info(archive_path, as_json):
-    """List the contents of ARCHIVE and its bits/dim (without decoding)."""
+    """List the contents of ARCHIVE (- for stdin) and its bits/dim (without decoding)."""
     archive = read_archive(archive_path)
     sections = api.archive_info(archive)
     if as_json:
@@ -139,7 +160,8 @@ def info(archive_path, as_json):
     echo_rates(sections)
     for row in sections:
         for f in row["files"]:
-            click.echo(f"    {f['name']}  {f['width']}x{f['height']}  mode {f['mode']}")
+            restored = f"  (restored as {shown(f['restored_as'])})" if f["restored_as"] != f["name"] else ""
+            click.echo(f"    {shown(f['name'])}  {f['width']}x{f['height']}  mode {f['mode']}{restored}")
 
 
 @main.command("models")

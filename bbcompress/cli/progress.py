@@ -39,9 +39,11 @@ class TrainProgress:
 class TileProgress:
     """A bar over tiles (28x28 blocks) for compress / decompress."""
 
-    def __init__(self, total: int, description: str, quiet: bool = False):
+    def __init__(self, total: int, description: str, quiet: bool = False, shown: bool | None = None):
+        """``shown``: True/False force the bar on/off; None shows it on a terminal unless quiet."""
+        shown = (not quiet and sys.stderr.isatty()) if shown is None else shown
         self.bar = tqdm(total=total, unit="tile", desc=description, file=sys.stderr,
-                        dynamic_ncols=True, disable=quiet or not sys.stderr.isatty())
+                        dynamic_ncols=True, disable=not shown)
 
     def __enter__(self):
         return self.bar.update

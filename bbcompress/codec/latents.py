@@ -88,6 +88,8 @@ class GridLatents:
 
 
 def latent_scheme(name: str, bits: int) -> EqualMassLatents | GridLatents:
+    if not 1 <= bits <= 12:  # 2**12 buckets already leak mass to 2**-24 floors (DESIGN.md)
+        raise CodingError(f"latent precision {bits} outside 1..12 bits")
     if name == "buckets":
         return EqualMassLatents(bits)
     if name == "grid":

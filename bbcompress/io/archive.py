@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import lzma
 import struct
+import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,13 +43,18 @@ import numpy as np
 from ..errors import ArchiveError, BBCError, OutputExists
 from ..kinds import Kind
 from .atomic import atomic_write_bytes
+from .images import MAX_PIXELS, MAX_SIDE, tile_count
+from .names import check_unique, name_parts
 
 MAGIC = b"\x89BBC\r\n\x1a\n"
 VERSION = 1
 PREFIX = struct.Struct("<8sBBI")
 HEADER_LZMA = 0x01
 LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
-MAX_HEADER = 1 << 28  # a header that inflates beyond this is refused (no memory bombs)
+MAX_HEADER = 1 << 24  # a header that inflates beyond this is refused (no memory bombs)
+# Format rules checked before anything is allocated (bits of latent precision per scheme)
+LATENT_BITS = {"buckets": range(1, 13), "grid": range(1, 11)}
+MODES = {Kind.BINARY: ("1", "L"), Kind.GREYSCALE: ("L",)}
 SUFFIX = ".bbc"
 
 
@@ -72,8 +78,13 @@ class ImageEntry:
     @classmethod
     def from_json(cls, entry) -> "ImageEntry":
         name, width, height, mode = expect(entry, list, "an image entry")
-        return cls(expect(name, str, "an image name"), expect(width, int, "a width"),
-                   expect(height, int, "a height"), expect(mode, str, "a mode"))
+        name_parts(expect(name, str, "an image name"))
+        for side in (expect(width, int, "a width"), expect(height, int, "a height")):
+            if not 1 <= side <= MAX_SIDE:
+                raise ValueError(f"image size {width}x{height} out of range")
+        if width * height > MAX_PIXELS:
+            raise ValueError(f"image {width}x{height} is larger than {MAX_PIXELS} pixels")
+        return cls(name, width, height, expect(mode, str, "a mode"))
 
 
 @dataclass(frozen=True)
@@ -108,9 +119,12 @@ class CoderSettings:
     def from_json(cls, entry) -> "CoderSettings":
         expect(entry, dict, "coder")
         schedule = [expect(n, int, "a batch size") for n in expect(entry["schedule"], list, "schedule")]
-        return cls(expect(entry["latents"], str, "coder.latents"),
-                   expect(entry["latent_bits"], int, "coder.latent_bits"), schedule,
-                   expect(entry.get("initial_bits", 0), int, "coder.initial_bits"))
+        latents, bits = expect(entry["latents"], str, "coder.latents"), entry["latent_bits"]
+        if latents not in LATENT_BITS or expect(bits, int, "coder.latent_bits") not in LATENT_BITS[latents]:
+            raise ValueError(f"unknown latent scheme {latents!r} or precision {bits}")
+        if min(schedule, default=0) < 1:
+            raise ValueError("a batch of the schedule is empty")
+        return cls(latents, bits, schedule, expect(entry.get("initial_bits", 0), int, "coder.initial_bits"))
 
 
 @dataclass
@@ -130,10 +144,15 @@ class Section:
     @classmethod
     def from_header(cls, entry, words: np.ndarray) -> "Section":
         expect(entry, dict, "a section")
-        return cls(Kind(expect(entry["kind"], str, "kind")), ModelRef.from_json(entry["model"]),
-                   CoderSettings.from_json(entry["coder"]),
-                   [ImageEntry.from_json(e) for e in expect(entry["images"], list, "images")],
-                   words, expect(entry["pixel_sha256"], str, "pixel_sha256"))
+        kind = Kind(expect(entry["kind"], str, "kind"))
+        images = [ImageEntry.from_json(e) for e in expect(entry["images"], list, "images")]
+        coder = CoderSettings.from_json(entry["coder"])
+        if not images or any(i.mode not in MODES[kind] for i in images):
+            raise ValueError(f"a {kind} section holds no images or an image of another mode")
+        if sum(coder.schedule) != sum(tile_count(i.height, i.width) for i in images):
+            raise ValueError("the batch schedule does not match the images")
+        return cls(kind, ModelRef.from_json(entry["model"]), coder, images, words,
+                   expect(entry["pixel_sha256"], str, "pixel_sha256"))
 
 
 @dataclass
@@ -197,27 +216,36 @@ def read_sections(header: dict, payload: bytes) -> list[Section]:
         sections.append(Section.from_header(entry, np.frombuffer(chunk, dtype="<u4").astype(np.uint32)))
     if offset != len(payload):
         raise ValueError("payload longer than the header says")
+    entries = [e for s in sections for e in s.images]
+    if sum(e.width * e.height for e in entries) > MAX_PIXELS:
+        raise ValueError(f"the archive holds more than {MAX_PIXELS} pixels")
+    check_unique([e.name for e in entries])
     return sections
 
 
 def read_archive(path: str | Path) -> Archive:
+    """Read and parse an archive file; ``-`` reads standard input."""
     try:
-        data = Path(path).read_bytes()
+        data = sys.stdin.buffer.read() if str(path) == "-" else Path(path).read_bytes()
     except OSError as e:
         raise ArchiveError(f"{path}: cannot read ({e.strerror})") from None
-    return parse(data, str(path))
+    return parse(data, "<stdin>" if str(path) == "-" else str(path))
 
 
-def write_archive(path: str | Path, archive: Archive, force: bool = False) -> int:
-    """Write atomically; an existing file needs ``force``. Returns the size in bytes."""
+def check_writable(path: str | Path, force: bool = False) -> Path:
+    """Fail early (before any coding) when ``path`` cannot be written without ``force``."""
     path = Path(path)
     if path.is_dir():
         raise BBCError(f"{path} is a directory")
-    if path.exists() and not force:
+    if (path.exists() or path.is_symlink()) and not force:
         raise OutputExists(f"{path} already exists")
+    return path
+
+
+def write_archive(path: str | Path, archive: Archive, force: bool = False) -> int:
+    """Write atomically; an existing file needs ``force``, even if it appears while this
+    runs. Returns the size in bytes."""
+    path = check_writable(path, force)
     data = archive.to_bytes()
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as e:
-        raise BBCError(f"cannot write {path}: {e.strerror or e}") from None
+    atomic_write_bytes(path, data, force)
     return len(data)

@@ -1,14 +1,28 @@
-"""Atomic file writes: a temporary file in the target's folder, then a rename.
+"""Writing files safely: atomically, without following symlinks, without clobbering.
 
-A reader never sees a half-written file, and an interrupted write leaves the
-previous file (or none) in place.
+A file is written to a temporary name in its target's folder and then moved into place,
+so a reader never sees half a file and an interrupted write leaves the previous file
+(or none). Without ``force`` the final step is a hard link, which fails if the target
+appeared in the meantime (no check-then-rename race); with ``force`` it is a rename,
+which replaces a file but never writes through a symlink. Folders under an output root
+are opened one component at a time with ``O_NOFOLLOW``: a symlink planted inside the
+output folder is refused, never followed.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable
+
+from ..errors import BBCError, OutputExists
+
+DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+Writer = Callable[[BinaryIO], None]
 
 
 def default_mode() -> int:
@@ -18,20 +32,76 @@ def default_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
-    """Call ``write(temporary_path)``, then move the result onto ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+def is_link(dir_fd: int, name: str) -> bool:
+    return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+
+
+def open_folder(root: Path, parts: tuple[str, ...]) -> int:
+    """A descriptor of root/parts..., creating missing folders; no component may be a symlink."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        write(tmp)
-        # mkstemp makes the file private (0600); users expect their usual permissions
-        os.chmod(tmp, default_mode())
-        os.replace(tmp, path)
+        for depth, part in enumerate(parts):
+            shown = root.joinpath(*parts[:depth + 1])
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, dir_fd=fd)
+            try:
+                child = os.open(part, DIRECTORY_FLAGS, dir_fd=fd)
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise BBCError(f"{shown} is a symbolic link or not a folder: refusing to "
+                                   f"write into it") from None
+                raise
+            os.close(fd)
+            fd = child
+        return fd
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        os.close(fd)
         raise
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+def write_in(dir_fd: int, name: str, write: Writer, force: bool, shown: str) -> None:
+    """Write ``name`` in the folder ``dir_fd`` atomically (see the module docstring)."""
+    with contextlib.suppress(FileNotFoundError):
+        if is_link(dir_fd, name):
+            raise BBCError(f"{shown} is a symbolic link: refusing to replace it")
+    tmp = f".{name[:200]}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, NEW_FILE_FLAGS, default_mode(), dir_fd=dir_fd)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        if force:
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        else:
+            try:
+                os.link(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+            except FileExistsError:
+                raise OutputExists(f"{shown} already exists") from None
+            os.unlink(tmp, dir_fd=dir_fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise
+
+
+def write_file(root: Path, parts: tuple[str, ...], write: Writer, force: bool = False) -> Path:
+    """Write root/parts... (folders created as needed, never through a symlink)."""
+    path = root.joinpath(*parts)
+    try:
+        fd = open_folder(root, parts[:-1])
+        try:
+            write_in(fd, parts[-1], write, force, str(path))
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise BBCError(f"cannot write {path}: {e.strerror or e}") from None
+    return path
+
+
+def atomic_write(path: str | Path, write: Writer, force: bool = True) -> None:
+    """Write ``path`` (its folder must exist) by calling ``write(file)``."""
+    path = Path(path)
+    write_file(path.parent, (path.name,), write, force)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, force: bool = True) -> None:
+    atomic_write(path, lambda f: f.write(data), force)

@@ -9,17 +9,18 @@ no bits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image as PILImage, UnidentifiedImageError
 
 from ..errors import ImageError
 from ..kinds import Kind
-from .atomic import atomic_write
+from .names import LOSSLESS_FORMATS, restored_name
 
 TILE = 28
 MAX_SIDE = 65535
+MAX_PIXELS = 1 << 27  # per image and per archive section: bounds what a decoder allocates
 
 
 @dataclass(frozen=True)
@@ -46,15 +47,20 @@ def pixels_for_coding(image: PILImage.Image, path: Path) -> tuple[str, np.ndarra
 def read_image(path: str | Path, name: str | None = None) -> Image:
     """Read one file as an Image (binary or greyscale content)."""
     path = Path(path)
+    if not path.is_file():  # a FIFO or device would block or never end
+        raise ImageError(f"{path}: not a regular file")
     try:
         with PILImage.open(path) as image:
             if getattr(image, "n_frames", 1) > 1:
                 raise ImageError(f"{path}: has {image.n_frames} frames; only single images are supported")
+            if "transparency" in image.info:
+                raise ImageError(f"{path}: has transparency, which bbcompress would not restore: "
+                                 f"remove it (or flatten the image) first")
             image.load()
             mode, pixels, kind = pixels_for_coding(image, path)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, PILImage.DecompressionBombError) as e:
         raise ImageError(f"{path}: cannot read image ({e})") from None
-    if pixels.size == 0 or max(pixels.shape) > MAX_SIDE:
+    if pixels.size == 0 or max(pixels.shape) > MAX_SIDE or pixels.size > MAX_PIXELS:
         raise ImageError(f"{path}: unsupported size {pixels.shape[1]}x{pixels.shape[0]}")
     return Image(name or path.name, mode, pixels, kind)
 
@@ -67,10 +73,10 @@ def restored(image: Image) -> PILImage.Image:
     return PILImage.fromarray(values.astype(np.uint8), mode="L")
 
 
-def write_image(image: PILImage.Image, path: Path) -> None:
-    """Save atomically in the format the name's suffix says (PNG when unknown)."""
-    fmt = PILImage.registered_extensions().get(path.suffix.lower(), "PNG")
-    atomic_write(path, lambda tmp: image.save(tmp, format=fmt))
+def image_writer(image: Image):
+    """Writes ``image`` to a file object in the lossless format its restored name says."""
+    fmt = LOSSLESS_FORMATS[PurePosixPath(restored_name(image.name)).suffix.lower()]
+    return lambda f: restored(image).save(f, format=fmt)
 
 
 def tile_count(height: int, width: int) -> int:

@@ -2,12 +2,14 @@
 output paths for decompression."""
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from PIL import Image as PILImage
 
 from ..errors import BBCError, ImageError
-from .images import Image, read_image
+from .atomic import write_file
+from .images import Image, image_writer, read_image
+from .names import check_unique, name_parts, restored_name
 
 
 def image_suffixes() -> set[str]:
@@ -33,15 +35,28 @@ def expand_inputs(arguments: list[str]) -> list[tuple[Path, str]]:
 
 
 def read_inputs(arguments: list[str]) -> list[Image]:
-    images = [read_image(path, name) for path, name in expand_inputs(arguments)]
+    found = expand_inputs(arguments)
+    try:
+        for _, name in found:
+            name_parts(name)
+        check_unique([name for _, name in found])
+    except ValueError as e:
+        raise BBCError(f"cannot store these inputs: {e}") from None
+    images = [read_image(path, name) for path, name in found]
     if not images:
         raise BBCError("no input images (folders are searched for image files by suffix)")
     return images
 
 
 def output_path(folder: Path, name: str) -> Path:
-    """Where to restore a stored name; refuses names that would escape ``folder``."""
-    parts = PurePosixPath(name).parts
-    if not parts or PurePosixPath(name).is_absolute() or ".." in parts or "\\" in name:
-        raise BBCError(f"refusing to write unsafe stored name {name!r}")
-    return folder.joinpath(*parts)
+    """Where a stored name is restored; refuses names that would escape ``folder``."""
+    try:
+        return folder.joinpath(*name_parts(restored_name(name)))
+    except ValueError as e:
+        raise BBCError(f"refusing to write: {e}") from None
+
+
+def restore_image(folder: Path, image: Image, force: bool = False) -> Path:
+    """Write ``image`` under ``folder`` by its restored name (never through a symlink)."""
+    target = output_path(folder, image.name)
+    return write_file(folder, target.relative_to(folder).parts, image_writer(image), force)

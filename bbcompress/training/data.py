@@ -100,14 +100,14 @@ def load_fashion_mnist(root: Path | None) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(
             f"Fashion-MNIST not found in {folder} (need {stems[0]}[.gz] and {stems[1]}[.gz]): "
             f"install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) "
-            f"or point --data-root / ${FASHION_MNIST_ENV} at the IDX files")
+            f"or give their folder as the data root (or in ${FASHION_MNIST_ENV})")
     return read_idx_images(paths[0]), read_idx_images(paths[1])
 
 
 def load_mnist(root: Path | None) -> tuple[np.ndarray, np.ndarray]:
     root = root or os.environ.get(MNIST_ROOT_ENV)
     if not root:
-        raise DataError(f"the full MNIST set needs a torchvision root: pass --data-root or set "
+        raise DataError(f"the full MNIST set needs a torchvision root: give it as the data root or set "
                         f"${MNIST_ROOT_ENV} (a folder holding MNIST/raw/train-images-idx3-ubyte ...)")
     from torchvision.datasets import MNIST  # imported here: slow, and only this set needs it
     try:

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from ..errors import BBCError
-from ..io.atomic import atomic_write, atomic_write_bytes
+from ..io.atomic import atomic_write_bytes
 from ..model.config import VAEConfig
 from ..model.vae import VAE, bits_per_dim, checkpoint_from_vae
 from .config import TrainConfig
@@ -46,7 +46,7 @@ class TrainState:
         tensors["rng.torch"] = torch.get_rng_state()
         tensors["rng.shuffle"] = self.shuffle.get_state()
         tensors = {k: v.contiguous() for k, v in tensors.items()}
-        atomic_write(folder / f"{RESUME}.safetensors", lambda tmp: save_file(tensors, tmp))
+        atomic_write_bytes(folder / f"{RESUME}.safetensors", save(tensors))
         meta = {"epoch": self.epoch, "skipped_steps": self.skipped_steps, "vae": vae_config.to_json(), "train": asdict(train_config)}
         atomic_write_bytes(folder / f"{RESUME}.json", json.dumps(meta, indent=2).encode())
 
@@ -88,7 +88,7 @@ def prepare_folder(folder: Path, vae_config: VAEConfig, train_config: TrainConfi
                            f"{meta['vae']} {meta['train']}")
         state.restore(folder)
     elif folder.exists() and any(folder.iterdir()):
-        raise BBCError(f"{folder} is not empty: pass --resume to continue the run there, "
+        raise BBCError(f"{folder} is not empty: resume the run there, "
                        f"or choose another output folder")
     folder.mkdir(parents=True, exist_ok=True)
     return state
