@@ -45,6 +45,16 @@ def pixel_sha256(images: list[Image]) -> str:
     return digest.hexdigest()
 
 
+def content_sha256(kind: Kind, images: list[Image]) -> str:
+    """Covers everything a restored file depends on, so no header field can change it unnoticed."""
+    digest = hashlib.sha256(f"{kind}\n".encode())
+    for image in images:
+        height, width = image.pixels.shape
+        digest.update(f"{len(image.name)}:{image.name}|{image.mode}|{width}x{height}|".encode())
+        digest.update(np.ascontiguousarray(image.pixels, dtype=np.uint8).tobytes())
+    return digest.hexdigest()
+
+
 def tile_total(images: list[Image]) -> int:
     return sum(tile_count(*image.pixels.shape) for image in images)
 
@@ -63,7 +73,7 @@ def compress_section(images: list[Image], model_name: str, checkpoint: Checkpoin
     model = ModelRef(model_name, encoder, checkpoint.fingerprint(encoder))
     coder = CoderSettings(options.latents, options.latent_bits, schedule, seed_bits(coding.latent_dims))
     entries = [ImageEntry(i.name, i.pixels.shape[1], i.pixels.shape[0], i.mode) for i in images]
-    return Section(kind, model, coder, entries, words, pixel_sha256(images))
+    return Section(kind, model, coder, entries, words, pixel_sha256(images), content_sha256(kind, images))
 
 
 def compress_images(images: list[Image], models: ModelSet, options: CodingOptions = CodingOptions(),
@@ -105,7 +115,8 @@ def decompress_section(section: Section, checkpoint: Checkpoint,
         pixels = from_tiles(tiles[start:start + count], entry.height, entry.width)
         images.append(Image(entry.name, entry.mode, pixels, section.kind))
         start += count
-    if pixel_sha256(images) != section.pixel_sha256:
+    if pixel_sha256(images) != section.pixel_sha256 or (
+            section.content_sha256 and content_sha256(section.kind, images) != section.content_sha256):
         raise IntegrityError("decoded pixels do not match the archive's checksum (a decoding "
                              "mismatch or corruption): nothing was written")
     return images

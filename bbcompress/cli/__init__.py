@@ -50,7 +50,23 @@ def interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Main(click.Group):
+    """Usage errors too are one line and exit status 1, like every other failure."""
+
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.UsageError as e:
+            click.echo(f"bbcompress: error: {e.format_message()} (see --help)", err=True)
+            sys.exit(1)
+        except click.Abort:
+            click.echo("bbcompress: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+@click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(None, "-V", "--version", package_name="bbcompress")
 def main():
     """Lossless image compression by bits-back ANS over a variational auto-encoder."""

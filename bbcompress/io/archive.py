@@ -20,7 +20,9 @@ one model::
      "coder": {"latents": "buckets" | "grid", "latent_bits": int, "schedule": [int, ...]},
      "images": [[name, width, height, mode], ...],
      "words": W_section,
-     "pixel_sha256": sha256 of the decoded pixels of the section's images in order}
+     "pixel_sha256": sha256 of the decoded pixels of the section's images in order,
+     "content_sha256": sha256 of the kind and of each image's name, mode, size and pixels
+                       (written since 0.2; when present, readers check it too)}
 
 Writers compress the header: with thousands of small images the names and sizes would
 otherwise outweigh the ANS payload. Images are cut into 28x28 tiles (row-major per image, images in order); the ANS
@@ -135,11 +137,15 @@ class Section:
     images: list[ImageEntry]
     words: np.ndarray
     pixel_sha256: str
+    content_sha256: str | None = None  # absent in archives written before it existed
 
     def header(self) -> dict:
-        return {"kind": str(self.kind), "model": self.model.to_json(), "coder": self.coder.to_json(),
-                "images": [i.to_json() for i in self.images],
-                "words": int(len(self.words)), "pixel_sha256": self.pixel_sha256}
+        header = {"kind": str(self.kind), "model": self.model.to_json(), "coder": self.coder.to_json(),
+                  "images": [i.to_json() for i in self.images],
+                  "words": int(len(self.words)), "pixel_sha256": self.pixel_sha256}
+        if self.content_sha256:
+            header["content_sha256"] = self.content_sha256
+        return header
 
     @classmethod
     def from_header(cls, entry, words: np.ndarray) -> "Section":
@@ -151,8 +157,10 @@ class Section:
             raise ValueError(f"a {kind} section holds no images or an image of another mode")
         if sum(coder.schedule) != sum(tile_count(i.height, i.width) for i in images):
             raise ValueError("the batch schedule does not match the images")
+        content = entry.get("content_sha256")
         return cls(kind, ModelRef.from_json(entry["model"]), coder, images, words,
-                   expect(entry["pixel_sha256"], str, "pixel_sha256"))
+                   expect(entry["pixel_sha256"], str, "pixel_sha256"),
+                   None if content is None else expect(content, str, "content_sha256"))
 
 
 @dataclass
