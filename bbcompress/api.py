@@ -30,12 +30,27 @@ from .model.zoo import ModelSet
 Progress = Callable[[int], None]  # called with the number of tiles just coded
 
 
+# Compression level -> importance-sampled particles per image (1: plain bits-back). Each
+# doubling of particles costs about twice the time and saves less than the one before
+# (benchmarks/results/levels-*.md).
+LEVEL_PARTICLES = {1: 1, 2: 2, 3: 4, 4: 6, 5: 8, 6: 12, 7: 16, 8: 24, 9: 32}
+
+
 @dataclass(frozen=True)
 class CodingOptions:
     encoder: str | None = None  # None: each model's default encoder
     latents: str = "buckets"
     latent_bits: int = 8
     max_batch: int = DEFAULT_MAX_BATCH
+    level: int = 1  # 1 (fastest) .. 9 (smallest): see LEVEL_PARTICLES
+
+    def __post_init__(self):
+        if self.level not in LEVEL_PARTICLES:
+            raise BBCError(f"level {self.level} is not one of {min(LEVEL_PARTICLES)}..{max(LEVEL_PARTICLES)}")
+
+    @property
+    def particles(self) -> int:
+        return LEVEL_PARTICLES[self.level]
 
 
 def pixel_sha256(images: list[Image]) -> str:
@@ -67,11 +82,12 @@ def compress_section(images: list[Image], model_name: str, checkpoint: Checkpoin
         raise BBCError(f"model {model_name} codes {checkpoint.config.kind} images, not {kind} ones")
     tiles, masks = zip(*(to_tiles(image.pixels) for image in images))
     encoder = options.encoder or checkpoint.default_encoder
-    coding = VAECoding(checkpoint, encoder, options.latents, options.latent_bits)
+    coding = VAECoding(checkpoint, encoder, options.latents, options.latent_bits, options.particles)
     words, schedule = push_batches(coding.codec, np.concatenate(tiles), np.concatenate(masks),
-                                   coding.latent_dims, options.max_batch, progress)
+                                   coding.pops_per_image, options.max_batch, progress)
     model = ModelRef(model_name, encoder, checkpoint.fingerprint(encoder))
-    coder = CoderSettings(options.latents, options.latent_bits, schedule, seed_bits(coding.latent_dims))
+    coder = CoderSettings(options.latents, options.latent_bits, schedule,
+                          seed_bits(coding.pops_per_image), options.particles)
     entries = [ImageEntry(i.name, i.pixels.shape[1], i.pixels.shape[0], i.mode) for i in images]
     return Section(kind, model, coder, entries, words, pixel_sha256(images), content_sha256(kind, images))
 
@@ -105,10 +121,11 @@ def decompress_section(section: Section, checkpoint: Checkpoint,
         raise ModelMismatch(f"this archive was written with model {section.model.name!r} "
                             f"(encoder {encoder}, weights {section.model.fingerprint[:12]}); "
                             f"the model offered has other weights")
-    coding = VAECoding(checkpoint, encoder, section.coder.latents, section.coder.latent_bits)
+    coding = VAECoding(checkpoint, encoder, section.coder.latents, section.coder.latent_bits,
+                       section.coder.particles)
     masks = np.concatenate([to_tiles(np.ones((e.height, e.width), np.uint8))[1] for e in section.images])
     tiles = pop_batches(coding.codec, section.words, masks, section.coder.schedule,
-                        coding.latent_dims, progress)
+                        coding.pops_per_image, progress)
     images, start = [], 0
     for entry in section.images:
         count = tile_count(entry.height, entry.width)

@@ -44,3 +44,109 @@ def tiny_models(tmp_path_factory, binary_vae, greyscale_vae) -> dict[str, str]:
     checkpoint_of(binary_vae, "mnist10k-binary").save(folder / "tiny-binary")
     checkpoint_of(greyscale_vae, "mnist10k").save(folder / "tiny-greyscale")
     return {"binary": str(folder / "tiny-binary"), "greyscale": str(folder / "tiny-greyscale")}
+
+
+# --- Crafted archives: hostile headers re-packed with a valid CRC (issue 14) ---
+
+import contextlib  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def unpack_archive(data: bytes) -> tuple[dict, bytes]:
+    """(header JSON as a dict, payload bytes) of a well-formed archive."""
+    import json
+
+    from bbcompress.io.archive import PREFIX, inflate_header
+    _, _, flags, length = PREFIX.unpack_from(data)
+    stored = data[PREFIX.size:PREFIX.size + length]
+    return json.loads(inflate_header(stored) if flags & 1 else stored), data[PREFIX.size + length:-4]
+
+
+def repack(header, payload: bytes) -> bytes:
+    """An archive holding ``header`` (a dict, or JSON text/bytes as it is) and ``payload``,
+    its header LZMA-compressed as writers do and its CRC-32 valid: only the decoder's own
+    checks stand between such bytes and the output folder."""
+    import json
+    import lzma
+    import struct
+    import zlib
+
+    from bbcompress.io.archive import LZMA_FILTERS, PREFIX
+    if isinstance(header, dict):
+        header = json.dumps(header, separators=(",", ":"))  # NaN stays NaN, as a hostile writer may
+    if isinstance(header, str):
+        header = header.encode("utf-8", "surrogatepass")
+    stored = lzma.compress(header, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
+    body = PREFIX.pack(b"\x89BBC\r\n\x1a\n", 1, 1, len(stored)) + stored + payload
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+@contextlib.contextmanager
+def address_space_cap(extra_bytes: int = 2 << 30):
+    """Cap this process's address space at what it maps now plus ``extra_bytes``, so a
+    decoder that trusts a crafted size fails at once (MemoryError) instead of taking the
+    machine's memory. Linux only; elsewhere no cap."""
+    import resource
+    try:
+        status = Path("/proc/self/status").read_text()
+        mapped = int(status.split("VmSize:")[1].split()[0]) * 1024
+    except (OSError, IndexError, ValueError):
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = mapped + extra_bytes if hard == resource.RLIM_INFINITY else min(hard, mapped + extra_bytes)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+CHILD_DECODER = r"""
+import json, sys
+from click.testing import CliRunner
+from bbcompress.cli import main
+results = []
+for argv in json.loads(open(sys.argv[1]).read()):
+    result = CliRunner().invoke(main, argv)
+    crash = result.exception if not isinstance(result.exception, SystemExit) else None
+    results.append({"argv": argv, "exit": result.exit_code, "stderr": result.stderr,
+                    "output": result.output, "crash": repr(crash) if crash else None})
+open(sys.argv[2], "w").write(json.dumps(results))
+"""
+
+
+def run_in_child(commands: list[list[str]], folder: Path, timeout: float = 120,
+                 address_space: int = 4 << 30) -> tuple[list[dict], int]:
+    """Run CLI commands one after another in a fresh Python process; returns each one's
+    {exit, stderr, output, crash} and the child's peak RSS in bytes (from wait4, so no
+    other child's memory counts). The child's address space is capped at
+    ``address_space`` so a decoder that trusts a header cannot take the whole machine."""
+    import json
+    import os
+    import resource
+    import subprocess
+    import sys
+    import threading
+
+    plan, report = folder / "commands.json", folder / "results.json"
+    plan.write_text(json.dumps([[str(a) for a in argv] for argv in commands]))
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+
+    with open(folder / "child.log", "wb") as log:
+        child = subprocess.Popen([sys.executable, "-c", CHILD_DECODER, str(plan), str(report)],
+                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                                 preexec_fn=cap)
+        timer = threading.Timer(timeout, child.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(child.pid, 0)
+        finally:
+            timer.cancel()
+        child.returncode = os.waitstatus_to_exitcode(status)
+    log_text = (folder / "child.log").read_text(errors="replace")
+    assert child.returncode == 0, f"the child decoder died ({child.returncode}):\n{log_text[-3000:]}"
+    return json.loads(report.read_text()), usage.ru_maxrss * 1024

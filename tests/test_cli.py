@@ -136,7 +136,7 @@ def with_fixed_crc(data: bytes) -> bytes:
 
 def test_wrong_magic_newer_version_and_unknown_flags(tmp_path, archive_bytes, tiny_models):
     assert "not a bbcompress archive" in decompress_fails_cleanly(tmp_path, b"PK" + archive_bytes[2:], tiny_models)
-    newer = with_fixed_crc(archive_bytes[:8] + bytes([2]) + archive_bytes[9:])
+    newer = with_fixed_crc(archive_bytes[:8] + bytes([3]) + archive_bytes[9:])
     assert "newer" in decompress_fails_cleanly(tmp_path, newer, tiny_models)
     flags = with_fixed_crc(archive_bytes[:9] + bytes([4]) + archive_bytes[10:])
     assert "flags" in decompress_fails_cleanly(tmp_path, flags, tiny_models)
@@ -246,3 +246,28 @@ def test_cli_batch_default_is_the_coders():
     from bbcompress.codec.bits_back import DEFAULT_MAX_BATCH
     batch = next(p for p in main.commands["compress"].params if p.name == "max_batch")
     assert batch.default == DEFAULT_MAX_BATCH == CodingOptions().max_batch
+
+
+@pytest.mark.parametrize("level", range(1, 10))
+def test_every_level_decodes_under_other_thread_counts(tiny_models, level):
+    from threadpoolctl import threadpool_limits
+    grey, binary = load_dataset("mnist10k").x_test[:5], load_dataset("mnist10k-binary").x_test[:5]
+    images = ([BBImage(f"g{i}.png", "L", d, GREYSCALE) for i, d in enumerate(grey)]
+              + [BBImage(f"b{i}.pbm", "1", d, BINARY) for i, d in enumerate(binary)])
+    models = ModelSet(list(tiny_models.values()))
+    with threadpool_limits(2):
+        data = compress_images(images, models, CodingOptions(max_batch=3, level=level)).to_bytes()
+    assert data[8] == (1 if level == 1 else 2), "format version 2 only where it is needed"
+    with threadpool_limits(1):
+        restored = {image.name: image for image in decompress_archive(parse(data), models)}
+    assert all(np.array_equal(a.pixels, restored[a.name].pixels) for a in images)
+
+
+def test_top_level_codes_a_single_image_and_bad_levels_are_refused(tmp_path, tiny_models):
+    image = tmp_path / "one.png"
+    Image.fromarray(load_dataset("mnist10k").x_test[0]).save(image)
+    archive = tmp_path / "one.bbc"
+    assert run("compress", image, "-o", archive, "--level", 9, *model_args(tiny_models), "-q").exit_code == 0
+    assert run("test", archive, *model_args(tiny_models), "-q").exit_code == 0
+    for bad in (0, 10):
+        assert_clean_failure(run("compress", image, "-o", tmp_path / "x.bbc", "--level", bad))

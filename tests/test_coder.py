@@ -137,9 +137,9 @@ def test_bits_back_codec_roundtrips_a_batch(kind):
 def test_bits_back_chain_roundtrip(kind, scheme):
     coding = vae_coding(kind, scheme=scheme, bits=8 if scheme == "buckets" else 7)
     x, mask = random_tiles(kind, 150)
-    words, schedule = push_batches(coding.codec, x, mask, coding.latent_dims, max_batch=64)
+    words, schedule = push_batches(coding.codec, x, mask, coding.pops_per_image, max_batch=64)
     assert sum(schedule) == 150 and schedule[0] == 1 and max(schedule) <= 64
-    assert np.array_equal(pop_batches(coding.codec, words, mask, schedule, coding.latent_dims), x)
+    assert np.array_equal(pop_batches(coding.codec, words, mask, schedule, coding.pops_per_image), x)
 
 
 def test_a_floored_greyscale_model_codes_at_its_elbo():
@@ -148,8 +148,8 @@ def test_a_floored_greyscale_model_codes_at_its_elbo():
     coding = VAECoding(checkpoint_of(vae, "x"), "amortized")
     x, mask = random_tiles("greyscale", 200)
     mask[:] = True
-    words, schedule = push_batches(coding.codec, x, mask, coding.latent_dims)
-    assert np.array_equal(pop_batches(coding.codec, words, mask, schedule, coding.latent_dims), x)
+    words, schedule = push_batches(coding.codec, x, mask, coding.pops_per_image)
+    assert np.array_equal(pop_batches(coding.codec, words, mask, schedule, coding.pops_per_image), x)
     realized = (32 * len(words) - seed_bits(vae.config.latent)) / x.size
     assert realized == pytest.approx(elbo_bpd(vae, x, samples=20), rel=0.02)
 
@@ -157,7 +157,7 @@ def test_a_floored_greyscale_model_codes_at_its_elbo():
 def test_decoding_with_other_weights_is_caught():
     coding, other = vae_coding("binary"), vae_coding("binary", seed=7)
     x, mask = random_tiles("binary", 20)
-    words, schedule = push_batches(coding.codec, x, mask, coding.latent_dims)
+    words, schedule = push_batches(coding.codec, x, mask, coding.pops_per_image)
     with pytest.raises(IntegrityError):
         pop_batches(other.codec, words, mask, schedule, other.latent_dims)
 
@@ -200,7 +200,7 @@ def test_golden_bitstream(kind):
     """Fixed model and input -> fixed words: an accidental format change shows here."""
     coding = vae_coding(kind)
     x, mask = random_tiles(kind, 12)
-    words, schedule = push_batches(coding.codec, x, mask, coding.latent_dims)
+    words, schedule = push_batches(coding.codec, x, mask, coding.pops_per_image)
     digest = hashlib.sha256(words.astype("<u4").tobytes()).hexdigest()
     assert (schedule, digest) == GOLDEN[kind], (schedule, digest)
 
@@ -209,3 +209,60 @@ GOLDEN = {
     "binary": ([1, 9, 2], "ba7c8ec3554d7ff671505b37e115c7cd58049430251c1c55854b9b3d549fe57b"),
     "greyscale": ([1, 11], "cc0e263d056bfef25c7e752af10f094207b6e86ce5b0cf6d7831f512174d1805"),
 }
+
+
+def test_particles_taken_out_and_put_back_are_the_same():
+    from bbcompress.codec.importance import with_chosen, without
+    rng = np.random.default_rng(5)
+    particles = rng.integers(0, 256, (30, 5, 3))
+    chosen = rng.integers(0, 5, 30)
+    others = without(particles, chosen)
+    assert len(others) == 4
+    assert np.array_equal(with_chosen(others, chosen, particles[np.arange(30), chosen]), particles)
+
+
+def test_index_codec_roundtrips():
+    from bbcompress.codec.importance import WEIGHT_UNIT, index_codec, uniform_index
+    rng = np.random.default_rng(6)
+    log_w = np.round(rng.normal(0, 5, (40, 8)) / WEIGHT_UNIT) * WEIGHT_UNIT
+    k = rng.integers(0, 8, 40)
+    check_codec(index_codec(log_w), k)
+    assert check_codec(uniform_index(8, 40), k) == pytest.approx(40 * 3, abs=32)
+
+
+@pytest.mark.parametrize("scheme", ["buckets", "grid"])
+@pytest.mark.parametrize("kind", ["binary", "greyscale"])
+def test_importance_sampled_chains_roundtrip(kind, scheme):
+    coding = vae_coding(kind, scheme=scheme, bits=8 if scheme == "buckets" else 7, particles=3)
+    x, mask = random_tiles(kind, 40)
+    words, schedule = push_batches(coding.codec, x, mask, coding.pops_per_image, max_batch=16)
+    assert schedule[0] == 1 and max(schedule) <= 16
+    assert np.array_equal(pop_batches(coding.codec, words, mask, schedule, coding.pops_per_image), x)
+
+
+def test_more_particles_code_below_the_elbo_towards_the_iwae_bound():
+    """Realized net rate: N=1 ~ -ELBO; N=8 below it and near IWAE-8 (which it estimates)."""
+    from bbcompress.training.evaluate import elbo_bpd, iwae_bpd
+    vae = seeded_vae("logistic256", seed=1, pixel_floor=1e-3)
+    x, mask = random_tiles("greyscale", 150)
+    mask[:] = True
+    rates = {}
+    for n in (1, 8):
+        coding = VAECoding(checkpoint_of(vae, "x"), "amortized", particles=n)
+        words, schedule = push_batches(coding.codec, x, mask, coding.pops_per_image)
+        assert np.array_equal(pop_batches(coding.codec, words, mask, schedule, coding.pops_per_image), x)
+        rates[n] = (32 * len(words) - seed_bits(coding.pops_per_image)) / x.size
+    elbo, iwae8 = elbo_bpd(vae, x, samples=20), iwae_bpd(vae, x, samples=8)
+    assert rates[8] < rates[1] - 0.5 * (elbo - iwae8)
+    assert rates[8] == pytest.approx(iwae8, rel=0.02)
+
+
+def test_importance_weights_are_identical_across_batch_sizes_and_threads():
+    coding = vae_coding("greyscale", particles=4)
+    x, mask = random_tiles("greyscale", 12)
+    particles = np.random.default_rng(7).integers(0, 256, (12, 4, 4))
+    with threadpool_limits(2):
+        full = coding.log_weights(x, mask, particles)
+    with threadpool_limits(1):
+        parts = [coding.log_weights(x[i:i + 5], mask[i:i + 5], particles[i:i + 5]) for i in range(0, 12, 5)]
+    assert np.array_equal(np.concatenate(parts), full)

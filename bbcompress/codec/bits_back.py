@@ -43,21 +43,21 @@ BatchCodec = Callable[[np.ndarray], Codec]  # a batch's pixel mask -> the codec 
 Progress = Callable[[int], None]
 
 
-def next_batch_size(coder, remaining: int, max_batch: int, latent_dims: int) -> int:
+def next_batch_size(coder, remaining: int, max_batch: int, pops_per_image: int) -> int:
     """As many images as the stack can surely pay latent pops for (>= 1)."""
-    affordable = coder.num_valid_bits() // (latent_dims * MAX_SYMBOL_BITS)
+    affordable = coder.num_valid_bits() // (pops_per_image * MAX_SYMBOL_BITS)
     return int(max(1, min(remaining, max_batch, affordable)))
 
 
-def push_batches(codec_for: BatchCodec, x: np.ndarray, mask: np.ndarray, latent_dims: int,
+def push_batches(codec_for: BatchCodec, x: np.ndarray, mask: np.ndarray, pops_per_image: int,
                  max_batch: int = DEFAULT_MAX_BATCH,
                  report: Progress | None = None) -> tuple[np.ndarray, list[int]]:
     """Push all images (in order) on one seeded stack; returns (words, batch sizes)."""
-    coder = seeded_coder(latent_dims)
+    coder = seeded_coder(pops_per_image)
     schedule: list[int] = []
     start = 0
     while start < len(x):
-        size = next_batch_size(coder, len(x) - start, max_batch, latent_dims)
+        size = next_batch_size(coder, len(x) - start, max_batch, pops_per_image)
         codec_for(mask[start:start + size]).push(coder, x[start:start + size])
         schedule.append(size)
         start += size
@@ -67,7 +67,7 @@ def push_batches(codec_for: BatchCodec, x: np.ndarray, mask: np.ndarray, latent_
 
 
 def pop_batches(codec_for: BatchCodec, words: np.ndarray, mask: np.ndarray, schedule: list[int],
-                latent_dims: int, report: Progress | None = None) -> np.ndarray:
+                pops_per_image: int, report: Progress | None = None) -> np.ndarray:
     """Pop the images back (last batch first); verifies the seed comes back."""
     if sum(schedule) != len(mask) or min(schedule, default=1) < 1:
         raise CodingError("batch schedule does not match the number of tiles")
@@ -78,7 +78,7 @@ def pop_batches(codec_for: BatchCodec, words: np.ndarray, mask: np.ndarray, sche
         x[end - size:end] = codec_for(mask[end - size:end]).pop(coder)
         if report:
             report(int(size))
-    if not np.array_equal(coder.get_compressed(), seeded_coder(latent_dims).get_compressed()):
+    if not np.array_equal(coder.get_compressed(), seeded_coder(pops_per_image).get_compressed()):
         raise IntegrityError("the ANS stack did not return to its initial state: "
                              "the archive is corrupted or was decoded with other weights")
     return x

@@ -81,16 +81,16 @@ def masked(codec: Codec, mask: np.ndarray) -> Codec:
     return Codec(push, pop)
 
 
-def seed_words(latent_dims: int) -> np.ndarray:
-    """Fixed pseudo-random initial bits: enough for the first image's latent pops."""
-    count = -(-latent_dims * MAX_SYMBOL_BITS // 32) + 1
+def seed_words(pops_per_image: int) -> np.ndarray:
+    """Fixed pseudo-random initial bits: enough for the first image's pops (its latents)."""
+    count = -(-pops_per_image * MAX_SYMBOL_BITS // 32) + 1
     return np.random.default_rng(SEED_RNG).integers(0, 2**32, count, dtype=np.uint32)
 
 
-def seeded_coder(latent_dims: int):
-    return ANS(seed_words(latent_dims), seal=True)
+def seeded_coder(pops_per_image: int):
+    return ANS(seed_words(pops_per_image), seal=True)
 
 
-def seed_bits(latent_dims: int) -> int:
+def seed_bits(pops_per_image: int) -> int:
     """Initial bits paid once per archive (the sealed seed's valid bits)."""
-    return int(seeded_coder(latent_dims).num_valid_bits())
+    return int(seeded_coder(pops_per_image).num_valid_bits())

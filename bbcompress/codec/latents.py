@@ -11,7 +11,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from ..errors import CodingError
-from .core import MODELS, Codec
+from .core import MAX_SYMBOL_BITS, MODELS, Codec
 
 SCHEMES = ("buckets", "grid")
 
@@ -53,6 +53,14 @@ class EqualMassLatents:
     def z(self, j: np.ndarray) -> np.ndarray:
         return self.centres[j]
 
+    def log_prior(self, j: np.ndarray) -> np.ndarray:
+        return np.full(j.shape, -np.log(len(self.centres)))
+
+    def log_posterior(self, mean: np.ndarray, std: np.ndarray, j: np.ndarray) -> np.ndarray:
+        cdf_hi = ndtr((self.edges[j + 1] - mean) / std)
+        cdf_lo = ndtr((self.edges[j] - mean) / std)
+        return np.log(np.clip(cdf_hi - cdf_lo, 2.0**-MAX_SYMBOL_BITS, 1.0))
+
 
 class GridLatents:
     """z = j * 2**-bits_per_unit, |z| <= z_max, with quantized Gaussians for both
@@ -85,6 +93,14 @@ class GridLatents:
 
     def z(self, j: np.ndarray) -> np.ndarray:
         return j * self.step
+
+    def log_posterior(self, mean: np.ndarray, std: np.ndarray, j: np.ndarray) -> np.ndarray:
+        z = self.z(j)
+        mass = ndtr((z + self.step / 2 - mean) / std) - ndtr((z - self.step / 2 - mean) / std)
+        return np.log(np.clip(mass, 2.0**-MAX_SYMBOL_BITS, 1.0))
+
+    def log_prior(self, j: np.ndarray) -> np.ndarray:
+        return self.log_posterior(np.zeros(j.shape), np.ones(j.shape), j)
 
 
 def latent_scheme(name: str, bits: int) -> EqualMassLatents | GridLatents:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import MODELS, Codec, chain, require_finite
+from .core import MAX_SYMBOL_BITS, MODELS, Codec, chain, require_finite
 
 BERNOULLI = MODELS.Bernoulli(perfect=False)
 LEVEL_BITS = 8
@@ -58,16 +58,15 @@ def upper_probability(lo, mid, hi, below_mean, half: int, floor: float) -> np.nd
     return np.clip(p, 0.0, 1.0)
 
 
-def logistic256(mean: np.ndarray, log_scale: np.ndarray, floor: float = 0.0) -> Codec:
-    """8-bit levels under a logistic discretized to 256 open-ended bins, as a chain of 8
-    Bernoulli decisions (most significant bit first).
+def logistic_decisions(mean: np.ndarray, log_scale: np.ndarray, floor: float = 0.0):
+    """The chain of a discretized logistic's 8 binary decisions, most significant bit first:
+    (start state, step), where step(state) -> (P(bit = 1), advance(bit) -> next state).
 
     Decision k halves the current interval of levels; P(upper half) comes from logistic
     tail masses on the side away from the mean, so neither tail loses precision. The
     product of the 8 decisions is exactly the discretized logistic (with ``floor`` e:
-    (1 - e) * logistic + e * uniform), at one ``exp`` per decision instead of a 256-entry
-    table per pixel: the edges of the next interval are edges of the current one, so
-    their tails are carried in the chain's state.
+    (1 - e) * logistic + e * uniform), at one ``exp`` per decision: the edges of the next
+    interval are edges of the current one, so their tails are carried in the state.
     """
     mean = require_finite(mean, "means")
     inv_scale = np.exp(-require_finite(log_scale, "log-scales"))
@@ -85,18 +84,54 @@ def logistic256(mean: np.ndarray, log_scale: np.ndarray, floor: float = 0.0) -> 
             return (level + 1, np.where(taken, low + half, low),
                     tuple(np.where(taken, m, t) for m, t in zip(mid, lo)),
                     tuple(np.where(taken, t, m) for m, t in zip(mid, hi)))
-        return bernoulli(upper_probability(lo, mid, hi, edge <= mean, half, floor)), advance
+        return upper_probability(lo, mid, hi, edge <= mean, half, floor), advance
+    return (0, np.zeros(mean.shape, dtype=np.int64), open_low, open_high), step
 
-    decisions = chain((0, np.zeros(mean.shape, dtype=np.int64), open_low, open_high), step, LEVEL_BITS)
+
+def level_bits(x: np.ndarray) -> list[np.ndarray]:
+    x = x.astype(np.int64)
+    return [((x >> (LEVEL_BITS - 1 - k)) & 1).astype(np.int32) for k in range(LEVEL_BITS)]
+
+
+def logistic256(mean: np.ndarray, log_scale: np.ndarray, floor: float = 0.0) -> Codec:
+    """8-bit levels under a logistic discretized to 256 open-ended bins, as a chain of 8
+    Bernoulli decisions (see ``logistic_decisions``)."""
+    start, step = logistic_decisions(mean, log_scale, floor)
+
+    def decision(state):
+        p, advance = step(state)
+        return bernoulli(p), advance
+    decisions = chain(start, decision, LEVEL_BITS)
 
     def push(coder, x):
-        x = x.astype(np.int64)
-        decisions.push(coder, [((x >> (LEVEL_BITS - 1 - k)) & 1).astype(np.int32)
-                               for k in range(LEVEL_BITS)])
+        decisions.push(coder, level_bits(x))
 
     def pop(coder):
-        level = np.zeros(mean.shape, dtype=np.int64)
+        level = np.zeros(np.shape(mean), dtype=np.int64)
         for bit in decisions.pop(coder):
             level = (level << 1) | bit
         return level.astype(np.uint8)
     return Codec(push, pop)
+
+
+# Log-probabilities of the laws above, for importance weights: the coder floors every
+# probability at 2**-MAX_SYMBOL_BITS, and so do these.
+def clipped_log(p: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(p, 2.0**-MAX_SYMBOL_BITS, 1.0))
+
+
+def bernoulli_logits_log_prob(logits: np.ndarray, x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        p = 1.0 / (1.0 + np.exp(-require_finite(logits, "logits")))
+    return clipped_log(np.where(x == 1, p, 1.0 - p))
+
+
+def logistic256_log_prob(mean: np.ndarray, log_scale: np.ndarray, floor: float,
+                         x: np.ndarray) -> np.ndarray:
+    state, step = logistic_decisions(mean, log_scale, floor)
+    total = np.zeros(np.shape(mean))
+    for bit in level_bits(x):
+        p, advance = step(state)
+        total += clipped_log(np.where(bit == 1, p, 1.0 - p))
+        state = advance(bit)
+    return total

@@ -4,7 +4,8 @@ Layout (all integers little-endian)::
 
     offset  size  field
     0       8     magic  89 42 42 43 0D 0A 1A 0A  ("\\x89BBC\\r\\n\\x1a\\n", PNG-style)
-    8       1     format version (1)
+    8       1     format version: 1, or 2 when a section uses importance-sampled
+                  bits-back (a "particles" count); readers of version 1 refuse 2 cleanly
     9       1     flags: bit 0 set = the header is LZMA2-compressed (raw stream, no
                   container); other bits reserved (a reader refuses flags it does not know)
     10      4     H: length of the stored header
@@ -17,7 +18,8 @@ one model::
 
     {"kind": "binary" | "greyscale",
      "model": {"name": str, "encoder": str, "fingerprint": sha256 hex of the weights},
-     "coder": {"latents": "buckets" | "grid", "latent_bits": int, "schedule": [int, ...]},
+     "coder": {"latents": "buckets" | "grid", "latent_bits": int, "schedule": [int, ...],
+               "initial_bits": int, "particles": int (version 2, absent means 1)},
      "images": [[name, width, height, mode], ...],
      "words": W_section,
      "pixel_sha256": sha256 of the decoded pixels of the section's images in order,
@@ -49,7 +51,8 @@ from .images import MAX_PIXELS, MAX_SIDE, tile_count
 from .names import check_unique, name_parts
 
 MAGIC = b"\x89BBC\r\n\x1a\n"
-VERSION = 1
+VERSION = 2  # the newest this code reads; it writes 1 unless a section needs 2 (particles)
+MAX_PARTICLES = 256
 PREFIX = struct.Struct("<8sBBI")
 HEADER_LZMA = 0x01
 LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
@@ -112,10 +115,14 @@ class CoderSettings:
     latent_bits: int
     schedule: list[int]
     initial_bits: int = 0
+    particles: int = 1  # > 1: importance-sampled bits-back (format version 2)
 
     def to_json(self) -> dict:
-        return {"latents": self.latents, "latent_bits": self.latent_bits,
-                "schedule": list(self.schedule), "initial_bits": self.initial_bits}
+        settings = {"latents": self.latents, "latent_bits": self.latent_bits,
+                    "schedule": list(self.schedule), "initial_bits": self.initial_bits}
+        if self.particles != 1:
+            settings["particles"] = self.particles
+        return settings
 
     @classmethod
     def from_json(cls, entry) -> "CoderSettings":
@@ -126,7 +133,11 @@ class CoderSettings:
             raise ValueError(f"unknown latent scheme {latents!r} or precision {bits}")
         if min(schedule, default=0) < 1:
             raise ValueError("a batch of the schedule is empty")
-        return cls(latents, bits, schedule, expect(entry.get("initial_bits", 0), int, "coder.initial_bits"))
+        particles = expect(entry.get("particles", 1), int, "coder.particles")
+        if not 1 <= particles <= MAX_PARTICLES:
+            raise ValueError(f"{particles} particles per image is out of range")
+        return cls(latents, bits, schedule, expect(entry.get("initial_bits", 0), int, "coder.initial_bits"),
+                   particles)
 
 
 @dataclass
@@ -172,7 +183,8 @@ class Archive:
                             separators=(",", ":")).encode()
         header = lzma.compress(header, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
         payload = b"".join(s.words.astype("<u4").tobytes() for s in self.sections)
-        body = PREFIX.pack(MAGIC, VERSION, HEADER_LZMA, len(header)) + header + payload
+        version = 2 if any(s.coder.particles > 1 for s in self.sections) else 1
+        body = PREFIX.pack(MAGIC, version, HEADER_LZMA, len(header)) + header + payload
         return body + struct.pack("<I", zlib.crc32(body))
 
     @property
@@ -199,8 +211,10 @@ def parse(data: bytes, source: str = "archive") -> Archive:
         header = body[PREFIX.size:PREFIX.size + header_len]
         if flags & HEADER_LZMA:
             header = inflate_header(header)
-        header = json.loads(header)
-        return Archive(read_sections(header, body[PREFIX.size + header_len:]))
+        sections = read_sections(json.loads(header), body[PREFIX.size + header_len:])
+        if version == 1 and any(s.coder.particles > 1 for s in sections):
+            raise ValueError("particles need format version 2")
+        return Archive(sections)
     except (ValueError, KeyError, TypeError, IndexError, RecursionError, lzma.LZMAError) as e:
         raise ArchiveError(f"{source}: malformed archive header ({e})") from None
 

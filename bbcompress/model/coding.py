@@ -11,9 +11,11 @@ import numpy as np
 
 from ..codec.bits_back import bits_back
 from ..codec.core import Codec, masked, require_finite
+from ..codec.importance import importance_bits_back, on_grid
 from ..codec.exact import ACTIVATION_BITS, ExactMLP
 from ..codec.latents import latent_scheme
-from ..codec.pixels import bernoulli_logits, logistic256
+from ..codec.pixels import (bernoulli_logits, bernoulli_logits_log_prob, logistic256,
+                            logistic256_log_prob)
 from ..errors import CodingError
 from ..kinds import Kind
 from .checkpoint import Checkpoint
@@ -23,8 +25,10 @@ from .config import MAX_LOG_SCALE, MIN_LOG_SCALE, mlp_linears
 class VAECoding:
     """The codec of a batch of 784-pixel tiles for one checkpoint and encoder."""
 
-    def __init__(self, checkpoint: Checkpoint, encoder: str, scheme: str = "buckets", bits: int = 8):
+    def __init__(self, checkpoint: Checkpoint, encoder: str, scheme: str = "buckets", bits: int = 8,
+                 particles: int = 1):
         self.config = checkpoint.config
+        self.particles = particles
         self.latents = latent_scheme(scheme, bits)
         greyscale = self.config.kind == Kind.GREYSCALE
         try:
@@ -38,6 +42,11 @@ class VAECoding:
     @property
     def latent_dims(self) -> int:
         return self.config.latent
+
+    @property
+    def pops_per_image(self) -> int:
+        """Symbols an image pops before it pushes: what the stack must hold for it."""
+        return self.latent_dims * self.particles + (self.particles > 1)
 
     def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior (mean, std) of each image, each (B, latent)."""
@@ -63,12 +72,34 @@ class VAECoding:
         mean, log_scale = params
         return masked(logistic256(mean[mask], log_scale[mask], self.config.pixel_floor), mask)
 
+    def pixel_log_probs(self, params, x: np.ndarray) -> np.ndarray:
+        if self.config.kind == Kind.BINARY:
+            return bernoulli_logits_log_prob(params, x)
+        return logistic256_log_prob(*params, self.config.pixel_floor, x)
+
+    def log_weights(self, x: np.ndarray, mask: np.ndarray, particles: np.ndarray) -> np.ndarray:
+        """log p(x, z_k) - log Q(j_k|x) per image and particle (B, N), on the exact grid."""
+        images, count, dims = particles.shape
+        mean, std = self.encode(np.where(mask, x, 0))
+        flat = particles.reshape(images * count, dims)
+        params = self.decode(self.latents.z(flat))
+        x_rep, mask_rep = np.repeat(x, count, axis=0), np.repeat(mask, count, axis=0)
+        pixels = np.where(mask_rep, on_grid(self.pixel_log_probs(params, x_rep)), 0.0).sum(axis=1)
+        latent = on_grid(self.latents.log_prior(flat) - self.latents.log_posterior(
+            np.repeat(mean, count, axis=0), np.repeat(std, count, axis=0), flat)).sum(axis=1)
+        return (pixels + latent).reshape(images, count)
+
     def codec(self, mask: np.ndarray) -> Codec:
         """Bits-back codec for images (B, 784) whose pixels outside ``mask`` are not coded
-        (the padding of edge tiles: zero on both sides, so Q(j|x) is the same)."""
+        (the padding of edge tiles: zero on both sides, so Q(j|x) is the same); with
+        several particles, importance-sampled bits-back."""
         def likelihood(j):
             return self.pixels(self.decode(self.latents.z(j)), mask)
 
         def posterior(x):
             return self.latents.posterior(*self.encode(np.where(mask, x, 0)))
-        return bits_back(self.latents.prior((len(mask), self.latent_dims)), likelihood, posterior)
+        prior = self.latents.prior((len(mask), self.latent_dims))
+        if self.particles == 1:
+            return bits_back(prior, likelihood, posterior)
+        return importance_bits_back(self.particles, len(mask), prior, likelihood, posterior,
+                                    lambda x, particles: self.log_weights(x, mask, particles))
