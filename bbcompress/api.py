@@ -19,6 +19,8 @@ from .codec.bits_back import DEFAULT_MAX_BATCH, pop_batches, push_batches
 from .codec.core import seed_bits
 from .errors import BBCError, IntegrityError, ModelMismatch, OutputExists
 from .io.archive import Archive, CoderSettings, ImageEntry, ModelRef, Section, parse, write_archive
+from .io.classic import best_encoding as classic_encoding
+from .io.classic import decode as classic_decode
 from .io.images import Image, from_tiles, tile_count, to_tiles
 from .io.names import restored_name
 from .io.paths import expand_inputs, output_path, read_inputs, restore_image
@@ -43,6 +45,7 @@ class CodingOptions:
     latent_bits: int = 8
     max_batch: int = DEFAULT_MAX_BATCH
     level: int = 1  # 1 (fastest) .. 9 (smallest): see LEVEL_PARTICLES
+    fallback: bool = True  # images a classic codec stores smaller go to a classic section
 
     def __post_init__(self):
         if self.level not in LEVEL_PARTICLES:
@@ -92,9 +95,60 @@ def compress_section(images: list[Image], model_name: str, checkpoint: Checkpoin
     return Section(kind, model, coder, entries, words, pixel_sha256(images), content_sha256(kind, images))
 
 
+def model_estimates(images: list[Image], coding: VAECoding, chunk: int = 256) -> np.ndarray:
+    """Estimated bits of each image under ``coding`` (tiles in chunks: bounded memory)."""
+    tiles, masks = zip(*(to_tiles(image.pixels) for image in images))
+    owner = np.repeat(np.arange(len(images)), [len(t) for t in tiles])
+    tiles, masks = np.concatenate(tiles), np.concatenate(masks)
+    bits = np.concatenate([coding.estimate_bits(tiles[i:i + chunk], masks[i:i + chunk])
+                           for i in range(0, len(tiles), chunk)])
+    return np.bincount(owner, weights=bits, minlength=len(images))
+
+
+def choose_coding(images: list[Image], checkpoint: Checkpoint, options: CodingOptions):
+    """(images for the model, [(image, classic codec, bytes)]): each image goes where it is
+    estimated to cost less; the model keeps none if its one-time initial bits tip the scale."""
+    coding = VAECoding(checkpoint, options.encoder or checkpoint.default_encoder,
+                       options.latents, options.latent_bits, options.particles)
+    estimates = model_estimates(images, coding)
+    coded, classic = [], []
+    for image, estimate in zip(images, estimates):
+        codec, data = classic_encoding(image.pixels, image.kind, estimate)
+        (classic.append((image, codec, data)) if 8 * len(data) < estimate else coded.append((image, estimate)))
+    initial = seed_bits(coding.pops_per_image)
+    if coded and sum(e for _, e in coded) < 10 * initial:
+        alternatives = [(image, *classic_encoding(image.pixels, image.kind)) for image, _ in coded]
+        if sum(8 * len(data) for *_, data in alternatives) < sum(e for _, e in coded) + initial:
+            return [], classic + alternatives
+    return [image for image, _ in coded], classic
+
+
+def classic_section(chosen: list[tuple[Image, str, bytes]]) -> Section:
+    images = [image for image, _, _ in chosen]
+    payload = b"".join(data for *_, data in chosen)
+    words = np.frombuffer(payload + b"\0" * (-len(payload) % 4), dtype="<u4").astype(np.uint32)
+    entries = [ImageEntry(i.name, i.pixels.shape[1], i.pixels.shape[0], i.mode) for i in images]
+    return Section(images[0].kind, None, None, entries, words, pixel_sha256(images),
+                   content_sha256(images[0].kind, images), [(c, len(d)) for _, c, d in chosen])
+
+
+def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions,
+                  progress: Progress | None) -> list[Section]:
+    """The sections for images of one kind: the model's, and a classic one if any."""
+    name, checkpoint = models.for_kind(images[0].kind)
+    coded, classic = choose_coding(images, checkpoint, options) if options.fallback else (images, [])
+    sections = [compress_section(coded, name, checkpoint, options, progress)] if coded else []
+    if classic:
+        sections.append(classic_section(classic))
+        if progress:
+            progress(tile_total([image for image, _, _ in classic]))
+    return sections
+
+
 def compress_images(images: list[Image], models: ModelSet, options: CodingOptions = CodingOptions(),
                     progress: Progress | None = None) -> Archive:
-    """One section per image kind present, each coded with the set's model for that kind."""
+    """Per image kind present, a section coded with the set's model for that kind, and a
+    classic section for the images a classic codec stores smaller (``options.fallback``)."""
     if not images:
         raise BBCError("no images to compress")
     names = [image.name for image in images]
@@ -105,9 +159,27 @@ def compress_images(images: list[Image], models: ModelSet, options: CodingOption
     for kind in Kind:
         group = [image for image in images if image.kind == kind]
         if group:
-            name, checkpoint = models.for_kind(kind)
-            archive.sections.append(compress_section(group, name, checkpoint, options, progress))
+            archive.sections.extend(compress_kind(group, models, options, progress))
     return archive
+
+
+def decode_classic(section: Section) -> list[Image]:
+    images = []
+    for entry, (codec, _), data in zip(section.images, section.blobs, section.blob_data()):
+        try:
+            pixels = classic_decode(codec, data, section.kind, entry.width, entry.height)
+        except (ValueError, OSError, SyntaxError) as e:
+            raise IntegrityError(f"a classic-coded image does not decode ({e})") from None
+        images.append(Image(entry.name, entry.mode, pixels, section.kind))
+    return images
+
+
+def verified(section: Section, images: list[Image]) -> list[Image]:
+    if pixel_sha256(images) != section.pixel_sha256 or (
+            section.content_sha256 and content_sha256(section.kind, images) != section.content_sha256):
+        raise IntegrityError("decoded pixels do not match the archive's checksum (a decoding "
+                             "mismatch or corruption): nothing was written")
+    return images
 
 
 def decompress_section(section: Section, checkpoint: Checkpoint,
@@ -132,17 +204,18 @@ def decompress_section(section: Section, checkpoint: Checkpoint,
         pixels = from_tiles(tiles[start:start + count], entry.height, entry.width)
         images.append(Image(entry.name, entry.mode, pixels, section.kind))
         start += count
-    if pixel_sha256(images) != section.pixel_sha256 or (
-            section.content_sha256 and content_sha256(section.kind, images) != section.content_sha256):
-        raise IntegrityError("decoded pixels do not match the archive's checksum (a decoding "
-                             "mismatch or corruption): nothing was written")
-    return images
+    return verified(section, images)
 
 
 def decompress_archive(archive: Archive, models: ModelSet, progress: Progress | None = None) -> list[Image]:
     """Every image of ``archive``, each section decoded with the set's model for it."""
     images = []
     for section in archive.sections:
+        if section.is_classic:
+            images.extend(verified(section, decode_classic(section)))
+            if progress:
+                progress(tile_total(images[-len(section.images):]))
+            continue
         checkpoint = models.for_section(section.kind, section.model.name)
         images.extend(decompress_section(section, checkpoint, progress))
     return images
@@ -207,6 +280,9 @@ class SectionRate:
 
 def section_rate(section: Section) -> SectionRate:
     pixels = sum(e.width * e.height for e in section.images)
+    if section.is_classic:
+        return SectionRate(str(section.kind), len(section.images), pixels,
+                           8 * sum(size for _, size in section.blobs), 0)
     return SectionRate(str(section.kind), len(section.images), pixels, 32 * len(section.words),
                        section.coder.initial_bits)
 
@@ -216,7 +292,9 @@ def archive_rates(archive: Archive) -> list[dict]:
     rows = []
     for section in archive.sections:
         rate = section_rate(section)
-        rows.append({"kind": rate.kind, "model": section.model.name, "encoder": section.model.encoder,
+        model, encoder = ("classic", "+".join(sorted({c for c, _ in section.blobs}))) if section.is_classic \
+            else (section.model.name, section.model.encoder)
+        rows.append({"kind": rate.kind, "model": model, "encoder": encoder,
                      "images": rate.images, "pixels": rate.pixels, "bits": rate.total_bits,
                      "initial_bits": rate.initial_bits, "bits_per_dim": rate.bits_per_dim,
                      "net_bits_per_dim": rate.net_bits_per_dim})

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .api import CodingOptions, roundtrip, section_rate
+from .api import CodingOptions, archive_rates, roundtrip, section_rate
 from .errors import IntegrityError
 from .io.archive import parse
 from .io.images import restored
 from .io.paths import read_inputs
+from .kinds import Kind
 from .model.zoo import ModelSet
 
 
@@ -40,12 +41,17 @@ def run_demo(folder: Path | None = None, encoder: str | None = None) -> list[dic
         if twin.mode != image.mode or not np.array_equal(twin.pixels, image.pixels):
             raise IntegrityError(f"demo roundtrip changed {image.name}")
     rows = []
-    for section in parse(data).sections:
-        rate = section_rate(section)
-        png = png_bits([image for image in images if image.kind == section.kind])
-        rows.append({"kind": rate.kind, "model": section.model.name, "encoder": section.model.encoder,
-                     "images": rate.images, "pixels": rate.pixels,
-                     "bbcompress_bits": rate.total_bits, "bbcompress_bpd": rate.bits_per_dim,
-                     "net_bpd": rate.net_bits_per_dim, "png_bits": png,
-                     "png_bpd": png / rate.pixels, "roundtrip": "identical"})
+    for kind in Kind:
+        sections = [s for s in parse(data).sections if s.kind == kind]
+        if not sections:
+            continue
+        rates = [section_rate(s) for s in sections]
+        pixels, bits = sum(r.pixels for r in rates), sum(r.total_bits for r in rates)
+        initial = sum(r.initial_bits for r in rates)
+        png = png_bits([image for image in images if image.kind == kind])
+        rows.append({"kind": str(kind), "images": sum(r.images for r in rates), "pixels": pixels,
+                     "coded_by": [row["model"] for row in archive_rates(parse(data)) if row["kind"] == kind],
+                     "bbcompress_bits": bits, "bbcompress_bpd": bits / pixels,
+                     "net_bpd": (bits - initial) / pixels, "png_bits": png,
+                     "png_bpd": png / pixels, "roundtrip": "identical"})
     return rows

@@ -63,7 +63,7 @@ def assert_same_images(original: Path, restored: Path):
 
 def test_folder_roundtrip_keeps_names_modes_and_pixels(tmp_path, sample_folder, tiny_models):
     archive = tmp_path / "a.bbc"
-    result = run("compress", sample_folder, "-o", archive, *model_args(tiny_models), "-q")
+    result = run("compress", sample_folder, "-o", archive, *model_args(tiny_models), "--no-fallback", "-q")
     assert result.exit_code == 0, result.output
     info = run("info", archive)
     assert "8 image(s)" in info.output and "odd.pgm  61x45" in info.output
@@ -81,11 +81,11 @@ def test_folder_roundtrip_keeps_names_modes_and_pixels(tmp_path, sample_folder, 
 
 def test_existing_outputs_are_not_overwritten_without_force(tmp_path, sample_folder, tiny_models):
     archive = tmp_path / "a.bbc"
-    assert run("compress", sample_folder, "-o", archive, *model_args(tiny_models), "-q").exit_code == 0
+    assert run("compress", sample_folder, "-o", archive, *model_args(tiny_models), "--no-fallback", "-q").exit_code == 0
     before = archive.read_bytes()
-    assert_clean_failure(run("compress", sample_folder, "-o", archive, *model_args(tiny_models)))
+    assert_clean_failure(run("compress", sample_folder, "-o", archive, *model_args(tiny_models), "--no-fallback"))
     assert archive.read_bytes() == before
-    assert run("compress", sample_folder, "-o", archive, *model_args(tiny_models), "-f", "-q").exit_code == 0
+    assert run("compress", sample_folder, "-o", archive, *model_args(tiny_models), "--no-fallback", "-f", "-q").exit_code == 0
     out = tmp_path / "out"
     assert run("decompress", archive, "-o", out, *model_args(tiny_models), "-q").exit_code == 0
     assert_clean_failure(run("decompress", archive, "-o", out, *model_args(tiny_models)))
@@ -98,7 +98,7 @@ def archive_bytes(tmp_path, tiny_models):
     for i, digit in enumerate(load_dataset("mnist10k-binary").x_test[:3]):
         Image.fromarray(digit.astype(bool)).save(folder / f"{i}.png")
     archive = tmp_path / "a.bbc"
-    assert run("compress", folder, "-o", archive, "-m", tiny_models["binary"], "-q").exit_code == 0
+    assert run("compress", folder, "-o", archive, "-m", tiny_models["binary"], "--no-fallback", "-q").exit_code == 0
     return archive.read_bytes()
 
 
@@ -136,7 +136,7 @@ def with_fixed_crc(data: bytes) -> bytes:
 
 def test_wrong_magic_newer_version_and_unknown_flags(tmp_path, archive_bytes, tiny_models):
     assert "not a bbcompress archive" in decompress_fails_cleanly(tmp_path, b"PK" + archive_bytes[2:], tiny_models)
-    newer = with_fixed_crc(archive_bytes[:8] + bytes([3]) + archive_bytes[9:])
+    newer = with_fixed_crc(archive_bytes[:8] + bytes([4]) + archive_bytes[9:])
     assert "newer" in decompress_fails_cleanly(tmp_path, newer, tiny_models)
     flags = with_fixed_crc(archive_bytes[:9] + bytes([4]) + archive_bytes[10:])
     assert "flags" in decompress_fails_cleanly(tmp_path, flags, tiny_models)
@@ -168,7 +168,7 @@ def test_bad_inputs_to_compress(tmp_path, tiny_models):
     out = tmp_path / "x.bbc"
     for inputs, message in [([], "no input"), ([rgb], "mode RGB"), ([deep], "mode I;16"),
                             ([junk], "cannot read"), ([tmp_path / "missing.png"], "no such file")]:
-        result = run("compress", *inputs, "-o", out, *model_args(tiny_models))
+        result = run("compress", *inputs, "-o", out, *model_args(tiny_models), "--no-fallback")
         assert_clean_failure(result)
         assert message in result.stderr
         assert not out.exists()
@@ -186,7 +186,8 @@ def test_unsafe_stored_names_are_refused(tmp_path):
 
 
 def roundtrip_in_memory(images, tiny_models, **options):
-    data, restored = roundtrip(images, ModelSet(list(tiny_models.values())), CodingOptions(**options))
+    data, restored = roundtrip(images, ModelSet(list(tiny_models.values())),
+                               CodingOptions(fallback=False, **options))
     archive = parse(data)
     by_name = {image.name: image for image in restored}
     for image in images:
@@ -219,7 +220,7 @@ def test_archive_decodes_under_other_thread_counts(tmp_path, tiny_models):
     models = ModelSet(list(tiny_models.values()))
     for encode_threads, decode_threads in ((2, 1), (1, 2)):
         with threadpool_limits(encode_threads):
-            data = compress_images(images, models, CodingOptions(max_batch=16)).to_bytes()
+            data = compress_images(images, models, CodingOptions(max_batch=16, fallback=False)).to_bytes()
         with threadpool_limits(decode_threads):
             restored = decompress_archive(parse(data), models)
         assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, restored))
@@ -256,7 +257,7 @@ def test_every_level_decodes_under_other_thread_counts(tiny_models, level):
               + [BBImage(f"b{i}.pbm", "1", d, BINARY) for i, d in enumerate(binary)])
     models = ModelSet(list(tiny_models.values()))
     with threadpool_limits(2):
-        data = compress_images(images, models, CodingOptions(max_batch=3, level=level)).to_bytes()
+        data = compress_images(images, models, CodingOptions(max_batch=3, level=level, fallback=False)).to_bytes()
     assert data[8] == (1 if level == 1 else 2), "format version 2 only where it is needed"
     with threadpool_limits(1):
         restored = {image.name: image for image in decompress_archive(parse(data), models)}
@@ -267,7 +268,7 @@ def test_top_level_codes_a_single_image_and_bad_levels_are_refused(tmp_path, tin
     image = tmp_path / "one.png"
     Image.fromarray(load_dataset("mnist10k").x_test[0]).save(image)
     archive = tmp_path / "one.bbc"
-    assert run("compress", image, "-o", archive, "--level", 9, *model_args(tiny_models), "-q").exit_code == 0
+    assert run("compress", image, "-o", archive, "--level", 9, *model_args(tiny_models), "--no-fallback", "-q").exit_code == 0
     assert run("test", archive, *model_args(tiny_models), "-q").exit_code == 0
     for bad in (0, 10):
         assert_clean_failure(run("compress", image, "-o", tmp_path / "x.bbc", "--level", bad))

@@ -29,6 +29,9 @@ def coding_options(function):
                      help="buckets: 2^N buckets per dim; grid: 2^N steps per unit of z."),
         click.option("--batch", "max_batch", default=DEFAULTS.max_batch, show_default=True,
                      type=click.IntRange(min=1), help="Most images coded per batch."),
+        click.option("--fallback/--no-fallback", default=DEFAULTS.fallback, show_default=True,
+                     help="Store an image with a classic codec (raw, PNG, lossless WebP) when "
+                          "that is smaller than the model's estimate."),
         click.option("-l", "--level", default=DEFAULTS.level, show_default=True, type=click.IntRange(1, 9),
                      help="1 fastest .. 9 smallest: importance-sampled bits-back with "
                           f"{', '.join(map(str, api.LEVEL_PARTICLES.values()))} particles per image."),
@@ -68,8 +71,8 @@ def echo_rates(rows: list[dict]) -> None:
 @progress_option
 @click.option("--json", "as_json", is_flag=True, help="Print sizes and bits/dim as JSON.")
 @friendly_errors
-def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bits, max_batch, level,
-             force, quiet, progress, as_json):
+def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bits, max_batch, fallback,
+             level, force, quiet, progress, as_json):
     """Compress image files and folders (1-bit or 8-bit greyscale) into one .bbc archive."""
     if not inputs:
         raise BBCError("no input files given")
@@ -84,7 +87,7 @@ def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bit
         api.refuse_overwriting_inputs(output, inputs)
     started = time.monotonic()
     images = api.read_inputs(list(inputs))
-    options = api.CodingOptions(encoder, latents, latent_bits, max_batch, level)
+    options = api.CodingOptions(encoder, latents, latent_bits, max_batch, level, fallback)
     with TileProgress(api.tile_total(images), "compress", quiet, progress) as bar:
         archive = api.compress_images(images, ModelSet(model_args), options, bar)
     if to_stdout:

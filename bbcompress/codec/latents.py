@@ -53,6 +53,10 @@ class EqualMassLatents:
     def z(self, j: np.ndarray) -> np.ndarray:
         return self.centres[j]
 
+    def nearest(self, z: np.ndarray) -> np.ndarray:
+        """The index of the bucket holding each z."""
+        return np.clip(np.searchsorted(self.edges, z) - 1, 0, len(self.centres) - 1)
+
     def log_prior(self, j: np.ndarray) -> np.ndarray:
         return np.full(j.shape, -np.log(len(self.centres)))
 
@@ -93,6 +97,9 @@ class GridLatents:
 
     def z(self, j: np.ndarray) -> np.ndarray:
         return j * self.step
+
+    def nearest(self, z: np.ndarray) -> np.ndarray:
+        return np.clip(np.round(z / self.step), -self.j_max, self.j_max).astype(np.int64)
 
     def log_posterior(self, mean: np.ndarray, std: np.ndarray, j: np.ndarray) -> np.ndarray:
         z = self.z(j)

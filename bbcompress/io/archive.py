@@ -4,8 +4,9 @@ Layout (all integers little-endian)::
 
     offset  size  field
     0       8     magic  89 42 42 43 0D 0A 1A 0A  ("\\x89BBC\\r\\n\\x1a\\n", PNG-style)
-    8       1     format version: 1, or 2 when a section uses importance-sampled
-                  bits-back (a "particles" count); readers of version 1 refuse 2 cleanly
+    8       1     format version: the lowest its sections need: 1; 2 when a section uses
+                  importance-sampled bits-back ("particles"); 3 when a section holds
+                  classic-coded images. Readers refuse versions above theirs cleanly.
     9       1     flags: bit 0 set = the header is LZMA2-compressed (raw stream, no
                   container); other bits reserved (a reader refuses flags it does not know)
     10      4     H: length of the stored header
@@ -26,8 +27,15 @@ one model::
      "content_sha256": sha256 of the kind and of each image's name, mode, size and pixels
                        (written since 0.2; when present, readers check it too)}
 
-Writers compress the header: with thousands of small images the names and sizes would
-otherwise outweigh the ANS payload. Images are cut into 28x28 tiles (row-major per image, images in order); the ANS
+A classic section holds images no model codes well, each as one blob::
+
+    {"kind": ..., "codec": "classic", "blobs": [["raw" | "png" | "webp", bytes], ...],
+     "images": [...], "words": W, "pixel_sha256": ..., "content_sha256": ...}
+
+its payload is the blobs back to back, zero-padded to whole words.
+
+Writers compress the header when that makes it smaller: with thousands of small images
+the names and sizes would otherwise outweigh the ANS payload. Images are cut into 28x28 tiles (row-major per image, images in order); the ANS
 words hold all tiles of a section. Readers verify the CRC before trusting any field
 and the pixel checksum after decoding. Archives of version 1 stay decodable by later
 versions; the compressed bytes themselves may change between versions.
@@ -47,11 +55,12 @@ import numpy as np
 from ..errors import ArchiveError, BBCError, OutputExists
 from ..kinds import Kind
 from .atomic import atomic_write_bytes
+from .classic import CODECS as CLASSIC_CODECS
 from .images import MAX_PIXELS, MAX_SIDE, tile_count
 from .names import check_unique, name_parts
 
 MAGIC = b"\x89BBC\r\n\x1a\n"
-VERSION = 2  # the newest this code reads; it writes 1 unless a section needs 2 (particles)
+VERSION = 3  # the newest this code reads; it writes the lowest its sections need
 MAX_PARTICLES = 256
 PREFIX = struct.Struct("<8sBBI")
 HEADER_LZMA = 0x01
@@ -142,36 +151,71 @@ class CoderSettings:
 
 @dataclass
 class Section:
+    """Images of one kind coded one way: by a model (``model`` and ``coder`` set) or, one
+    image per blob, by classic codecs (``blobs``: (codec, bytes) per image)."""
     kind: Kind
-    model: ModelRef
-    coder: CoderSettings
+    model: ModelRef | None
+    coder: CoderSettings | None
     images: list[ImageEntry]
     words: np.ndarray
     pixel_sha256: str
     content_sha256: str | None = None  # absent in archives written before it existed
+    blobs: list[tuple[str, int]] | None = None
+
+    @property
+    def is_classic(self) -> bool:
+        return self.blobs is not None
+
+    @property
+    def version(self) -> int:
+        """The format version this section needs."""
+        return 3 if self.is_classic else 2 if self.coder.particles > 1 else 1
 
     def header(self) -> dict:
-        header = {"kind": str(self.kind), "model": self.model.to_json(), "coder": self.coder.to_json(),
-                  "images": [i.to_json() for i in self.images],
-                  "words": int(len(self.words)), "pixel_sha256": self.pixel_sha256}
+        header = {"kind": str(self.kind)}
+        if self.is_classic:
+            header.update(codec="classic", blobs=[list(b) for b in self.blobs])
+        else:
+            header.update(model=self.model.to_json(), coder=self.coder.to_json())
+        header.update(images=[i.to_json() for i in self.images], words=int(len(self.words)),
+                      pixel_sha256=self.pixel_sha256)
         if self.content_sha256:
             header["content_sha256"] = self.content_sha256
         return header
+
+    def blob_data(self) -> list[bytes]:
+        data, start, found = self.words.astype("<u4").tobytes(), 0, []
+        for _, size in self.blobs:
+            found.append(data[start:start + size])
+            start += size
+        return found
 
     @classmethod
     def from_header(cls, entry, words: np.ndarray) -> "Section":
         expect(entry, dict, "a section")
         kind = Kind(expect(entry["kind"], str, "kind"))
         images = [ImageEntry.from_json(e) for e in expect(entry["images"], list, "images")]
-        coder = CoderSettings.from_json(entry["coder"])
         if not images or any(i.mode not in MODES[kind] for i in images):
             raise ValueError(f"a {kind} section holds no images or an image of another mode")
+        content = entry.get("content_sha256")
+        checksums = (expect(entry["pixel_sha256"], str, "pixel_sha256"),
+                     None if content is None else expect(content, str, "content_sha256"))
+        if entry.get("codec", "model") == "classic":
+            return cls(kind, None, None, images, words, *checksums, read_blobs(entry, images, words))
+        coder = CoderSettings.from_json(entry["coder"])
         if sum(coder.schedule) != sum(tile_count(i.height, i.width) for i in images):
             raise ValueError("the batch schedule does not match the images")
-        content = entry.get("content_sha256")
-        return cls(kind, ModelRef.from_json(entry["model"]), coder, images, words,
-                   expect(entry["pixel_sha256"], str, "pixel_sha256"),
-                   None if content is None else expect(content, str, "content_sha256"))
+        return cls(kind, ModelRef.from_json(entry["model"]), coder, images, words, *checksums)
+
+
+def read_blobs(entry: dict, images: list, words: np.ndarray) -> list[tuple[str, int]]:
+    blobs = [(expect(c, str, "a classic codec"), expect(n, int, "a blob size"))
+             for c, n in expect(entry["blobs"], list, "blobs")]
+    total = sum(size for _, size in blobs)
+    if (len(blobs) != len(images) or any(c not in CLASSIC_CODECS or n < 0 for c, n in blobs)
+            or not 4 * len(words) - 3 <= total <= 4 * len(words)):
+        raise ValueError("classic blobs do not match the images or the payload")
+    return blobs
 
 
 @dataclass
@@ -179,12 +223,12 @@ class Archive:
     sections: list[Section] = field(default_factory=list)
 
     def to_bytes(self) -> bytes:
-        header = json.dumps({"sections": [s.header() for s in self.sections]},
-                            separators=(",", ":")).encode()
-        header = lzma.compress(header, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
+        plain = json.dumps({"sections": [s.header() for s in self.sections]}, separators=(",", ":")).encode()
+        packed = lzma.compress(plain, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
+        header, flags = (packed, HEADER_LZMA) if len(packed) < len(plain) else (plain, 0)
         payload = b"".join(s.words.astype("<u4").tobytes() for s in self.sections)
-        version = 2 if any(s.coder.particles > 1 for s in self.sections) else 1
-        body = PREFIX.pack(MAGIC, version, HEADER_LZMA, len(header)) + header + payload
+        version = max((s.version for s in self.sections), default=1)
+        body = PREFIX.pack(MAGIC, version, flags, len(header)) + header + payload
         return body + struct.pack("<I", zlib.crc32(body))
 
     @property
@@ -212,8 +256,8 @@ def parse(data: bytes, source: str = "archive") -> Archive:
         if flags & HEADER_LZMA:
             header = inflate_header(header)
         sections = read_sections(json.loads(header), body[PREFIX.size + header_len:])
-        if version == 1 and any(s.coder.particles > 1 for s in sections):
-            raise ValueError("particles need format version 2")
+        if any(s.version > version for s in sections):
+            raise ValueError(f"a section needs a format version above {version}")
         return Archive(sections)
     except (ValueError, KeyError, TypeError, IndexError, RecursionError, lzma.LZMAError) as e:
         raise ArchiveError(f"{source}: malformed archive header ({e})") from None

@@ -89,6 +89,12 @@ class VAECoding:
             np.repeat(mean, count, axis=0), np.repeat(std, count, axis=0), flat)).sum(axis=1)
         return (pixels + latent).reshape(images, count)
 
+    def estimate_bits(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """A cheap cost estimate per image (bits): log p(x, z) - log Q(z|x) at the latent
+        nearest the posterior mean, the one-sample -ELBO without the sampling noise."""
+        mean, _ = self.encode(np.where(mask, x, 0))
+        return -self.log_weights(x, mask, self.latents.nearest(mean)[:, None, :])[:, 0] / np.log(2)
+
     def codec(self, mask: np.ndarray) -> Codec:
         """Bits-back codec for images (B, 784) whose pixels outside ``mask`` are not coded
         (the padding of edge tiles: zero on both sides, so Q(j|x) is the same); with

@@ -1,0 +1,95 @@
+"""The classic fallback: images no model codes well cost no more than their best classic
+encoding (raw, PNG, lossless WebP), and never more than raw plus the archive's header."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bbcompress.api import CodingOptions, compress_images, roundtrip
+from bbcompress.io.archive import parse
+from bbcompress.io.classic import CODECS, decode, encode
+from bbcompress.io.images import Image as BBImage
+from bbcompress.io.images import images_from_array
+from bbcompress.kinds import Kind
+from bbcompress.model.zoo import ModelSet
+from bbcompress.training.data import load_dataset
+
+HEADER_BYTES = 320  # the container around one classic-coded image: magic, header, CRC
+
+
+def png_bytes(pixels: np.ndarray, kind: Kind) -> int:
+    buffer = io.BytesIO()
+    image = Image.fromarray(pixels.astype(bool)) if kind == Kind.BINARY else Image.fromarray(pixels)
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.tell()
+
+
+def raw_bytes(pixels: np.ndarray, kind: Kind) -> int:
+    return -(-pixels.size // 8) if kind == Kind.BINARY else pixels.size
+
+
+def photo_like(size: int, seed: int = 0) -> np.ndarray:
+    """A smooth random field with texture: what a camera gives more than what a digit does."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.normal(0, 1, (size // 16 + 2, size // 16 + 2))
+    field = np.kron(coarse, np.ones((16, 16)))[:size, :size]
+    field = (field - field.min()) / np.ptp(field) * 200 + rng.normal(0, 6, (size, size))
+    return np.clip(field + 20, 0, 255).astype(np.uint8)
+
+
+CASES = {
+    "noise 256x256": (lambda: np.random.default_rng(1).integers(0, 256, (256, 256), dtype=np.uint8), Kind.GREYSCALE),
+    "flat grey 256x256": (lambda: np.full((256, 256), 128, np.uint8), Kind.GREYSCALE),
+    "photo-like 200x150": (lambda: photo_like(200)[:150], Kind.GREYSCALE),
+    "all-white binary 64x64": (lambda: np.ones((64, 64), np.uint8), Kind.BINARY),
+    "binary noise 90x70": (lambda: np.random.default_rng(2).integers(0, 2, (70, 90), dtype=np.uint8), Kind.BINARY),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_an_image_no_model_fits_costs_no_more_than_png_or_raw(case):
+    make, kind = CASES[case]
+    pixels = make()
+    image = BBImage("x.png", "1" if kind == Kind.BINARY else "L", pixels, kind)
+    data, decoded = roundtrip([image], ModelSet())
+    assert np.array_equal(decoded[0].pixels, pixels)
+    section = parse(data).sections[0]
+    assert section.is_classic, "a model should never be chosen for this image"
+    best = min(len(encode(c, pixels, kind)) for c in CODECS)
+    assert section.blobs[0][1] == best
+    assert len(data) <= min(png_bytes(pixels, kind), raw_bytes(pixels, kind)) + HEADER_BYTES
+    assert len(data) <= 1.01 * raw_bytes(pixels, kind) + HEADER_BYTES
+
+
+def test_digits_stay_with_the_model_and_a_mixed_set_splits():
+    digits = images_from_array(load_dataset("mnist10k-binary").x_test[:50], Kind.BINARY)
+    noise = BBImage("noise.png", "L", np.random.default_rng(3).integers(0, 256, (40, 40), dtype=np.uint8),
+                    Kind.GREYSCALE)
+    archive = compress_images(digits + [noise], ModelSet())
+    kinds = [(s.kind, s.is_classic, len(s.images)) for s in archive.sections]
+    assert kinds == [(Kind.BINARY, False, 50), (Kind.GREYSCALE, True, 1)]
+    data, decoded = roundtrip(digits + [noise], ModelSet())
+    by_name = {i.name: i for i in decoded}
+    assert all(np.array_equal(by_name[i.name].pixels, i.pixels) for i in digits + [noise])
+    assert data[8] == 3, "classic sections need format version 3"
+
+
+def test_no_fallback_keeps_every_image_with_the_model():
+    noise = BBImage("noise.png", "L", np.random.default_rng(3).integers(0, 256, (28, 28), dtype=np.uint8),
+                    Kind.GREYSCALE)
+    archive = compress_images([noise], ModelSet(), CodingOptions(fallback=False))
+    assert not archive.sections[0].is_classic
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+@pytest.mark.parametrize("codec", CODECS)
+def test_classic_codecs_are_exact_and_refuse_what_does_not_match(codec, kind):
+    rng = np.random.default_rng(4)
+    pixels = rng.integers(0, 2 if kind == Kind.BINARY else 256, (13, 21)).astype(np.uint8)
+    data = encode(codec, pixels, kind)
+    assert np.array_equal(decode(codec, data, kind, 21, 13), pixels)
+    with pytest.raises(ValueError):
+        decode(codec, data, kind, 20, 13)
