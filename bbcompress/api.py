@@ -23,7 +23,7 @@ from .io.classic import best_encoding as classic_encoding
 from .io.classic import decode as classic_decode
 from .io.images import Image, from_tiles, tile_count, to_tiles
 from .io.names import restored_name
-from .io.paths import expand_inputs, output_path, read_inputs, restore_image
+from .io.paths import expand_inputs, output_path, read_inputs, refuse_unsafe_target, restore_image
 from .kinds import Kind
 from .model.checkpoint import Checkpoint
 from .model.coding import VAECoding
@@ -231,6 +231,8 @@ def decompress_to(archive: Archive, folder: str | Path, models: ModelSet, force:
     images = decompress_archive(archive, models, progress)
     folder = Path(folder)
     targets = [output_path(folder, image.name) for image in images]
+    for target in targets:  # refuse before writing anything (the writes re-check each step)
+        refuse_unsafe_target(folder, target)
     existing = [str(t) for t in targets if t.exists() or t.is_symlink()]
     if existing and not force:
         raise OutputExists(f"{existing[0]} already exists"

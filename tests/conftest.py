@@ -62,8 +62,8 @@ def unpack_archive(data: bytes) -> tuple[dict, bytes]:
     return json.loads(inflate_header(stored) if flags & 1 else stored), data[PREFIX.size + length:-4]
 
 
-def repack(header, payload: bytes) -> bytes:
-    """An archive holding ``header`` (a dict, or JSON text/bytes as it is) and ``payload``,
+def repack(header, payload: bytes, version: int = 1) -> bytes:
+    """An archive holding ``header`` (any JSON value, or JSON text/bytes as it is) and ``payload``,
     its header LZMA-compressed as writers do and its CRC-32 valid: only the decoder's own
     checks stand between such bytes and the output folder."""
     import json
@@ -72,12 +72,12 @@ def repack(header, payload: bytes) -> bytes:
     import zlib
 
     from bbcompress.io.archive import LZMA_FILTERS, PREFIX
-    if isinstance(header, dict):
+    if not isinstance(header, (str, bytes)):
         header = json.dumps(header, separators=(",", ":"))  # NaN stays NaN, as a hostile writer may
     if isinstance(header, str):
         header = header.encode("utf-8", "surrogatepass")
     stored = lzma.compress(header, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
-    body = PREFIX.pack(b"\x89BBC\r\n\x1a\n", 1, 1, len(stored)) + stored + payload
+    body = PREFIX.pack(b"\x89BBC\r\n\x1a\n", version, 1, len(stored)) + stored + payload
     return body + struct.pack("<I", zlib.crc32(body))
 
 

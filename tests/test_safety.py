@@ -43,6 +43,12 @@ def binary_pixels(height: int, width: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).random((height, width)) < 0.4
 
 
+# The model-coded path is what most header fields steer; where compress can hand images to
+# a classic codec instead (random pixels go there), the fixtures that craft model sections
+# ask it not to.
+MODEL_ONLY = ["--no-fallback"] if any(p.name == "fallback" for p in main.commands["compress"].params) else []
+
+
 def model_args(tiny_models) -> list[str]:
     return ["-m", tiny_models["binary"], "-m", tiny_models["greyscale"]]
 
@@ -73,6 +79,10 @@ class Base:
     payload: bytes
     originals: dict[str, Path]
 
+    @property
+    def version(self) -> int:
+        return self.data[8]
+
     def section(self, header: dict, kind: str) -> dict:
         return next(s for s in header["sections"] if s["kind"] == kind)
 
@@ -86,11 +96,12 @@ def base(tmp_path_factory, tiny_models) -> Base:
     Image.fromarray(grey_pixels(10, 40, 3)).save(folder / "g1.png")
     files = [folder / n for n in ("b0.pbm", "b1.png", "g0.png", "g1.png")]
     archive = folder / "base.bbc"
-    result = compress(files, archive, tiny_models)
+    result = compress(files, archive, tiny_models, *MODEL_ONLY)
     assert result.exit_code == 0, result.output
     data = archive.read_bytes()
     header, payload = unpack_archive(data)
     assert [s["kind"] for s in header["sections"]] == ["binary", "greyscale"]
+    assert all("coder" in s for s in header["sections"]), "not model-coded sections"
     return Base(data, header, payload, {f.name: f for f in files})
 
 
@@ -100,9 +111,10 @@ def crafted(tmp_path: Path, base: Base, edit=None, payload: bytes | None = None,
     replacement), re-packed with a valid CRC."""
     header = copy.deepcopy(base.header)
     if edit is not None:
-        header = edit(header) or header
+        replacement = edit(header)
+        header = header if replacement is None else replacement
     path = tmp_path / name
-    path.write_bytes(repack(header, base.payload if payload is None else payload))
+    path.write_bytes(repack(header, base.payload if payload is None else payload, base.version))
     return path
 
 
@@ -222,15 +234,16 @@ def test_unsafe_stored_names_are_refused_at_decode(tmp_path, base, tiny_models, 
     assert sorted(os.listdir(tmp_path)) == ["crafted.bbc", "out"], "written outside the output folder"
 
 
-def test_the_longest_allowed_component_is_restored(tmp_path, base, tiny_models):
+def test_the_longest_allowed_component_is_restored(tmp_path, tiny_models):
     longest = "y" * 251 + ".png"  # 255 bytes: the limit, not over it
-
-    def rename(header):
-        base.section(header, "greyscale")["images"][0][0] = longest
-    result = decompress(crafted(tmp_path, base, rename), tmp_path / "out", tiny_models)
+    (tmp_path / "src").mkdir()
+    Image.fromarray(grey_pixels(28, 28, 6)).save(tmp_path / "src" / longest)
+    archive = tmp_path / "long.bbc"
+    assert compress([tmp_path / "src" / longest], archive, tiny_models).exit_code == 0
+    result = decompress(archive, tmp_path / "out", tiny_models)
     assert result.exit_code == 0, result.output
     restored = np.asarray(Image.open(tmp_path / "out" / longest))
-    assert np.array_equal(restored, np.asarray(Image.open(base.originals["g0.png"])))
+    assert np.array_equal(restored, grey_pixels(28, 28, 6))
 
 
 COLLIDING = [("x.png", "x.png"), ("A.png", "a.png"), ("Dir/x.png", "dir/x.png"),
@@ -350,6 +363,26 @@ def test_a_flipped_section_kind_is_refused(tmp_path, base, tiny_models, flip):
     refused_at_decode(tmp_path, tiny_models, crafted(tmp_path, base, edit))
 
 
+def test_a_flipped_kind_is_refused_when_the_named_model_could_decode_it(tmp_path):
+    """Uses the shipped binary model: a binary-only archive relabelled greyscale, decoded
+    with no model offered, must not be decoded by the model it names and written as a
+    greyscale image of 0/1 values."""
+    image = tmp_path / "b.png"
+    Image.fromarray((binary_pixels(28, 28, 4) * 255).astype(np.uint8)).save(image)
+    archive = tmp_path / "b.bbc"
+    assert run("compress", image, "-o", archive, "-q").exit_code == 0
+    header, payload = unpack_archive(archive.read_bytes())
+    (section,) = header["sections"]
+    assert section["kind"] == "binary"
+    section["kind"] = "greyscale"
+    archive.write_bytes(repack(header, payload, archive.read_bytes()[8]))
+    out = tmp_path / "out"
+    with address_space_cap():
+        result = run("decompress", archive, "-o", out, "-q")
+    assert_clean_failure(result)
+    assert written(out) == []
+
+
 BAD_MODES = [("binary", "RGB"), ("binary", "P"), ("binary", "I;16"), ("binary", ""), ("binary", "l"),
              ("binary", 1), ("greyscale", "1"), ("greyscale", "LA"), ("greyscale", None)]
 
@@ -359,6 +392,17 @@ def test_an_image_mode_its_section_cannot_hold_is_refused(tmp_path, base, tiny_m
     def edit(header):
         base.section(header, kind)["images"][0][3] = mode
     refused_at_decode(tmp_path, tiny_models, crafted(tmp_path, base, edit))
+
+
+@pytest.mark.parametrize("mode", ["L", "1"])
+def test_a_binary_image_mode_flipped_in_the_header_is_caught_by_the_content_checksum(tmp_path, base,
+                                                                                     tiny_models, mode):
+    """Both modes are valid for a binary section: only the content checksum can tell."""
+    def edit(header):
+        images = base.section(header, "binary")["images"]
+        image = next(i for i in images if i[3] != mode)
+        image[3] = mode
+    assert "checksum" in refused_at_decode(tmp_path, tiny_models, crafted(tmp_path, base, edit))
 
 
 def tiles(width: int, height: int) -> int:
@@ -538,7 +582,7 @@ def test_json_nested_100000_deep_is_refused(tmp_path, base, tiny_models, nesting
     depth = 100_000
     inner = "[" * depth + "]" * depth if nesting == "lists" else '{"a":' * depth + "1" + "}" * depth
     archive = tmp_path / "deep.bbc"
-    archive.write_bytes(repack('{"sections":[' + inner + "]}", base.payload))
+    archive.write_bytes(repack('{"sections":[' + inner + "]}", base.payload, base.version))
     refused_at_decode(tmp_path, tiny_models, archive)
 
 

@@ -56,6 +56,20 @@ def output_path(folder: Path, name: str) -> Path:
         raise BBCError(f"refusing to write: {e}") from None
 
 
+def refuse_unsafe_target(folder: Path, target: Path) -> None:
+    """Refuse a target under ``folder`` that lies under or is a symlink, under a file, or
+    is a folder: what ``restore_image`` would refuse midway, found before any write."""
+    path = folder
+    for part in target.relative_to(folder).parts:
+        path = path / part
+        if path.is_symlink():
+            raise BBCError(f"{path} is a symbolic link: refusing to write through or replace it")
+        if path != target and path.exists() and not path.is_dir():
+            raise BBCError(f"{path} is a file, not a folder: cannot restore {target} under it")
+    if target.is_dir():
+        raise BBCError(f"{target} is a folder: cannot restore an image there")
+
+
 def restore_image(folder: Path, image: Image, force: bool = False) -> Path:
     """Write ``image`` under ``folder`` by its restored name (never through a symlink)."""
     target = output_path(folder, image.name)
