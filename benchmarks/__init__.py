@@ -1,2 +1,2 @@
-"""Benchmarks; a package so that other scripts can `from benchmarks.codecs import measure`
-(a plain `import codecs` would find the standard library module instead)."""
+"""Benchmarks, each run as ``python -m benchmarks.NAME`` from the repository root;
+``benchmarks.harness`` holds what they share."""

@@ -4,16 +4,17 @@ Baselines for the bits-back coder: general-purpose stream compressors (gzip, bz2
 zstd) on the concatenated raw bytes, and image codecs (PNG, WebP lossless, JPEG-XL,
 JPEG-LS, CCITT G4) per image and on one mosaic of all test images, and bbcompress itself
 (one .bbc archive of all test images, each encoder of the shipped model for the data
-kind, or of --model). Every result is
-total compressed bits / total pixels measured, and every codec is checked to be
-lossless by decoding and comparing arrays.
+kind, or of --model, with the classic fallback off so the rate is the model's own).
+Every result is total compressed bits / total pixels measured, and every codec is
+checked to be lossless by decoding and comparing arrays.
 
 Usage:
-    python benchmarks/codecs.py                         # mnist10k-binary and mnist10k
-    python benchmarks/codecs.py --data fashion-mnist --limit-per-image 500
+    python -m benchmarks.baselines                         # mnist10k-binary and mnist10k
+    python -m benchmarks.baselines --data fashion-mnist --limit-per-image 500
 
-Writes benchmarks/results/codecs-<dataset>.json and .md and prints the Markdown table.
-``measure(images, binary, limit_per_image)`` is importable for other benchmarks.
+Writes benchmarks/results/codecs-<dataset>.{json,md} (or --out PREFIX) and prints the
+Markdown table. ``measure(images, binary, limit_per_image)`` is importable for other
+benchmarks.
 """
 from __future__ import annotations
 
@@ -21,16 +22,21 @@ import argparse
 import bz2
 import gzip
 import io
-import json
 import lzma
 import math
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from bbcompress.io.images import images_from_array
+from bbcompress.kinds import Kind
+from bbcompress.model.zoo import DEFAULT_MODELS, resolve_model, shipped_cards
+from bbcompress.training.data import load_dataset
+
+from .harness import model_only, verified_archive, write_results
 
 # Optional dependencies: a codec whose library is missing is skipped with a note
 # rather than failing the whole benchmark.
@@ -48,7 +54,6 @@ except ImportError:  # pragma: no cover
     imagecodecs = None
 
 DEFAULT_DATA = ("mnist10k-binary", "mnist10k")
-DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 # Per-image codecs on 10k images (JPEG-XL effort 9 especially) are slow on a small
 # machine, so by default sets larger than this are measured on their first images only.
 DEFAULT_PER_IMAGE_CAP = 2000
@@ -318,27 +323,18 @@ def measure(images: np.ndarray, binary: bool, limit_per_image: int | None = None
     return results
 
 
-def measure_bbcompress(images: np.ndarray, binary: bool, model: str) -> list[dict]:
+def measure_bbcompress(images: np.ndarray, kind: Kind, model: str) -> list[dict]:
     """One archive of all images per encoder of ``model``; sizes are whole .bbc files."""
-    from bbcompress.archive import parse
-    from bbcompress.compression import CodingOptions, compress_images, decompress_archive
-    from bbcompress.images import BINARY, GREYSCALE, Image as BBImage
-    from bbcompress.registry import resolve_model
-
     checkpoint = resolve_model(model)
-    kind = BINARY if binary else GREYSCALE
-    entries = [BBImage(f"{i:05d}.png", "L", x, kind) for i, x in enumerate(images)]
+    entries = images_from_array(images, kind)
     results = []
     for encoder in checkpoint.encoders:
-        t0 = time.perf_counter()
-        data = compress_images(entries, {kind: (model, checkpoint)}, CodingOptions(encoder)).to_bytes()
-        seconds = time.perf_counter() - t0
-        decoded = decompress_archive(parse(data), lambda section: checkpoint)
-        check_equal(f"bbcompress {encoder}", np.stack([d.pixels for d in decoded]), images)
-        payload = 32 * sum(len(section.words) for section in parse(data).sections)
-        results.append(result(f"bbcompress {model} ({encoder})", "archive", 8 * len(data), images.size,
-                              seconds, len(images), payload_bits=payload,
-                              grid=f"whole .bbc file; its ANS payload alone {payload / images.size:.4f}"))
+        coded = verified_archive(entries, model, checkpoint, model_only(encoder=encoder))
+        payload = coded.rate.total_bits
+        results.append(result(f"bbcompress {model} ({encoder})", "archive", 8 * len(coded.data), images.size,
+                              coded.roundtrip_s, len(images), payload_bits=payload,
+                              grid=f"whole .bbc file, no classic fallback; its ANS payload alone {payload / images.size:.4f}; "
+                                   f"seconds: compress and decompress"))
     return results
 
 
@@ -348,8 +344,6 @@ def measure_bbcompress(images: np.ndarray, binary: bool, model: str) -> list[dic
 
 def markdown_table(report: dict) -> str:
     lines = [
-        f"### Classic lossless codecs on `{report['data']}` test images",
-        "",
         f"{report['images']:,} images, {report['pixels']:,} pixels "
         f"({'binary 0/1' if report['binary'] else 'greyscale 0..255'}). "
         f"bits/dim = compressed bits / pixels measured; seconds = encode wall time.",
@@ -372,22 +366,19 @@ def markdown_table(report: dict) -> str:
     for note in report["notes"]:
         lines.append(f"\nNote: {note}")
     lines.append(f"\nTotal wall time: {report['seconds']:.1f} s.")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
 
 
-def shipped_model_for(name: str, binary: bool) -> str | None:
+def shipped_model_for(name: str, kind: Kind) -> str | None:
     """The shipped default model when the data are what it was trained for."""
-    from bbcompress.registry import DEFAULT_MODELS, shipped_cards
-
-    model = DEFAULT_MODELS["binary" if binary else "greyscale"]
+    model = DEFAULT_MODELS[kind]
     card = shipped_cards().get(model)
     return model if card and card.get("data") == name else None
 
 
-def run_dataset(name: str, out: Path, limit_per_image: int | None, model: str | None = None) -> dict:
-    from bbcompress.data import load_dataset  # here: importing the script needs no package data
-
+def run_dataset(name: str, out: str, limit_per_image: int | None, model: str | None = None) -> dict:
     ds = load_dataset(name)
+    binary = ds.kind == Kind.BINARY
     images = ds.x_test
     n = len(images)
     limit = limit_per_image if limit_per_image is not None else (
@@ -398,22 +389,19 @@ def run_dataset(name: str, out: Path, limit_per_image: int | None, model: str | 
     if limit is not None:
         notes.append(f"per-image codecs measured on the first {limit:,} of {n:,} test images; "
                      f"stream and mosaic codecs on all {n:,}")
-    print(f"== {name}: {n} test images, binary={ds.binary}", file=sys.stderr)
+    print(f"== {name}: {n} test images, {ds.kind}", file=sys.stderr)
     t0 = time.perf_counter()
-    codecs = measure(images, ds.binary, limit,
+    codecs = measure(images, binary, limit,
                      log=lambda s: print(f"  {s}", file=sys.stderr, flush=True), notes=notes)
-    model = model or shipped_model_for(name, ds.binary)
+    model = model or shipped_model_for(name, ds.kind)
     if model:
-        codecs.extend(measure_bbcompress(images, ds.binary, model))
+        codecs.extend(measure_bbcompress(images, ds.kind, model))
     else:
         notes.append("bbcompress: no shipped model for these data (pass --model)")
-    report = {"data": name, "binary": ds.binary, "images": n, "pixels": int(images.size),
+    report = {"data": name, "binary": binary, "images": n, "pixels": int(images.size),
               "codecs": codecs, "notes": notes, "seconds": round(time.perf_counter() - t0, 1)}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"codecs-{name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    table = markdown_table(report)
-    (out / f"codecs-{name}.md").write_text(table)
-    print(table)
+    write_results(f"{out}-{name}", f"Classic lossless codecs on `{name}` test images",
+                  markdown_table(report), report)
     return report
 
 
@@ -421,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", action="append", metavar="NAME",
                    help=f"dataset (repeatable; default: {' and '.join(DEFAULT_DATA)})")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results folder")
+    p.add_argument("--out", default="codecs", metavar="PREFIX", help="results names: PREFIX-DATA")
     p.add_argument("--limit-per-image", type=int, default=None, metavar="N",
                    help=f"per-image codecs on the first N images only (default: all, or "
                         f"{DEFAULT_PER_IMAGE_CAP} for sets larger than that)")

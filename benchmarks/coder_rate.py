@@ -6,52 +6,40 @@ against the test -ELBO of the same model and encoder; a 1-image archive shows th
 one-time cost. Every archive is decoded and checked. (Speed: benchmarks/speed.py.)
 
 Usage:
-    python benchmarks/coder_rate.py --model mnist-binary --model mnist-greyscale
-Writes benchmarks/results/coder-rate.{json,md}.
+    python -m benchmarks.coder_rate --model mnist-binary --model mnist-greyscale
+Writes benchmarks/results/coder-rate.{json,md} (or --out NAME).
 """
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
-import numpy as np
+from bbcompress.model.vae import vae_from_checkpoint
+from bbcompress.model.zoo import resolve_model
+from bbcompress.training.evaluate import elbo_bpd
 
-from bbcompress.archive import parse
-from bbcompress.compression import CodingOptions, compress_images, decompress_archive, section_rate
-from bbcompress.data import load_dataset
-from bbcompress.evaluate import elbo_bpd
-from bbcompress.images import Image
-from bbcompress.registry import kind_of, resolve_model
+from .harness import add_model_arguments, model_only, test_images, verified_archive, write_results
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SCHEMES = (("buckets", 8), ("grid", 7))
 
 
 def measure_model(name: str, encoder: str | None, elbo_samples: int) -> list[dict]:
     checkpoint = resolve_model(name)
     encoder = encoder or checkpoint.default_encoder
-    dataset = load_dataset(checkpoint.info["data"])
-    kind = kind_of(checkpoint)
-    images = [Image(f"{i}.png", "L", x, kind) for i, x in enumerate(dataset.x_test)]
-    vae = checkpoint.vae(encoder).eval()
-    elbo = elbo_bpd(vae, dataset.x_test, samples=elbo_samples)
+    dataset, images = test_images(checkpoint)
+    elbo = elbo_bpd(vae_from_checkpoint(checkpoint, encoder).eval(), dataset.x_test, samples=elbo_samples)
     rows = []
     for scheme, bits in SCHEMES:
-        options = CodingOptions(encoder, scheme, bits)
-        data = compress_images(images, {kind: (name, checkpoint)}, options).to_bytes()
-        restored = decompress_archive(parse(data), lambda section: checkpoint)
-        assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, restored))
-        rate = section_rate(parse(data).sections[0])
-        single = compress_images(images[:1], {kind: (name, checkpoint)}, options).to_bytes()
+        options = model_only(encoder=encoder, latents=scheme, latent_bits=bits)
+        whole = verified_archive(images, name, checkpoint, options)
+        single = verified_archive(images[:1], name, checkpoint, options)
         rows.append({
             "model": name, "encoder": encoder, "data": dataset.name, "latents": scheme,
             "latent_bits": bits, "images": len(images), "test_elbo_bpd": elbo,
-            "elbo_samples": elbo_samples, "realized_net_bpd": rate.net_bits_per_dim,
-            "realized_total_bpd": rate.bits_per_dim,
-            "net_vs_elbo_percent": 100 * (rate.net_bits_per_dim / elbo - 1),
-            "initial_bits": rate.initial_bits, "archive_bytes": len(data),
-            "one_image_archive_bytes": len(single)})
+            "elbo_samples": elbo_samples, "realized_net_bpd": whole.rate.net_bits_per_dim,
+            "realized_total_bpd": whole.rate.bits_per_dim,
+            "net_vs_elbo_percent": 100 * (whole.rate.net_bits_per_dim / elbo - 1),
+            "initial_bits": whole.rate.initial_bits, "archive_bytes": len(whole.data),
+            "one_image_archive_bytes": len(single.data)})
     return rows
 
 
@@ -69,20 +57,12 @@ def markdown(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", required=True, help="shipped name or checkpoint path")
-    parser.add_argument("--encoder", help="default: each model's recommended encoder")
+    add_model_arguments(parser)
     parser.add_argument("--elbo-samples", type=int, default=10)
     parser.add_argument("--out", default="coder-rate")
     args = parser.parse_args()
     rows = [row for name in args.model for row in measure_model(name, args.encoder, args.elbo_samples)]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(rows, indent=2) + "\n")
-    table = markdown(rows)
-    (RESULTS / f"{args.out}.md").write_text(
-        "### Realized bits-back rate vs -ELBO\n\n"
-        f"Command: `python benchmarks/coder_rate.py {' '.join('--model ' + m for m in args.model)}`\n\n"
-        + table + "\n")
-    print(table)
+    write_results(args.out, "Realized bits-back rate vs -ELBO", markdown(rows), {"rows": rows})
 
 
 if __name__ == "__main__":

@@ -4,33 +4,35 @@ For every checkpoint of a training run: train BPD; test BPD (-ELBO) of the amort
 self-consistent (prior and posterior samples) and optimal encoders; the realized
 bits-back bits/dim of the whole test set compressed with each encoder; and the IWAE-K
 test BPD of the model. Refined encoders are stored in the checkpoints (reused when
-present). Writes benchmarks/results/generalization-<data>.{json,md,png}.
+present). Writes benchmarks/results/generalization-<data>.{json,md,png} (or --out NAME).
 
 Usage:
-    python benchmarks/generalization.py --run runs/seed-mnist10k-binary [--epochs 100,500,1000]
+    python -m benchmarks.generalization --run runs/seed-mnist10k-binary [--epochs 100,500,1000]
+    python -m benchmarks.generalization --replot benchmarks/results/generalization-mnist10k.json
     (the run folder comes from: bbcompress train --data NAME -o RUN --epochs 1000)
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from bbcompress.checkpoint import load_checkpoint
-from bbcompress.coder import DEFAULT_MAX_BATCH, MAX_SYMBOL_BITS
-from bbcompress.compression import CodingOptions, compress_section, section_rate
-from bbcompress.data import load_dataset
-from bbcompress.evaluate import elbo_bpd, iwae_bpd
-from bbcompress.images import Image
-from bbcompress.refine import RefineConfig, refine_encoder
-from bbcompress.registry import kind_of
+from bbcompress.codec.core import MAX_SYMBOL_BITS
+from bbcompress.io.images import images_from_array
+from bbcompress.kinds import Kind
+from bbcompress.model.checkpoint import load_checkpoint
+from bbcompress.model.vae import VAE, vae_from_checkpoint
+from bbcompress.training.config import RefineConfig
+from bbcompress.training.data import load_dataset
+from bbcompress.training.evaluate import elbo_bpd, iwae_bpd
+from bbcompress.training.refine import attach_encoder, refine_encoder
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from .harness import model_only, realized_rate, write_results
 
 
 def encoder_recipes(data: str, epochs: int, optimal_epochs: int) -> dict[str, RefineConfig]:
@@ -51,21 +53,12 @@ def ensure_encoders(path: Path, dataset, recipes: dict[str, RefineConfig]):
         started = time.monotonic()
         encoder, info = refine_encoder(checkpoint, dataset.split(config.split), config)
         info["wall_s"] = round(time.monotonic() - started, 1)
-        checkpoint.add_encoder(name, encoder, info, checkpoint.decoder_sha256)
+        attach_encoder(checkpoint, name, encoder, info)
         changed = True
         print(f"  refined {name} in {info['wall_s']} s", flush=True)
     if changed:
         checkpoint.save(path)
     return checkpoint
-
-
-def realized_bpd(checkpoint, name: str, encoder: str, images: np.ndarray,
-                 max_batch: int = DEFAULT_MAX_BATCH) -> float:
-    """Net bits/dim of all ``images`` in one archive section (initial bits excluded)."""
-    kind = kind_of(checkpoint)
-    entries = [Image(f"{i}", "L", x, kind) for i, x in enumerate(images)]
-    section = compress_section(kind, entries, name, checkpoint, CodingOptions(encoder, max_batch=max_batch))
-    return section_rate(section).net_bits_per_dim
 
 
 class CoderClippedDecoder(torch.nn.Module):
@@ -82,13 +75,21 @@ class CoderClippedDecoder(torch.nn.Module):
         return self.decoder(z).clamp(-self.LIMIT, self.LIMIT)
 
 
-def coder_clipped_bpd(vae, images: np.ndarray) -> float | None:
-    """-ELBO with the coder's probability floor; None for greyscale, where the model's
-    own pixel floor (or the logistic's tails) keeps every decision far above 2^-24."""
-    if vae.config.likelihood != "bernoulli":
+def coder_clipped(vae: VAE) -> VAE:
+    """A copy of ``vae`` whose binary decoder is clamped as the coder clamps (``vae`` itself
+    is left as it is). Greyscale copies are unchanged: the model's own pixel floor (or the
+    logistic's tails) keeps every decision far above 2^-24."""
+    clipped = copy.deepcopy(vae)
+    if vae.config.kind == Kind.BINARY:
+        clipped.decoder = CoderClippedDecoder(clipped.decoder)
+    return clipped
+
+
+def coder_clipped_bpd(vae: VAE, images) -> float | None:
+    """-ELBO with the coder's probability floor; None for greyscale (no floor to add)."""
+    if vae.config.kind != Kind.BINARY:
         return None
-    vae.decoder = CoderClippedDecoder(vae.decoder)
-    return elbo_bpd(vae, images, samples=5)
+    return elbo_bpd(coder_clipped(vae), images, samples=5)
 
 
 def add_clipped(report: dict, dataset) -> None:
@@ -96,20 +97,22 @@ def add_clipped(report: dict, dataset) -> None:
     for row in report["rows"]:
         checkpoint = load_checkpoint(Path(report["run"]) / f"epoch-{row['epoch']:04d}")
         for name, entry in row["encoders"].items():
-            entry["clipped_test_bpd"] = coder_clipped_bpd(checkpoint.vae(name).eval(), dataset.x_test)
+            entry["clipped_test_bpd"] = coder_clipped_bpd(vae_from_checkpoint(checkpoint, name).eval(),
+                                                          dataset.x_test)
 
 
 def measure_checkpoint(path: Path, dataset, recipes, iwae_samples: int) -> dict:
     checkpoint = ensure_encoders(path, dataset, recipes)
+    images = images_from_array(dataset.x_test, dataset.kind)
     row = {"epoch": checkpoint.info["epoch"], "train_bpd": checkpoint.info["train_bpd"], "encoders": {}}
     for name in ["amortized", *recipes]:
-        vae = checkpoint.vae(name).eval()
-        row["encoders"][name] = {
-            "test_bpd": elbo_bpd(vae, dataset.x_test, samples=5),
-            "realized_bpd": realized_bpd(checkpoint, str(path), name, dataset.x_test),
-            "clipped_test_bpd": coder_clipped_bpd(checkpoint.vae(name).eval(), dataset.x_test)}
+        vae = vae_from_checkpoint(checkpoint, name).eval()
+        rate = realized_rate(images, str(path), checkpoint, model_only(encoder=name))
+        row["encoders"][name] = {"test_bpd": elbo_bpd(vae, dataset.x_test, samples=5),
+                                 "realized_bpd": rate.net_bits_per_dim,
+                                 "clipped_test_bpd": coder_clipped_bpd(vae, dataset.x_test)}
     if iwae_samples:
-        row["iwae_test_bpd"] = iwae_bpd(checkpoint.vae().eval(), dataset.x_test, iwae_samples)
+        row["iwae_test_bpd"] = iwae_bpd(vae_from_checkpoint(checkpoint).eval(), dataset.x_test, iwae_samples)
     return row
 
 
@@ -194,41 +197,34 @@ def plot(report: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def write_outputs(report: dict) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"generalization-{report['data']}"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    table = markdown(report)
-    stem.with_suffix(".md").write_text(
-        f"### Generalization on {report['data']} (bits/dim)\n\nCommand: `{report['command']}` "
-        f"(wall time {report['wall_s']:.0f} s)\n\n"
-        f"Each cell: test -ELBO (5 z samples per image) / realized net bits-back rate of all "
-        f"{report['test_images']:,} test images in one archive. optimal-test is fitted on the "
-        f"test images themselves: a bound, not a deployable encoder.\n\n{table}\n\n"
-        + "".join(f"- {line}\n" for line in claims(report)))
-    plot(report, stem.with_suffix(".png"))
-    print(table)
-    print("\n".join(claims(report)))
+def write_outputs(report: dict, out: str | None) -> None:
+    body = (f"Each cell: test -ELBO (5 z samples per image) / realized net bits-back rate of all "
+            f"{report['test_images']:,} test images in one archive. optimal-test is fitted on the "
+            f"test images themselves: a bound, not a deployable encoder. Wall time "
+            f"{report['wall_s']:.0f} s.\n\n{markdown(report)}\n\n"
+            + "".join(f"- {line}\n" for line in claims(report)))
+    write_results(out or f"generalization-{report['data']}", f"Generalization on {report['data']} (bits/dim)",
+                  body, report, lambda path: plot(report, path))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, help="training run folder")
     parser.add_argument("--replot", type=Path, metavar="REPORT_JSON",
-                        help="only redraw the table and figures of a saved report")
+                        help="only redraw the table and figures of a saved report (its command is kept)")
     parser.add_argument("--add-clipped", action="store_true",
                         help="with --replot: first compute the coder-clipped -ELBO of each entry")
     parser.add_argument("--epochs", help="comma-separated checkpoint epochs (default: all)")
     parser.add_argument("--refine-epochs", type=int, default=50)
     parser.add_argument("--optimal-epochs", type=int, default=200)
     parser.add_argument("--iwae", type=int, default=200)
+    parser.add_argument("--out", help="results name (default: generalization-DATA)")
     args = parser.parse_args()
     if args.replot:
         report = json.loads(args.replot.read_text())
         if args.add_clipped:
             add_clipped(report, load_dataset(report["data"]))
-        report.setdefault("command", f"python benchmarks/generalization.py --run {report['run']}")
-        write_outputs(report)
+        write_outputs(report, args.out)
         return
     if not args.run:
         parser.error("--run is required (or --replot)")
@@ -236,6 +232,8 @@ def main() -> None:
     if args.epochs:
         wanted = {int(e) for e in args.epochs.split(",")}
         cards = [c for c in cards if int(c.stem.split("-")[1]) in wanted]
+    if not cards:
+        parser.error(f"no checkpoints in {args.run}")
     data = json.loads(cards[0].read_text())["data"]
     dataset = load_dataset(data)
     recipes = encoder_recipes(data, args.refine_epochs, args.optimal_epochs)
@@ -248,10 +246,7 @@ def main() -> None:
               "optimal_epochs": args.optimal_epochs, "iwae_samples": args.iwae, "elbo_samples": 5,
               "test_images": len(dataset.x_test),
               "wall_s": round(time.monotonic() - started, 1), "rows": rows}
-    report["command"] = (f"python benchmarks/generalization.py --run {args.run}"
-                         f"{' --epochs ' + args.epochs if args.epochs else ''} --refine-epochs {args.refine_epochs} "
-                         f"--optimal-epochs {args.optimal_epochs} --iwae {args.iwae}")
-    write_outputs(report)
+    write_outputs(report, args.out)
 
 
 if __name__ == "__main__":

@@ -6,21 +6,22 @@ for --epochs epochs, recording the test -ELBO every --every epochs. The refined
 checkpoints go to --work (reused when they hold a curve of the same length).
 
 Usage:
-    python benchmarks/refine_curve.py --checkpoint runs/seed-mnist10k-binary/epoch-1000
-Writes benchmarks/results/refine-curve-<data>-epoch-<N>.{json,md,png}.
+    python -m benchmarks.refine_curve --checkpoint runs/seed-mnist10k-binary/epoch-1000 --epochs 300
+Writes benchmarks/results/refine-curve-<data>-epoch-<N>.{json,md,png} (or --out NAME).
 """
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from bbcompress.checkpoint import load_checkpoint
-from bbcompress.data import load_dataset
-from bbcompress.evaluate import elbo_bpd
-from bbcompress.refine import RefineConfig, default_encoder_name, refine_encoder
+from bbcompress.model.checkpoint import load_checkpoint
+from bbcompress.model.vae import vae_from_checkpoint
+from bbcompress.training.config import RefineConfig
+from bbcompress.training.data import load_dataset
+from bbcompress.training.evaluate import elbo_bpd
+from bbcompress.training.refine import attach_encoder, default_encoder_name, refine_encoder
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from .harness import write_results
 
 
 def recipes(data: str, epochs: int) -> list[RefineConfig]:
@@ -39,7 +40,7 @@ def curve_for(checkpoint_path: Path, config: RefineConfig, dataset, every: int, 
     checkpoint = load_checkpoint(checkpoint_path)
     encoder, made = refine_encoder(checkpoint, dataset.split(config.split), config, dataset.x_test, every)
     made["curve_on"] = "test"
-    checkpoint.add_encoder(name, encoder, made, checkpoint.decoder_sha256)
+    attach_encoder(checkpoint, name, encoder, made)
     checkpoint.save(out)
     return made["curve_bpd"]
 
@@ -60,35 +61,35 @@ def plot(report: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def markdown(report: dict, every: int) -> str:
+    curves = report["curves"]
+    marks = sorted({e for curve in curves.values() for e, _ in curve if e % 50 == 0 or e == every})
+    lines = ["| refinement epochs | " + " | ".join(curves) + " |", "|---:|" + "---:|" * len(curves)]
+    lines.append("| 0 (amortized) | " + " | ".join(f"{report['amortized_test_bpd']:.4f}" for _ in curves) + " |")
+    for mark in marks:
+        lines.append(f"| {mark} | " + " | ".join(f"{dict(map(tuple, c)).get(mark, float('nan')):.4f}"
+                                                 for c in curves.values()) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, type=Path)
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--every", type=int, default=10)
     parser.add_argument("--work", type=Path, default=Path("runs/curves"))
+    parser.add_argument("--out", help="results name (default: refine-curve-DATA-epoch-N)")
     args = parser.parse_args()
     checkpoint = load_checkpoint(args.checkpoint)
     dataset = load_dataset(checkpoint.info["data"])
-    curves = {}
-    for config in recipes(dataset.name, args.epochs):
-        curves[default_encoder_name(config)] = curve_for(args.checkpoint, config, dataset, args.every, args.work)
+    curves = {default_encoder_name(config): curve_for(args.checkpoint, config, dataset, args.every, args.work)
+              for config in recipes(dataset.name, args.epochs)}
+    amortized = elbo_bpd(vae_from_checkpoint(checkpoint).eval(), dataset.x_test)
     report = {"data": dataset.name, "checkpoint": str(args.checkpoint), "epoch": checkpoint.info["epoch"],
-              "amortized_test_bpd": elbo_bpd(checkpoint.vae().eval(), dataset.x_test), "curves": curves}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"refine-curve-{dataset.name}-epoch-{report['epoch']}"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    marks = sorted({e for curve in curves.values() for e, _ in curve if e % 50 == 0 or e == args.every})
-    lines = ["| refinement epochs | " + " | ".join(curves) + " |", "|---:|" + "---:|" * len(curves)]
-    lines.append("| 0 (amortized) | " + " | ".join(f"{report['amortized_test_bpd']:.4f}" for _ in curves) + " |")
-    for mark in marks:
-        lines.append(f"| {mark} | " + " | ".join(f"{dict(map(tuple, c)).get(mark, float('nan')):.4f}"
-                                                 for c in curves.values()) + " |")
-    command = f"python benchmarks/refine_curve.py --checkpoint {args.checkpoint} --epochs {args.epochs}"
-    stem.with_suffix(".md").write_text(
-        f"### Test -ELBO against refinement epochs ({dataset.name}, checkpoint epoch {report['epoch']})\n\n"
-        f"Command: `{command}`\n\n" + "\n".join(lines) + "\n")
-    plot(report, stem.with_suffix(".png"))
-    print("\n".join(lines))
+              "amortized_test_bpd": amortized, "curves": curves}
+    write_results(args.out or f"refine-curve-{dataset.name}-epoch-{report['epoch']}",
+                  f"Test -ELBO against refinement epochs ({dataset.name}, checkpoint epoch {report['epoch']})",
+                  markdown(report, args.every), report, lambda path: plot(report, path))
 
 
 if __name__ == "__main__":

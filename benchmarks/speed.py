@@ -7,62 +7,61 @@ the largest traced numpy/Python allocation during one roundtrip (tracemalloc), a
 process's peak resident size is reported once.
 
 Usage:
-    python benchmarks/speed.py --model mnist-binary --model mnist-greyscale
-    python benchmarks/speed.py --model runs/seed-mnist10k-binary/epoch-0100 --out speed-seed
-Writes benchmarks/results/<out>.{json,md}.
+    python -m benchmarks.speed --model mnist-binary --model mnist-greyscale
+    python -m benchmarks.speed --model runs/seed-mnist10k-binary/epoch-0100 --out speed-seed
+Writes benchmarks/results/<out>.{json,md} (default speed).
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import os
 import resource
 import time
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
-import torch
 
-from bbcompress.coder import decode_chain, encode_chain
-from bbcompress.coding_networks import bits_back_for
-from bbcompress.data import load_dataset
-from bbcompress.registry import resolve_model
+from bbcompress.codec.bits_back import pop_batches, push_batches
+from bbcompress.model.coding import VAECoding
+from bbcompress.model.zoo import resolve_model
+from bbcompress.training.data import load_dataset
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from .harness import add_model_arguments, write_results
+
 BATCHES = (1, 10, 100, 1000)
 
 
-class NetworkClock:
-    """Wraps network callables; ``seconds`` is the time spent inside them."""
+class TimedCoding(VAECoding):
+    """The coder's networks with a clock: ``network_s`` adds up the time spent in
+    ``encode`` and ``decode`` (the exact networks and their likelihood heads)."""
 
-    def __init__(self):
-        self.seconds = 0.0
+    network_s = 0.0
 
-    def timed(self, function):
-        def wrapper(*args):
-            started = time.perf_counter()
-            try:
-                return function(*args)
-            finally:
-                self.seconds += time.perf_counter() - started
-        return wrapper
+    def timed(self, network, argument):
+        started = time.perf_counter()
+        try:
+            return network(argument)
+        finally:
+            self.network_s += time.perf_counter() - started
+
+    def encode(self, x):
+        return self.timed(super().encode, x)
+
+    def decode(self, z):
+        return self.timed(super().decode, z)
 
 
-def timed_roundtrip(bits_back, x: np.ndarray, max_batch: int) -> dict:
-    clock = NetworkClock()
-    timed = dataclasses.replace(bits_back, encode=clock.timed(bits_back.encode),
-                                decode=clock.timed(bits_back.decode))
+def timed_roundtrip(coding: TimedCoding, x: np.ndarray, max_batch: int) -> dict:
     mask = np.ones(x.shape, dtype=bool)
     tracemalloc.start()
+    coding.network_s = 0.0
     started = time.perf_counter()
-    words, schedule = encode_chain(timed, x, mask, max_batch)
-    compress_s, compress_net = time.perf_counter() - started, clock.seconds
-    clock.seconds = 0.0
+    words, schedule = push_batches(coding.codec, x, mask, coding.pops_per_image, max_batch)
+    compress_s, compress_net = time.perf_counter() - started, coding.network_s
+    coding.network_s = 0.0
     started = time.perf_counter()
-    decoded = decode_chain(timed, words, mask, schedule)
-    decompress_s, decompress_net = time.perf_counter() - started, clock.seconds
+    decoded = pop_batches(coding.codec, words, mask, schedule, coding.pops_per_image)
+    decompress_s, decompress_net = time.perf_counter() - started, coding.network_s
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     if not np.array_equal(decoded, x):
@@ -77,11 +76,11 @@ def measure_model(name: str, encoder: str | None, repeats: int, batches=BATCHES)
     encoder = encoder or checkpoint.default_encoder
     dataset = load_dataset(checkpoint.info["data"])
     x = dataset.x_test.reshape(len(dataset.x_test), -1).astype(np.uint8)
-    bits_back = bits_back_for(checkpoint.vae(encoder).eval())
+    coding = TimedCoding(checkpoint, encoder)
     rows = []
     for max_batch in batches:
         # best of `repeats`: the least disturbed run on a shared machine
-        runs = [timed_roundtrip(bits_back, x, max_batch) for _ in range(repeats)]
+        runs = [timed_roundtrip(coding, x, max_batch) for _ in range(repeats)]
         best = min(runs, key=lambda r: r["compress_s"] + r["decompress_s"])
         rows.append({"model": name, "encoder": encoder, "data": dataset.name, "latent": checkpoint.config.latent,
                      "images": len(x), "max_batch": max_batch, **best,
@@ -92,7 +91,7 @@ def measure_model(name: str, encoder: str | None, repeats: int, batches=BATCHES)
     return rows
 
 
-def markdown(rows: list[dict]) -> str:
+def markdown(rows: list[dict], machine: dict) -> str:
     lines = ["| model | latent | batch | compress img/s | network share | decompress img/s | network share "
              "| traced peak MiB |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -100,13 +99,14 @@ def markdown(rows: list[dict]) -> str:
                      f"{r['compress_images_per_s']:,.0f} | {r['compress_network_s'] / r['compress_s']:.0%} | "
                      f"{r['decompress_images_per_s']:,.0f} | {r['decompress_network_s'] / r['decompress_s']:.0%} | "
                      f"{r['traced_peak_mib']:.0f} |")
-    return "\n".join(lines)
+    return (f"{rows[0]['images']:,} test digits per model.\n\n" + "\n".join(lines)
+            + f"\n\n{machine['cpus']} CPUs (OMP_NUM_THREADS {machine['omp_num_threads']}), peak "
+            f"resident memory of the process {machine['peak_rss_mib']:.0f} MiB.")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", required=True, help="shipped name or checkpoint path")
-    parser.add_argument("--encoder", help="default: each model's recommended encoder")
+    add_model_arguments(parser)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batches", default=",".join(map(str, BATCHES)),
                         help="comma-separated largest batch sizes to time")
@@ -114,22 +114,9 @@ def main() -> None:
     args = parser.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
     rows = [row for name in args.model for row in measure_model(name, args.encoder, args.repeats, batches)]
-    machine = {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-               "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+    machine = {"cpus": os.cpu_count(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.out}.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
-    command = "python benchmarks/speed.py " + " ".join(f"--model {m}" for m in args.model)
-    if batches != list(BATCHES):
-        command += f" --batches {args.batches}"
-    if args.out != "speed":
-        command += f" --out {args.out}"
-    table = markdown(rows)
-    (RESULTS / f"{args.out}.md").write_text(
-        f"### Speed: whole pipeline, {rows[0]['images']:,} test digits per model\n\nCommand: `{command}`\n\n"
-        f"{table}\n\n{machine['cpus']} CPUs, torch threads {machine['torch_threads']}, "
-        f"peak resident memory of the process {machine['peak_rss_mib']:.0f} MiB.\n")
-    print(table)
+    write_results(args.out, "Speed: whole pipeline", markdown(rows, machine), {"machine": machine, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """Train and test BPD along a training run: -ELBO and IWAE-K at every checkpoint.
 
 Usage:
-    python benchmarks/training_curve.py --run runs/seed-mnist10k-binary [--iwae 100]
+    python -m benchmarks.training_curve --run runs/seed-mnist10k-binary [--iwae 100]
     (the run folder comes from: bbcompress train --data NAME -o RUN --epochs 1000)
-Writes benchmarks/results/training-curve-<data>.{json,md}.
+Writes benchmarks/results/training-curve-<data>.{json,md} (or --out NAME).
 """
 from __future__ import annotations
 
@@ -11,16 +11,17 @@ import argparse
 import json
 from pathlib import Path
 
-from bbcompress.checkpoint import load_checkpoint
-from bbcompress.data import load_dataset
-from bbcompress.evaluate import elbo_bpd, iwae_bpd
+from bbcompress.model.checkpoint import load_checkpoint
+from bbcompress.model.vae import vae_from_checkpoint
+from bbcompress.training.data import load_dataset
+from bbcompress.training.evaluate import elbo_bpd, iwae_bpd
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from .harness import write_results
 
 
 def measure(card_path: Path, dataset, elbo_samples: int, iwae_samples: int) -> dict:
     checkpoint = load_checkpoint(card_path.with_suffix(""))
-    vae = checkpoint.vae().eval()
+    vae = vae_from_checkpoint(checkpoint).eval()
     return {"epoch": checkpoint.info["epoch"], "wall_s": checkpoint.info.get("wall_s"),
             "train_elbo_bpd": elbo_bpd(vae, dataset.x_train, elbo_samples),
             "test_elbo_bpd": elbo_bpd(vae, dataset.x_test, elbo_samples),
@@ -35,7 +36,9 @@ def markdown(report: dict) -> str:
     for r in report["rows"]:
         lines.append(f"| {r['epoch']} | {r['train_elbo_bpd']:.4f} | {r['test_elbo_bpd']:.4f} | "
                      f"{r['train_iwae_bpd']:.4f} | {r['test_iwae_bpd']:.4f} |")
-    return "\n".join(lines)
+    return (f"The run's training wall time {report['training_wall_s']:.0f} s. -ELBO with "
+            f"{report['elbo_samples']} z samples per image; train IWAE on the first "
+            f"{report['train_iwae_images']:,} training images.\n\n" + "\n".join(lines))
 
 
 def main() -> None:
@@ -43,6 +46,7 @@ def main() -> None:
     parser.add_argument("--run", required=True, type=Path)
     parser.add_argument("--elbo-samples", type=int, default=5)
     parser.add_argument("--iwae", type=int, default=100)
+    parser.add_argument("--out", help="results name (default: training-curve-DATA)")
     args = parser.parse_args()
     cards = sorted(args.run.glob("epoch-*.json"))
     if not cards:
@@ -56,15 +60,8 @@ def main() -> None:
     report = {"data": data, "run": str(args.run), "elbo_samples": args.elbo_samples,
               "iwae_samples": args.iwae, "train_iwae_images": min(2000, len(dataset.x_train)),
               "training_wall_s": rows[-1]["wall_s"], "rows": rows}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"training-curve-{data}"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    command = f"python benchmarks/training_curve.py --run {args.run} --iwae {args.iwae}"
-    stem.with_suffix(".md").write_text(
-        f"### Training curve on {data} (bits/dim)\n\nCommand: `{command}`; the run's training wall time "
-        f"{report['training_wall_s']:.0f} s. -ELBO with {args.elbo_samples} z samples per image; "
-        f"train IWAE on the first {report['train_iwae_images']:,} training images.\n\n{markdown(report)}\n")
-    print(markdown(report))
+    write_results(args.out or f"training-curve-{data}", f"Training curve on {data} (bits/dim)",
+                  markdown(report), report)
 
 
 if __name__ == "__main__":
