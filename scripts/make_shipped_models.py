@@ -20,13 +20,14 @@ import json
 import time
 from pathlib import Path
 
-from bbcompress.checkpoint import load_checkpoint
-from bbcompress.compression import CodingOptions, compress_section, section_rate
-from bbcompress.data import load_dataset
-from bbcompress.evaluate import elbo_bpd, iwae_bpd
-from bbcompress.images import Image
-from bbcompress.refine import RefineConfig, refine_encoder
-from bbcompress.registry import kind_of
+from bbcompress.api import CodingOptions, compress_section, section_rate
+from bbcompress.io.images import images_from_array
+from bbcompress.model.checkpoint import load_checkpoint
+from bbcompress.model.vae import vae_from_checkpoint
+from bbcompress.training.config import RefineConfig
+from bbcompress.training.data import load_dataset
+from bbcompress.training.evaluate import elbo_bpd, iwae_bpd
+from bbcompress.training.refine import attach_encoder, refine_encoder
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
@@ -38,12 +39,11 @@ def best_checkpoint(run: Path) -> tuple[Path, dict]:
 
 
 def test_rates(checkpoint, name: str, dataset, iwae_samples: int) -> dict:
-    kind = kind_of(checkpoint)
-    images = [Image(f"{i}", "L", x, kind) for i, x in enumerate(dataset.x_test)]
+    images = images_from_array(dataset.x_test, dataset.kind)
     rates = {}
     for encoder in checkpoint.encoders:
-        vae = checkpoint.vae(encoder).eval()
-        section = compress_section(kind, images, name, checkpoint, CodingOptions(encoder=encoder))
+        vae = vae_from_checkpoint(checkpoint, encoder).eval()
+        section = compress_section(images, name, checkpoint, CodingOptions(encoder=encoder))
         rate = section_rate(section)
         rates[encoder] = {"elbo_bpd": elbo_bpd(vae, dataset.x_test, samples=10),
                           "iwae_bpd": iwae_bpd(vae, dataset.x_test, iwae_samples),
@@ -70,8 +70,8 @@ def main() -> None:
                                    keep_best=True)
     made.update(curve_on="validation", wall_s=round(time.monotonic() - started),
                 train_images=len(fitted.x_train))
-    checkpoint.add_encoder("self-consistent", encoder, made, checkpoint.decoder_sha256)
-    valid = {name: elbo_bpd(checkpoint.vae(name).eval(), validation, samples=10)
+    attach_encoder(checkpoint, "self-consistent", encoder, made)
+    valid = {name: elbo_bpd(vae_from_checkpoint(checkpoint, name).eval(), validation, samples=10)
              for name in checkpoint.encoders}
     rates = test_rates(checkpoint, args.name, dataset, args.iwae)
     checkpoint.info.update({
