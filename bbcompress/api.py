@@ -19,9 +19,9 @@ from .codec.bits_back import DEFAULT_MAX_BATCH, pop_batches, push_batches
 from .codec.core import seed_bits
 from .errors import BBCError, IntegrityError, ModelMismatch, OutputExists
 from .io.archive import Archive, CoderSettings, ImageEntry, ModelRef, Section, parse, write_archive
-from .io.classic import best_encoding as classic_encoding
+from .choice import plan
 from .io.classic import decode as classic_decode
-from .io.images import Image, from_tiles, tile_count, to_tiles
+from .io.images import MAX_PIXELS, Image, from_tiles, tile_count, to_tiles
 from .io.names import restored_name
 from .io.paths import expand_inputs, output_path, read_inputs, refuse_unsafe_target, restore_image
 from .kinds import Kind
@@ -95,34 +95,6 @@ def compress_section(images: list[Image], model_name: str, checkpoint: Checkpoin
     return Section(kind, model, coder, entries, words, pixel_sha256(images), content_sha256(kind, images))
 
 
-def model_estimates(images: list[Image], coding: VAECoding, chunk: int = 256) -> np.ndarray:
-    """Estimated bits of each image under ``coding`` (tiles in chunks: bounded memory)."""
-    tiles, masks = zip(*(to_tiles(image.pixels) for image in images))
-    owner = np.repeat(np.arange(len(images)), [len(t) for t in tiles])
-    tiles, masks = np.concatenate(tiles), np.concatenate(masks)
-    bits = np.concatenate([coding.estimate_bits(tiles[i:i + chunk], masks[i:i + chunk])
-                           for i in range(0, len(tiles), chunk)])
-    return np.bincount(owner, weights=bits, minlength=len(images))
-
-
-def choose_coding(images: list[Image], checkpoint: Checkpoint, options: CodingOptions):
-    """(images for the model, [(image, classic codec, bytes)]): each image goes where it is
-    estimated to cost less; the model keeps none if its one-time initial bits tip the scale."""
-    coding = VAECoding(checkpoint, options.encoder or checkpoint.default_encoder,
-                       options.latents, options.latent_bits, options.particles)
-    estimates = model_estimates(images, coding)
-    coded, classic = [], []
-    for image, estimate in zip(images, estimates):
-        codec, data = classic_encoding(image.pixels, image.kind, estimate)
-        (classic.append((image, codec, data)) if 8 * len(data) < estimate else coded.append((image, estimate)))
-    initial = seed_bits(coding.pops_per_image)
-    if coded and sum(e for _, e in coded) < 10 * initial:
-        alternatives = [(image, *classic_encoding(image.pixels, image.kind)) for image, _ in coded]
-        if sum(8 * len(data) for *_, data in alternatives) < sum(e for _, e in coded) + initial:
-            return [], classic + alternatives
-    return [image for image, _ in coded], classic
-
-
 def classic_section(chosen: list[tuple[Image, str, bytes]]) -> Section:
     images = [image for image, _, _ in chosen]
     payload = b"".join(data for *_, data in chosen)
@@ -134,14 +106,17 @@ def classic_section(chosen: list[tuple[Image, str, bytes]]) -> Section:
 
 def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions,
                   progress: Progress | None) -> list[Section]:
-    """The sections for images of one kind: the model's, and a classic one if any."""
-    name, checkpoint = models.for_kind(images[0].kind)
-    coded, classic = choose_coding(images, checkpoint, options) if options.fallback else (images, [])
-    sections = [compress_section(coded, name, checkpoint, options, progress)] if coded else []
-    if classic:
-        sections.append(classic_section(classic))
+    """The sections for images of one kind: one per model chosen, and a classic one."""
+    candidates = models.candidates(images[0].kind)
+    codings = [VAECoding(checkpoint, options.encoder or checkpoint.default_encoder, options.latents,
+                         options.latent_bits, options.particles) for _, checkpoint in candidates]
+    chosen = plan(images, candidates, codings, options.fallback)
+    sections = [compress_section(group, name, checkpoint, options, progress)
+                for name, (checkpoint, group) in chosen.by_model.items()]
+    if chosen.classic:
+        sections.append(classic_section(chosen.classic))
         if progress:
-            progress(tile_total([image for image, _, _ in classic]))
+            progress(tile_total([image for image, _, _ in chosen.classic]))
     return sections
 
 
@@ -155,6 +130,9 @@ def compress_images(images: list[Image], models: ModelSet, options: CodingOption
     if len(set(names)) != len(names):
         duplicate = next(n for n in names if names.count(n) > 1)
         raise BBCError(f"two inputs would be stored under the same name {duplicate!r}")
+    if sum(image.pixels.size for image in images) > MAX_PIXELS:
+        raise BBCError(f"these images hold more than {MAX_PIXELS} pixels, the most one archive "
+                       f"may (a bound decoders rely on): compress them into several archives")
     archive = Archive()
     for kind in Kind:
         group = [image for image in images if image.kind == kind]

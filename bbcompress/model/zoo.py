@@ -41,6 +41,11 @@ def shipped_cards() -> dict[str, dict]:
     return cards
 
 
+def card_kind(card: dict) -> Kind | None:
+    likelihood = card.get("config", {}).get("likelihood") if isinstance(card, dict) else None
+    return Kind.of_likelihood(likelihood) if likelihood in ("bernoulli", "logistic256") else None
+
+
 def load_shipped(name: str) -> Checkpoint:
     if name not in shipped_cards():
         known = ", ".join(shipped_cards()) or "none installed"
@@ -84,10 +89,20 @@ class ModelSet:
         return self.shipped[name]
 
     def for_kind(self, kind: Kind) -> tuple[str, Checkpoint]:
-        """(name, checkpoint) that codes images of ``kind``."""
+        """(name, checkpoint) of the default model for images of ``kind``."""
         if kind in self.offered:
             return self.offered[kind]
         return DEFAULT_MODELS[kind], self.shipped_model(DEFAULT_MODELS[kind])
+
+    def candidates(self, kind: Kind) -> list[tuple[str, Checkpoint]]:
+        """The models compress may choose from for an image of ``kind``: the one offered, or
+        every shipped model of that kind not marked retired (the default first)."""
+        if kind in self.offered:
+            return [self.offered[kind]]
+        names = [name for name, card in shipped_cards().items()
+                 if card_kind(card) == kind and not card.get("retired")]
+        names = sorted(names, key=lambda name: name != DEFAULT_MODELS[kind])
+        return [(name, self.shipped_model(name)) for name in names] or [self.for_kind(kind)]
 
     def for_section(self, kind: Kind, name: str) -> Checkpoint:
         """The model to decode a section written with model ``name``: the one offered for

@@ -1,0 +1,66 @@
+"""Which model codes each image: per image, the estimated cost under every candidate
+model of its kind (a one-sample -ELBO from the exact networks) and, with the fallback,
+its best classic encoding; the cheapest wins. One archive section per choice made.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .codec.core import seed_bits
+from .io.classic import best_encoding
+from .io.images import Image, to_tiles
+from .model.checkpoint import Checkpoint
+from .model.coding import VAECoding
+
+Candidate = tuple[str, Checkpoint]
+Classic = tuple[Image, str, bytes]  # image, classic codec, its bytes
+
+
+@dataclass
+class Plan:
+    by_model: dict[str, tuple[Checkpoint, list[Image]]] = field(default_factory=dict)
+    classic: list[Classic] = field(default_factory=list)
+
+
+def estimated_bits(images: list[Image], coding: VAECoding, chunk: int = 256) -> np.ndarray:
+    """Estimated bits of each image under ``coding`` (tiles in chunks: bounded memory)."""
+    tiles, masks = zip(*(to_tiles(image.pixels) for image in images))
+    owner = np.repeat(np.arange(len(images)), [len(t) for t in tiles])
+    tiles, masks = np.concatenate(tiles), np.concatenate(masks)
+    bits = np.concatenate([coding.estimate_bits(tiles[i:i + chunk], masks[i:i + chunk])
+                           for i in range(0, len(tiles), chunk)])
+    return np.bincount(owner, weights=bits, minlength=len(images))
+
+
+def plan(images: list[Image], candidates: list[Candidate], codings: list[VAECoding],
+         fallback: bool = True) -> Plan:
+    """Assign each image (all of one kind) to the cheapest candidate or classic codec."""
+    if len(candidates) == 1 and not fallback:
+        return Plan({candidates[0][0]: (candidates[0][1], list(images))})
+    estimates = np.stack([estimated_bits(images, coding) for coding in codings])
+    best = estimates.argmin(axis=0)
+    result, chosen = Plan(), {}
+    for index, image in enumerate(images):
+        estimate = estimates[best[index], index]
+        if fallback:
+            codec, data = best_encoding(image.pixels, image.kind, estimate)
+            if 8 * len(data) < estimate:
+                result.classic.append((image, codec, data))
+                continue
+        chosen.setdefault(int(best[index]), []).append((image, estimate))
+    for model, assigned in sorted(chosen.items()):
+        name, checkpoint = candidates[model]
+        initial = seed_bits(codings[model].pops_per_image)
+        if fallback and sum(e for _, e in assigned) < 10 * initial and classic_is_cheaper(assigned, initial):
+            result.classic.extend((image, *best_encoding(image.pixels, image.kind)) for image, _ in assigned)
+        else:
+            result.by_model[name] = (checkpoint, [image for image, _ in assigned])
+    return result
+
+
+def classic_is_cheaper(assigned: list[tuple[Image, float]], initial_bits: int) -> bool:
+    """A few images may not pay a model section's one-time initial bits."""
+    classic_bits = sum(8 * len(best_encoding(image.pixels, image.kind)[1]) for image, _ in assigned)
+    return classic_bits < sum(e for _, e in assigned) + initial_bits

@@ -1,0 +1,77 @@
+"""Per-image model choice: each image goes to the installed model of its kind that
+codes it cheapest, one section per model used."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from bbcompress.api import CodingOptions, compress_images, roundtrip, section_rate
+from bbcompress.io.images import images_from_array
+from bbcompress.kinds import Kind
+from bbcompress.model.checkpoint import Checkpoint
+from bbcompress.model.zoo import ModelSet, load_shipped, models_folder
+from bbcompress.training.data import load_dataset
+
+
+def inverted(checkpoint: Checkpoint) -> Checkpoint:
+    """The same model for images with 0 and 1 swapped, exactly: the encoder's first layer
+    sees 1 - x (W' = -W, b' = b + W 1) and the decoder's logits change sign."""
+    def first_layer_flipped(state):
+        state = dict(state)
+        w, b = state["net.0.weight"], state["net.0.bias"]
+        state["net.0.weight"], state["net.0.bias"] = -w, (b + w.astype(np.float64).sum(1)).astype(b.dtype)
+        return state
+    last = max(int(k.split(".")[1]) for k in checkpoint.decoder)
+    decoder = dict(checkpoint.decoder)
+    for part in ("weight", "bias"):
+        decoder[f"net.{last}.{part}"] = -decoder[f"net.{last}.{part}"]
+    encoders = {name: first_layer_flipped(state) for name, state in checkpoint.encoders.items()}
+    return Checkpoint(checkpoint.config, decoder, encoders, dict(checkpoint.encoder_info),
+                      {**checkpoint.info, "data": "inverted digits"})
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    """A models folder with the shipped models plus an inverted-digit binary model."""
+    folder = tmp_path_factory.mktemp("zoo")
+    for path in models_folder().glob("mnist-*"):
+        shutil.copy(path, folder / path.name)
+    inverted(load_shipped("mnist-binary")).save(folder / "mnist-binary-inverted")
+    return folder
+
+
+def test_each_image_goes_to_the_model_that_codes_it_cheapest(zoo, monkeypatch):
+    monkeypatch.setenv("BBCOMPRESS_MODELS", str(zoo))
+    digits = load_dataset("mnist10k-binary").x_test[:200]
+    plain = images_from_array(digits[:100], Kind.BINARY)
+    flipped = images_from_array(1 - digits[100:], Kind.BINARY, suffix=".pbm")
+    mixed = compress_images(plain + flipped, ModelSet())
+    used = {s.model.name: {i.name for i in s.images} for s in mixed.sections}
+    assert used == {"mnist-binary": {i.name for i in plain},
+                    "mnist-binary-inverted": {i.name for i in flipped}}
+    alone = [compress_images(group, ModelSet([name])) for group, name in
+             ((plain, "mnist-binary"), (flipped, "mnist-binary-inverted"))]
+    bits = sum(section_rate(s).total_bits for s in mixed.sections)
+    assert bits <= 1.01 * sum(section_rate(a.sections[0]).total_bits for a in alone)
+    data, decoded = roundtrip(plain + flipped, ModelSet())
+    by_name = {i.name: i.pixels for i in decoded}
+    assert all(np.array_equal(by_name[i.name], i.pixels) for i in plain + flipped)
+
+
+def test_a_model_forced_with_model_codes_everything(zoo, monkeypatch):
+    monkeypatch.setenv("BBCOMPRESS_MODELS", str(zoo))
+    flipped = images_from_array(1 - load_dataset("mnist10k-binary").x_test[:20], Kind.BINARY)
+    archive = compress_images(flipped, ModelSet(["mnist-binary"]), CodingOptions(fallback=False))
+    assert [s.model.name for s in archive.sections] == ["mnist-binary"]
+
+
+def test_retired_models_are_not_candidates(zoo, monkeypatch, tmp_path):
+    import json
+    for path in zoo.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    card = tmp_path / "mnist-binary-inverted.json"
+    card.write_text(json.dumps({**json.loads(card.read_text()), "retired": True}))
+    monkeypatch.setenv("BBCOMPRESS_MODELS", str(tmp_path))
+    assert [name for name, _ in ModelSet().candidates(Kind.BINARY)] == ["mnist-binary"]
