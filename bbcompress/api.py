@@ -32,10 +32,11 @@ from .model.zoo import ModelSet
 Progress = Callable[[int], None]  # called with the number of tiles just coded
 
 
-# Compression level -> importance-sampled particles per image (1: plain bits-back). Each
-# doubling of particles costs about twice the time and saves less than the one before
-# (benchmarks/results/levels-*.md).
-LEVEL_PARTICLES = {1: 1, 2: 2, 3: 4, 4: 6, 5: 8, 6: 12, 7: 16, 8: 24, 9: 32}
+# Compression level -> (importance-sampled particles, per-image refinement steps) per
+# image; 1 is plain bits-back. Time grows about with particles x (1 + 2 x steps) over
+# level 1; the rates each reaches: benchmarks/results/levels.md.
+LEVELS = {1: (1, 0), 2: (4, 0), 3: (1, 5), 4: (4, 5), 5: (1, 10), 6: (4, 10), 7: (1, 20),
+          8: (4, 20), 9: (8, 50)}
 
 
 @dataclass(frozen=True)
@@ -44,16 +45,20 @@ class CodingOptions:
     latents: str = "buckets"
     latent_bits: int = 8
     max_batch: int = DEFAULT_MAX_BATCH
-    level: int = 1  # 1 (fastest) .. 9 (smallest): see LEVEL_PARTICLES
+    level: int = 1  # 1 (fastest) .. 9 (smallest): see LEVELS
     fallback: bool = True  # images a classic codec stores smaller go to a classic section
 
     def __post_init__(self):
-        if self.level not in LEVEL_PARTICLES:
-            raise BBCError(f"level {self.level} is not one of {min(LEVEL_PARTICLES)}..{max(LEVEL_PARTICLES)}")
+        if self.level not in LEVELS:
+            raise BBCError(f"level {self.level} is not one of {min(LEVELS)}..{max(LEVELS)}")
 
     @property
     def particles(self) -> int:
-        return LEVEL_PARTICLES[self.level]
+        return LEVELS[self.level][0]
+
+    @property
+    def refine_steps(self) -> int:
+        return LEVELS[self.level][1]
 
 
 def pixel_sha256(images: list[Image]) -> str:
@@ -85,12 +90,14 @@ def compress_section(images: list[Image], model_name: str, checkpoint: Checkpoin
         raise BBCError(f"model {model_name} codes {checkpoint.config.kind} images, not {kind} ones")
     tiles, masks = zip(*(to_tiles(image.pixels) for image in images))
     encoder = options.encoder or checkpoint.default_encoder
-    coding = VAECoding(checkpoint, encoder, options.latents, options.latent_bits, options.particles)
-    words, schedule = push_batches(coding.codec, np.concatenate(tiles), np.concatenate(masks),
-                                   coding.pops_per_image, options.max_batch, progress)
+    coding = VAECoding(checkpoint, encoder, options.latents, options.latent_bits, options.particles,
+                       options.refine_steps)
+    words, schedule, warmup = push_batches(coding, np.concatenate(tiles), np.concatenate(masks),
+                                           options.max_batch, progress)
     model = ModelRef(model_name, encoder, checkpoint.fingerprint(encoder))
     coder = CoderSettings(options.latents, options.latent_bits, schedule,
-                          seed_bits(coding.pops_per_image), options.particles)
+                          seed_bits(coding.pops_per_image(warm=True)), options.particles,
+                          options.refine_steps, warmup)
     entries = [ImageEntry(i.name, i.pixels.shape[1], i.pixels.shape[0], i.mode) for i in images]
     return Section(kind, model, coder, entries, words, pixel_sha256(images), content_sha256(kind, images))
 
@@ -172,10 +179,10 @@ def decompress_section(section: Section, checkpoint: Checkpoint,
                             f"(encoder {encoder}, weights {section.model.fingerprint[:12]}); "
                             f"the model offered has other weights")
     coding = VAECoding(checkpoint, encoder, section.coder.latents, section.coder.latent_bits,
-                       section.coder.particles)
+                       section.coder.particles, section.coder.refine_steps)
     masks = np.concatenate([to_tiles(np.ones((e.height, e.width), np.uint8))[1] for e in section.images])
-    tiles = pop_batches(coding.codec, section.words, masks, section.coder.schedule,
-                        coding.pops_per_image, progress)
+    tiles = pop_batches(coding, section.words, masks, section.coder.schedule, section.coder.warmup,
+                        progress)
     images, start = [], 0
     for entry in section.images:
         count = tile_count(entry.height, entry.width)

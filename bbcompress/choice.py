@@ -52,7 +52,7 @@ def plan(images: list[Image], candidates: list[Candidate], codings: list[VAECodi
         chosen.setdefault(int(best[index]), []).append((image, estimate))
     for model, assigned in sorted(chosen.items()):
         name, checkpoint = candidates[model]
-        initial = seed_bits(codings[model].pops_per_image)
+        initial = seed_bits(codings[model].pops_per_image(warm=True))
         if fallback and sum(e for _, e in assigned) < 10 * initial and classic_is_cheaper(assigned, initial):
             result.classic.extend((image, *best_encoding(image.pixels, image.kind)) for image, _ in assigned)
         else:

@@ -1,8 +1,8 @@
 """Compression levels: realized rate and speed of each level for one or more models.
 
 Level N codes each image with importance-sampled bits-back over the level's particles
-(bbcompress.api.LEVEL_PARTICLES); its net rate tends to the IWAE bound, level 1's to the
--ELBO. For each model and level the test images of its dataset are coded in one archive
+and refines each image's posterior by the level's exact gradient steps
+(bbcompress.api.LEVELS); level 1 is plain bits-back, whose rate is the -ELBO. For each model and level the test images of its dataset are coded in one archive
 (model only, no classic fallback), decoded and checked; compress and decompress are timed
 on one core (BLAS limited to one thread).
 
@@ -19,7 +19,7 @@ import time
 
 from threadpoolctl import threadpool_limits
 
-from bbcompress.api import LEVEL_PARTICLES, compress_images, decompress_archive
+from bbcompress.api import LEVELS, compress_images, decompress_archive
 from bbcompress.io.archive import parse
 from bbcompress.model.vae import vae_from_checkpoint
 from bbcompress.model.zoo import ModelSet, resolve_model
@@ -40,7 +40,8 @@ def timed_level(images, models: ModelSet, encoder: str, level: int) -> dict:
     if any((a.pixels != b.pixels).any() for a, b in zip(images, decoded, strict=True)):
         raise AssertionError(f"level {level}: decoded images differ")
     rate = model_rate(parse(data))
-    return {"level": level, "particles": LEVEL_PARTICLES[level], "bytes": len(data),
+    particles, steps = LEVELS[level]
+    return {"level": level, "particles": particles, "refine_steps": steps, "bytes": len(data),
             "whole_file_bpd": 8 * len(data) / rate.pixels, "net_bpd": rate.net_bits_per_dim,
             "initial_bits": rate.initial_bits, "compress_images_per_s": len(images) / compress_s,
             "decompress_images_per_s": len(images) / decompress_s}
@@ -60,11 +61,12 @@ def measure_model(name: str, encoder: str | None, levels: list[int], count: int 
 
 
 def table(reports: list[dict]) -> str:
-    lines = ["| model | level | particles | whole file bits/dim | net bits/dim | −ELBO | IWAE-200 "
-             "| compress img/s | decompress img/s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| model | level | particles | refinement steps | whole file bits/dim | net bits/dim | −ELBO "
+             "| IWAE-200 | compress img/s | decompress img/s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for report in reports:
         for row in report["levels"]:
             lines.append(f"| {report['model']} ({report['encoder']}) | {row['level']} | {row['particles']} "
+                         f"| {row['refine_steps']} "
                          f"| {row['whole_file_bpd']:.4f} | {row['net_bpd']:.4f} | {report['elbo_bpd']:.4f} "
                          f"| {report['iwae200_bpd']:.4f} | {row['compress_images_per_s']:,.0f} "
                          f"| {row['decompress_images_per_s']:,.0f} |")
@@ -74,7 +76,7 @@ def table(reports: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_model_arguments(parser)
-    parser.add_argument("--levels", default=",".join(map(str, LEVEL_PARTICLES)))
+    parser.add_argument("--levels", default=",".join(map(str, LEVELS)))
     parser.add_argument("--images", type=int, help="first N test images (default: all)")
     parser.add_argument("--out", default="levels")
     args = parser.parse_args()

@@ -56,11 +56,11 @@ def timed_roundtrip(coding: TimedCoding, x: np.ndarray, max_batch: int) -> dict:
     tracemalloc.start()
     coding.network_s = 0.0
     started = time.perf_counter()
-    words, schedule = push_batches(coding.codec, x, mask, coding.pops_per_image, max_batch)
+    words, schedule, warmup = push_batches(coding, x, mask, max_batch)
     compress_s, compress_net = time.perf_counter() - started, coding.network_s
     coding.network_s = 0.0
     started = time.perf_counter()
-    decoded = pop_batches(coding.codec, words, mask, schedule, coding.pops_per_image)
+    decoded = pop_batches(coding, words, mask, schedule, warmup)
     decompress_s, decompress_net = time.perf_counter() - started, coding.network_s
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()

@@ -137,9 +137,9 @@ def test_bits_back_codec_roundtrips_a_batch(kind):
 def test_bits_back_chain_roundtrip(kind, scheme):
     coding = vae_coding(kind, scheme=scheme, bits=8 if scheme == "buckets" else 7)
     x, mask = random_tiles(kind, 150)
-    words, schedule = push_batches(coding.codec, x, mask, coding.pops_per_image, max_batch=64)
+    words, schedule, warmup = push_batches(coding, x, mask, max_batch=64)
     assert sum(schedule) == 150 and schedule[0] == 1 and max(schedule) <= 64
-    assert np.array_equal(pop_batches(coding.codec, words, mask, schedule, coding.pops_per_image), x)
+    assert np.array_equal(pop_batches(coding, words, mask, schedule, warmup), x)
 
 
 def test_a_floored_greyscale_model_codes_at_its_elbo():
@@ -148,8 +148,8 @@ def test_a_floored_greyscale_model_codes_at_its_elbo():
     coding = VAECoding(checkpoint_of(vae, "x"), "amortized")
     x, mask = random_tiles("greyscale", 200)
     mask[:] = True
-    words, schedule = push_batches(coding.codec, x, mask, coding.pops_per_image)
-    assert np.array_equal(pop_batches(coding.codec, words, mask, schedule, coding.pops_per_image), x)
+    words, schedule, warmup = push_batches(coding, x, mask)
+    assert np.array_equal(pop_batches(coding, words, mask, schedule, warmup), x)
     realized = (32 * len(words) - seed_bits(vae.config.latent)) / x.size
     assert realized == pytest.approx(elbo_bpd(vae, x, samples=20), rel=0.02)
 
@@ -157,9 +157,9 @@ def test_a_floored_greyscale_model_codes_at_its_elbo():
 def test_decoding_with_other_weights_is_caught():
     coding, other = vae_coding("binary"), vae_coding("binary", seed=7)
     x, mask = random_tiles("binary", 20)
-    words, schedule = push_batches(coding.codec, x, mask, coding.pops_per_image)
+    words, schedule, warmup = push_batches(coding, x, mask)
     with pytest.raises(IntegrityError):
-        pop_batches(other.codec, words, mask, schedule, other.latent_dims)
+        pop_batches(other, words, mask, schedule, warmup)
 
 
 def test_network_outputs_are_identical_across_batch_sizes_and_threads():
@@ -200,7 +200,7 @@ def test_golden_bitstream(kind):
     """Fixed model and input -> fixed words: an accidental format change shows here."""
     coding = vae_coding(kind)
     x, mask = random_tiles(kind, 12)
-    words, schedule = push_batches(coding.codec, x, mask, coding.pops_per_image)
+    words, schedule, warmup = push_batches(coding, x, mask)
     digest = hashlib.sha256(words.astype("<u4").tobytes()).hexdigest()
     assert (schedule, digest) == GOLDEN[kind], (schedule, digest)
 
@@ -235,9 +235,9 @@ def test_index_codec_roundtrips():
 def test_importance_sampled_chains_roundtrip(kind, scheme):
     coding = vae_coding(kind, scheme=scheme, bits=8 if scheme == "buckets" else 7, particles=3)
     x, mask = random_tiles(kind, 40)
-    words, schedule = push_batches(coding.codec, x, mask, coding.pops_per_image, max_batch=16)
+    words, schedule, warmup = push_batches(coding, x, mask, max_batch=16)
     assert schedule[0] == 1 and max(schedule) <= 16
-    assert np.array_equal(pop_batches(coding.codec, words, mask, schedule, coding.pops_per_image), x)
+    assert np.array_equal(pop_batches(coding, words, mask, schedule, warmup), x)
 
 
 def test_more_particles_code_below_the_elbo_towards_the_iwae_bound():
@@ -249,9 +249,9 @@ def test_more_particles_code_below_the_elbo_towards_the_iwae_bound():
     rates = {}
     for n in (1, 8):
         coding = VAECoding(checkpoint_of(vae, "x"), "amortized", particles=n)
-        words, schedule = push_batches(coding.codec, x, mask, coding.pops_per_image)
-        assert np.array_equal(pop_batches(coding.codec, words, mask, schedule, coding.pops_per_image), x)
-        rates[n] = (32 * len(words) - seed_bits(coding.pops_per_image)) / x.size
+        words, schedule, warmup = push_batches(coding, x, mask)
+        assert np.array_equal(pop_batches(coding, words, mask, schedule, warmup), x)
+        rates[n] = (32 * len(words) - seed_bits(coding.pops_per_image(warm=True))) / x.size
     elbo, iwae8 = elbo_bpd(vae, x, samples=20), iwae_bpd(vae, x, samples=8)
     assert rates[8] < rates[1] - 0.5 * (elbo - iwae8)
     assert rates[8] == pytest.approx(iwae8, rel=0.02)
@@ -266,3 +266,65 @@ def test_importance_weights_are_identical_across_batch_sizes_and_threads():
     with threadpool_limits(1):
         parts = [coding.log_weights(x[i:i + 5], mask[i:i + 5], particles[i:i + 5]) for i in range(0, 12, 5)]
     assert np.array_equal(np.concatenate(parts), full)
+
+
+def test_exact_backward_pass_is_the_gradient():
+    from bbcompress.codec.exact import ExactMLP
+    rng = np.random.default_rng(8)
+    linears = [(rng.normal(0, 0.3, (20, 4)).astype(np.float32), rng.normal(0, 0.1, 20).astype(np.float32)),
+               (rng.normal(0, 0.3, (7, 20)).astype(np.float32), rng.normal(0, 0.1, 7).astype(np.float32))]
+    net = ExactMLP(linears, 2.0**-16, 4 * 2**16)
+    z = np.round(rng.normal(0, 1, (5, 4)) * 2**16) / 2**16
+    out, masks = net.forward(z * 2**16)
+    upstream = rng.normal(0, 1, (5, 7))
+    grad = net.backward(upstream, masks)
+    numeric = np.zeros_like(z)
+    for i in range(4):
+        step = np.zeros_like(z)
+        step[:, i] = 1e-3
+        numeric[:, i] = ((net((z + step) * 2**16) - net((z - step) * 2**16)) * upstream).sum(1) / 2e-3
+    assert np.abs(grad - numeric).max() < 0.02 * np.abs(numeric).max()
+
+
+@pytest.mark.parametrize("kind", ["binary", "greyscale"])
+def test_refined_chains_roundtrip_with_masked_pixels(kind):
+    coding = vae_coding(kind, refine_steps=3, particles=2)
+    x, mask = random_tiles(kind, 30)
+    words, schedule, warmup = push_batches(coding, x, mask, max_batch=8)
+    assert np.array_equal(pop_batches(coding, words, mask, schedule, warmup), x)
+
+
+def test_refinement_is_identical_across_batch_sizes_and_threads():
+    coding = vae_coding("greyscale", refine_steps=4)
+    x, mask = random_tiles("greyscale", 12)
+    with threadpool_limits(2):
+        full = coding.encode(x, mask)
+    with threadpool_limits(1):
+        parts = [coding.encode(x[i:i + 5], mask[i:i + 5]) for i in range(0, 12, 5)]
+    assert np.array_equal(np.concatenate([m for m, _ in parts]), full[0])
+    assert np.array_equal(np.concatenate([s for _, s in parts]), full[1])
+
+
+def test_refinement_lowers_the_rate_of_the_shipped_binary_model():
+    from bbcompress.model.zoo import load_shipped
+    checkpoint = load_shipped("mnist-binary")
+    x = load_dataset("mnist10k-binary").x_test[:150].reshape(150, -1)
+    mask = np.ones_like(x, dtype=bool)
+    rates = []
+    for steps in (0, 10):
+        coding = VAECoding(checkpoint, checkpoint.default_encoder, refine_steps=steps)
+        words, schedule, warmup = push_batches(coding, x, mask)
+        assert np.array_equal(pop_batches(coding, words, mask, schedule, warmup), x)
+        rates.append(32 * len(words) / x.size)
+    assert rates[1] < 0.985 * rates[0], rates
+
+
+def test_particles_warm_up_on_plain_bits_back_and_pay_no_more_initial_bits():
+    plain, many = vae_coding("binary"), vae_coding("binary", particles=16)
+    assert seed_bits(many.pops_per_image(warm=True)) == seed_bits(plain.pops_per_image())
+    x, mask = random_tiles("binary", 60)
+    words, schedule, warmup = push_batches(many, x, mask)
+    assert 1 <= warmup < len(schedule)
+    assert np.array_equal(pop_batches(many, words, mask, schedule, warmup), x)
+    with pytest.raises(IntegrityError):  # decoding the warm-up batches with the full codec fails
+        pop_batches(many, words, mask, schedule, 0)

@@ -33,8 +33,9 @@ def coding_options(function):
                      help="Store an image with a classic codec (raw, PNG, lossless WebP) when "
                           "that is smaller than the model's estimate."),
         click.option("-l", "--level", default=DEFAULTS.level, show_default=True, type=click.IntRange(1, 9),
-                     help="1 fastest .. 9 smallest: importance-sampled bits-back with "
-                          f"{', '.join(map(str, api.LEVEL_PARTICLES.values()))} particles per image."),
+                     help="1 fastest .. 9 smallest: importance-sampled particles and per-image "
+                          "refinement steps " + ", ".join(f"{p}/{k}" for p, k in api.LEVELS.values())
+                          + "."),
     ]
     for option in reversed(options):
         function = option(function)

@@ -11,7 +11,7 @@ bits (paid once per stack); every later batch draws from the bits its predecesso
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -39,8 +39,19 @@ def bits_back(prior: Codec, likelihood: Callable[[np.ndarray], Codec],
     return Codec(push, pop)
 
 
-BatchCodec = Callable[[np.ndarray], Codec]  # a batch's pixel mask -> the codec of its images
 Progress = Callable[[int], None]
+
+
+class Coding(Protocol):
+    """What a chain of batches needs: each batch's codec and what one image pops.
+
+    A coding may have a lighter *warm-up* codec (``warm=True``: e.g. plain bits-back
+    where the full one pops many particles): batches use it until the stack can pay for
+    one image of the full codec, so the seed stays as small as the light codec needs."""
+
+    def codec(self, mask: np.ndarray, warm: bool = False) -> Codec: ...
+
+    def pops_per_image(self, warm: bool = False) -> int: ...
 
 
 def next_batch_size(coder, remaining: int, max_batch: int, pops_per_image: int) -> int:
@@ -49,36 +60,40 @@ def next_batch_size(coder, remaining: int, max_batch: int, pops_per_image: int) 
     return int(max(1, min(remaining, max_batch, affordable)))
 
 
-def push_batches(codec_for: BatchCodec, x: np.ndarray, mask: np.ndarray, pops_per_image: int,
-                 max_batch: int = DEFAULT_MAX_BATCH,
-                 report: Progress | None = None) -> tuple[np.ndarray, list[int]]:
-    """Push all images (in order) on one seeded stack; returns (words, batch sizes)."""
-    coder = seeded_coder(pops_per_image)
+def push_batches(coding: Coding, x: np.ndarray, mask: np.ndarray, max_batch: int = DEFAULT_MAX_BATCH,
+                 report: Progress | None = None) -> tuple[np.ndarray, list[int], int]:
+    """Push all images (in order) on one seeded stack: (words, batch sizes, warm-up batches)."""
+    coder = seeded_coder(coding.pops_per_image(warm=True))
+    full = coding.pops_per_image()
     schedule: list[int] = []
-    start = 0
+    warmup, start = 0, 0
     while start < len(x):
-        size = next_batch_size(coder, len(x) - start, max_batch, pops_per_image)
-        codec_for(mask[start:start + size]).push(coder, x[start:start + size])
+        warm = warmup == len(schedule) and coder.num_valid_bits() < full * MAX_SYMBOL_BITS
+        size = next_batch_size(coder, len(x) - start, max_batch, coding.pops_per_image(warm))
+        coding.codec(mask[start:start + size], warm).push(coder, x[start:start + size])
         schedule.append(size)
+        warmup += warm
         start += size
         if report:
             report(size)
-    return coder.get_compressed(), schedule
+    return coder.get_compressed(), schedule, warmup
 
 
-def pop_batches(codec_for: BatchCodec, words: np.ndarray, mask: np.ndarray, schedule: list[int],
-                pops_per_image: int, report: Progress | None = None) -> np.ndarray:
+def pop_batches(coding: Coding, words: np.ndarray, mask: np.ndarray, schedule: list[int],
+                warmup: int = 0, report: Progress | None = None) -> np.ndarray:
     """Pop the images back (last batch first); verifies the seed comes back."""
-    if sum(schedule) != len(mask) or min(schedule, default=1) < 1:
+    if sum(schedule) != len(mask) or min(schedule, default=1) < 1 or not 0 <= warmup <= len(schedule):
         raise CodingError("batch schedule does not match the number of tiles")
     coder = ANS(np.ascontiguousarray(words, dtype=np.uint32))
     x = np.zeros(mask.shape, dtype=np.uint8)
     ends = np.cumsum(schedule)
-    for end, size in zip(ends[::-1], schedule[::-1]):
-        x[end - size:end] = codec_for(mask[end - size:end]).pop(coder)
+    for index in reversed(range(len(schedule))):
+        end, size = ends[index], schedule[index]
+        x[end - size:end] = coding.codec(mask[end - size:end], index < warmup).pop(coder)
         if report:
             report(int(size))
-    if not np.array_equal(coder.get_compressed(), seeded_coder(pops_per_image).get_compressed()):
+    seed = seeded_coder(coding.pops_per_image(warm=True)).get_compressed()
+    if not np.array_equal(coder.get_compressed(), seed):
         raise IntegrityError("the ANS stack did not return to its initial state: "
                              "the archive is corrupted or was decoded with other weights")
     return x

@@ -40,19 +40,65 @@ class ExactMLP:
                  input_bound: float):
         self.input_unit = input_unit
         self.layers = quantize_layers(linears, input_unit, input_bound)
+        self.linears = linears  # kept for the backward pass, quantized on first use
+        self.backward_weights: list[tuple[np.ndarray, int]] | None = None
 
     def __call__(self, a_int: np.ndarray) -> np.ndarray:
-        a = np.ascontiguousarray(a_int, dtype=np.float64)
+        return self.forward(a_int)[0]
+
+    def forward(self, a_int: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(outputs, the hidden activations' ReLU masks) — the masks feed ``backward``."""
+        a, masks = np.ascontiguousarray(a_int, dtype=np.float64), []
         for layer in self.layers:
             y = a @ layer.weight
             y += layer.bias
             if not layer.relu:
                 y *= 2.0 ** -layer.shift
-                return y
+                return y, masks
             # floor(relu(y) * c) == max(floor(y * c), 0): in place, no temporaries
             y *= 2.0 ** (ACTIVATION_BITS - layer.shift)
             a = np.maximum(np.floor(y, out=y), 0, out=y)
+            masks.append(a > 0)
         raise AssertionError("an MLP ends with a linear layer")
+
+    def backward(self, grad_out: np.ndarray, masks: list[np.ndarray]) -> np.ndarray:
+        """d(loss)/d(input) (real units), from d(loss)/d(outputs): exact.
+
+        Each layer multiplies integer-valued gradients (rounded per row to 2**GRAD_BITS
+        levels of the row's largest value: a power-of-two scale, so rows never mix) by
+        integer-valued weights whose column sums stay below 2**WEIGHT_SUM_BITS: every sum
+        is exact, and the result the same under any batch, thread count or BLAS. The
+        floor of each activation counts as identity (straight-through).
+        """
+        if self.backward_weights is None:
+            self.backward_weights = [backward_weights(w) for w, _ in self.linears]
+        grad = grad_out
+        for index in reversed(range(len(self.layers))):
+            weight, shift = self.backward_weights[index]
+            levels, exponent = rows_on_grid(grad)
+            grad = (levels @ weight) * np.exp2(-exponent - shift)[:, None]
+            if index:
+                grad *= masks[index - 1]
+        return grad
+
+
+GRAD_BITS = 20  # gradient levels per row in the backward pass
+WEIGHT_SUM_BITS = 31  # |weights| summed over a layer's outputs: 20 + 31 < 52, exact
+
+
+def backward_weights(weight: np.ndarray) -> tuple[np.ndarray, int]:
+    """(W_int (out, in), r): W ~ W_int * 2**-r with every column sum of |W_int| < 2**31."""
+    w = np.asarray(weight, dtype=np.float64)
+    largest = float(np.abs(w).sum(axis=0).max()) or 1.0
+    shift = WEIGHT_SUM_BITS - 1 - int(np.frexp(largest)[1])
+    return np.ascontiguousarray(np.round(w * 2.0**shift)), shift
+
+
+def rows_on_grid(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(integers, e) with values ~ integers * 2**-e per row, |integers| <= 2**GRAD_BITS."""
+    largest = np.abs(values).max(axis=1)
+    exponent = GRAD_BITS - np.frexp(np.where(largest > 0, largest, 1.0))[1]
+    return np.round(values * np.exp2(exponent)[:, None]), exponent.astype(np.float64)
 
 
 def quantize_layers(linears, input_unit: float, input_bound: float) -> list[ExactLayer]:

@@ -135,3 +135,34 @@ def logistic256_log_prob(mean: np.ndarray, log_scale: np.ndarray, floor: float,
         total += clipped_log(np.where(bit == 1, p, 1.0 - p))
         state = advance(bit)
     return total
+
+
+def bernoulli_logits_loss_grad(logits: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """d(-log p(x))/d(logit) of each binary pixel."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-logits)) - x
+
+
+def logistic256_loss_grad(mean: np.ndarray, log_scale: np.ndarray, floor: float,
+                          x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """d(-log P(x))/d(mean) and d(-log P(x))/d(log_scale) of each 8-bit pixel, P the
+    discretized logistic with its floor (clipped where P underflows)."""
+    inv_scale = np.exp(-log_scale)
+    u_hi, u_lo = (x + 0.5 - mean) * inv_scale, (x - 0.5 - mean) * inv_scale
+    d_hi, d_lo = logistic_density(u_hi), logistic_density(u_lo)
+    d_hi, d_lo = np.where(x >= 255, 0.0, d_hi), np.where(x <= 0, 0.0, d_lo)  # open-ended bins
+    d_mass_d_mean = -(d_hi - d_lo) * inv_scale
+    d_mass_d_log_scale = -(d_hi * np.where(x >= 255, 0.0, u_hi) - d_lo * np.where(x <= 0, 0.0, u_lo))
+    probability = np.exp(logistic256_log_prob(mean, log_scale, floor, x))
+    factor = -(1.0 - floor) / probability
+    return (np.clip(factor * d_mass_d_mean, -GRAD_CLIP, GRAD_CLIP),
+            np.clip(factor * d_mass_d_log_scale, -GRAD_CLIP, GRAD_CLIP))
+
+
+GRAD_CLIP = 1e4
+
+
+def logistic_density(u: np.ndarray) -> np.ndarray:
+    """sigmoid'(u), from the tail away from the mean (no overflow)."""
+    e = np.exp(-np.abs(u))
+    return e / (1.0 + e) ** 2

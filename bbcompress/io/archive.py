@@ -5,7 +5,8 @@ Layout (all integers little-endian)::
     offset  size  field
     0       8     magic  89 42 42 43 0D 0A 1A 0A  ("\\x89BBC\\r\\n\\x1a\\n", PNG-style)
     8       1     format version: the lowest its sections need: 1; 2 when a section uses
-                  importance-sampled bits-back ("particles"); 3 when a section holds
+                  importance-sampled bits-back ("particles") or per-image refinement
+                  ("refine_steps"), batches warmed up ("warmup"); 3 when a section holds
                   classic-coded images. Readers refuse versions above theirs cleanly.
     9       1     flags: bit 0 set = the header is LZMA2-compressed (raw stream, no
                   container); other bits reserved (a reader refuses flags it does not know)
@@ -20,7 +21,8 @@ one model::
     {"kind": "binary" | "greyscale",
      "model": {"name": str, "encoder": str, "fingerprint": sha256 hex of the weights},
      "coder": {"latents": "buckets" | "grid", "latent_bits": int, "schedule": [int, ...],
-               "initial_bits": int, "particles": int (version 2, absent means 1)},
+               "initial_bits": int, "particles": int, "refine_steps": int, "warmup": int
+               (the last three since version 2; absent means 1, 0, 0)},
      "images": [[name, width, height, mode], ...],
      "words": W_section,
      "pixel_sha256": sha256 of the decoded pixels of the section's images in order,
@@ -62,6 +64,7 @@ from .names import check_unique, name_parts
 MAGIC = b"\x89BBC\r\n\x1a\n"
 VERSION = 3  # the newest this code reads; it writes the lowest its sections need
 MAX_PARTICLES = 256
+MAX_REFINE_STEPS = 1000
 PREFIX = struct.Struct("<8sBBI")
 HEADER_LZMA = 0x01
 LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
@@ -125,12 +128,18 @@ class CoderSettings:
     schedule: list[int]
     initial_bits: int = 0
     particles: int = 1  # > 1: importance-sampled bits-back (format version 2)
+    refine_steps: int = 0  # > 0: per-image refinement of q (format version 2)
+    warmup: int = 0  # leading batches coded with plain bits-back (format version 2)
+
+    @property
+    def extended(self) -> bool:
+        return (self.particles, self.refine_steps, self.warmup) != (1, 0, 0)
 
     def to_json(self) -> dict:
         settings = {"latents": self.latents, "latent_bits": self.latent_bits,
                     "schedule": list(self.schedule), "initial_bits": self.initial_bits}
-        if self.particles != 1:
-            settings["particles"] = self.particles
+        if self.extended:
+            settings.update(particles=self.particles, refine_steps=self.refine_steps, warmup=self.warmup)
         return settings
 
     @classmethod
@@ -143,10 +152,14 @@ class CoderSettings:
         if min(schedule, default=0) < 1:
             raise ValueError("a batch of the schedule is empty")
         particles = expect(entry.get("particles", 1), int, "coder.particles")
-        if not 1 <= particles <= MAX_PARTICLES:
-            raise ValueError(f"{particles} particles per image is out of range")
+        steps = expect(entry.get("refine_steps", 0), int, "coder.refine_steps")
+        warmup = expect(entry.get("warmup", 0), int, "coder.warmup")
+        if not (1 <= particles <= MAX_PARTICLES and 0 <= steps <= MAX_REFINE_STEPS
+                and 0 <= warmup <= len(schedule)):
+            raise ValueError(f"particles {particles}, refinement steps {steps} or warm-up {warmup} "
+                             f"out of range")
         return cls(latents, bits, schedule, expect(entry.get("initial_bits", 0), int, "coder.initial_bits"),
-                   particles)
+                   particles, steps, warmup)
 
 
 @dataclass
@@ -169,7 +182,7 @@ class Section:
     @property
     def version(self) -> int:
         """The format version this section needs."""
-        return 3 if self.is_classic else 2 if self.coder.particles > 1 else 1
+        return 3 if self.is_classic else 2 if self.coder.extended else 1
 
     def header(self) -> dict:
         header = {"kind": str(self.kind)}

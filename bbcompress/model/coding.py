@@ -14,8 +14,9 @@ from ..codec.core import Codec, masked, require_finite
 from ..codec.importance import importance_bits_back, on_grid
 from ..codec.exact import ACTIVATION_BITS, ExactMLP
 from ..codec.latents import latent_scheme
-from ..codec.pixels import (bernoulli_logits, bernoulli_logits_log_prob, logistic256,
-                            logistic256_log_prob)
+from ..codec.pixels import (bernoulli_logits, bernoulli_logits_log_prob, bernoulli_logits_loss_grad,
+                            logistic256, logistic256_log_prob, logistic256_loss_grad)
+from ..codec.refinement import Refinement
 from ..errors import CodingError
 from ..kinds import Kind
 from .checkpoint import Checkpoint
@@ -26,9 +27,10 @@ class VAECoding:
     """The codec of a batch of 784-pixel tiles for one checkpoint and encoder."""
 
     def __init__(self, checkpoint: Checkpoint, encoder: str, scheme: str = "buckets", bits: int = 8,
-                 particles: int = 1):
+                 particles: int = 1, refine_steps: int = 0):
         self.config = checkpoint.config
         self.particles = particles
+        self.refinement = Refinement(refine_steps, self.config.latent)
         self.latents = latent_scheme(scheme, bits)
         greyscale = self.config.kind == Kind.GREYSCALE
         try:
@@ -43,15 +45,37 @@ class VAECoding:
     def latent_dims(self) -> int:
         return self.config.latent
 
-    @property
-    def pops_per_image(self) -> int:
-        """Symbols an image pops before it pushes: what the stack must hold for it."""
-        return self.latent_dims * self.particles + (self.particles > 1)
+    def pops_per_image(self, warm: bool = False) -> int:
+        """Symbols an image pops before it pushes: what the stack must hold for it
+        (``warm``: with the warm-up codec, plain bits-back)."""
+        particles = 1 if warm else self.particles
+        return self.latent_dims * particles + (particles > 1)
 
-    def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior (mean, std) of each image, each (B, latent)."""
+    def encode(self, x: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior (mean, std) of each image, each (B, latent): the encoder's, then
+        refined on the image itself (``refine_steps``; ``mask``: the pixels that count)."""
         mean, log_std = np.split(self.encoder(x), 2, axis=-1)
+        if self.refinement.steps:
+            mean, log_std = self.refinement.run(mean, log_std, lambda z: self.loss_grad(z, x, mask))
         return require_finite(mean, "latent means"), require_finite(np.exp(log_std), "latent stds")
+
+    def loss_grad(self, z: np.ndarray, x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        """d(-log p(x|z))/dz per image, exactly the same on both sides (see ExactMLP.backward)."""
+        out, relu_masks = self.decoder.forward(np.round(z * 2.0**ACTIVATION_BITS))
+        if self.config.kind == Kind.BINARY:
+            grad = bernoulli_logits_loss_grad(out, x)
+        else:
+            raw_mean, raw_log_scale = np.split(out, 2, axis=-1)
+            with np.errstate(over="ignore"):
+                squashed = 1.0 / (1.0 + np.exp(-raw_mean))
+            log_scale = np.clip(raw_log_scale, MIN_LOG_SCALE, MAX_LOG_SCALE)
+            d_mean, d_log_scale = logistic256_loss_grad(256.0 * squashed - 0.5, log_scale,
+                                                        self.config.pixel_floor, x)
+            inside = (raw_log_scale > MIN_LOG_SCALE) & (raw_log_scale < MAX_LOG_SCALE)
+            grad = np.concatenate([d_mean * 256.0 * squashed * (1 - squashed), d_log_scale * inside], axis=-1)
+        if mask is not None:
+            grad = grad * np.tile(mask, grad.shape[-1] // mask.shape[-1])
+        return self.decoder.backward(grad, relu_masks)
 
     def decode(self, z: np.ndarray):
         """Pixel laws: logits (binary) or (mean, log_scale) (greyscale), each (B, 784)."""
@@ -80,7 +104,7 @@ class VAECoding:
     def log_weights(self, x: np.ndarray, mask: np.ndarray, particles: np.ndarray) -> np.ndarray:
         """log p(x, z_k) - log Q(j_k|x) per image and particle (B, N), on the exact grid."""
         images, count, dims = particles.shape
-        mean, std = self.encode(np.where(mask, x, 0))
+        mean, std = self.encode(np.where(mask, x, 0), mask)
         flat = particles.reshape(images * count, dims)
         params = self.decode(self.latents.z(flat))
         x_rep, mask_rep = np.repeat(x, count, axis=0), np.repeat(mask, count, axis=0)
@@ -92,20 +116,21 @@ class VAECoding:
     def estimate_bits(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """A cheap cost estimate per image (bits): log p(x, z) - log Q(z|x) at the latent
         nearest the posterior mean, the one-sample -ELBO without the sampling noise."""
-        mean, _ = self.encode(np.where(mask, x, 0))
+        mean, _ = self.encode(np.where(mask, x, 0), mask)
         return -self.log_weights(x, mask, self.latents.nearest(mean)[:, None, :])[:, 0] / np.log(2)
 
-    def codec(self, mask: np.ndarray) -> Codec:
+    def codec(self, mask: np.ndarray, warm: bool = False) -> Codec:
         """Bits-back codec for images (B, 784) whose pixels outside ``mask`` are not coded
         (the padding of edge tiles: zero on both sides, so Q(j|x) is the same); with
-        several particles, importance-sampled bits-back."""
+        several particles, importance-sampled bits-back (``warm``: plain bits-back, for
+        the first batches, while the stack cannot yet pay for the particles' pops)."""
         def likelihood(j):
             return self.pixels(self.decode(self.latents.z(j)), mask)
 
         def posterior(x):
-            return self.latents.posterior(*self.encode(np.where(mask, x, 0)))
+            return self.latents.posterior(*self.encode(np.where(mask, x, 0), mask))
         prior = self.latents.prior((len(mask), self.latent_dims))
-        if self.particles == 1:
+        if self.particles == 1 or warm:
             return bits_back(prior, likelihood, posterior)
         return importance_bits_back(self.particles, len(mask), prior, likelihood, posterior,
                                     lambda x, particles: self.log_weights(x, mask, particles))
