@@ -32,11 +32,16 @@ from .model.zoo import ModelSet
 Progress = Callable[[int], None]  # called with the number of tiles just coded
 
 
-# Compression level -> (importance-sampled particles, per-image refinement steps) per
-# image; 1 is plain bits-back. Time grows about with particles x (1 + 2 x steps) over
-# level 1; the rates each reaches: benchmarks/results/levels.md.
-LEVELS = {1: (1, 0), 2: (4, 0), 3: (1, 5), 4: (4, 5), 5: (1, 10), 6: (4, 10), 7: (1, 20),
-          8: (4, 20), 9: (8, 50)}
+# Compression level -> (importance-sampled particles, per-image refinement steps); level 1
+# is plain bits-back. Refinement buys more per second than particles (300 digits, one
+# core: 10 steps -3.1% binary / -3.5% greyscale at 1/5 and 1/8 of level 1's speed; 4
+# particles -2.2% / -0.7% at 1/2 and 1/4), so the ladder climbs by steps and adds
+# particles at the top. Rates and speeds of each level: benchmarks/results/levels.md.
+LEVELS = {1: (1, 0), 2: (1, 3), 3: (1, 5), 4: (1, 10), 5: (1, 15), 6: (1, 20), 7: (1, 30),
+          8: (4, 30), 9: (8, 50)}
+# The default: the first refinement steps give the most per second; level 4 keeps
+# hundreds of 28x28 images per second each way on one core.
+DEFAULT_LEVEL = 4
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,7 @@ class CodingOptions:
     latents: str = "buckets"
     latent_bits: int = 8
     max_batch: int = DEFAULT_MAX_BATCH
-    level: int = 1  # 1 (fastest) .. 9 (smallest): see LEVELS
+    level: int = DEFAULT_LEVEL  # 1 (fastest) .. 9 (smallest): see LEVELS
     fallback: bool = True  # images a classic codec stores smaller go to a classic section
 
     def __post_init__(self):

@@ -55,9 +55,9 @@ def test_images(checkpoint: Checkpoint) -> tuple[Dataset, list[Image]]:
 
 
 def model_only(**settings) -> CodingOptions:
-    """Coding options that send every image to the model (no classic fallback), so that
-    a rate is the model's own."""
-    return CodingOptions(fallback=False, **settings)
+    """Coding options that send every image to the model (no classic fallback) at level 1
+    (plain bits-back, unless ``level`` is given), so that a rate is the model's -ELBO."""
+    return CodingOptions(**{"fallback": False, "level": 1, **settings})
 
 
 def model_rate(archive: Archive) -> SectionRate:

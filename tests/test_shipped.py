@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from bbcompress.api import compress_section, section_rate
+from bbcompress.api import CodingOptions, compress_section, section_rate
 from bbcompress.cli import main
 from bbcompress.errors import CheckpointError
 from bbcompress.io.images import images_from_array
@@ -55,7 +55,8 @@ def test_all_test_digits_roundtrip_through_files_and_the_cli(tmp_path, data, suf
 def test_realized_rate_matches_the_elbo(data, kind):
     checkpoint = resolve_model(DEFAULT_MODELS[kind])
     digits = load_dataset(data).x_test
-    section = compress_section(images_from_array(digits, Kind(kind)), DEFAULT_MODELS[kind], checkpoint)
+    section = compress_section(images_from_array(digits, Kind(kind)), DEFAULT_MODELS[kind], checkpoint,
+                               CodingOptions(level=1))
     realized = section_rate(section).net_bits_per_dim
     assert section.model.encoder == checkpoint.default_encoder
     elbo = elbo_bpd(vae_from_checkpoint(checkpoint, checkpoint.default_encoder).eval(), digits, samples=10)

@@ -31,6 +31,7 @@ class VAECoding:
         self.config = checkpoint.config
         self.particles = particles
         self.refinement = Refinement(refine_steps, self.config.latent)
+        self.last_posterior: tuple = (None, None)
         self.latents = latent_scheme(scheme, bits)
         greyscale = self.config.kind == Kind.GREYSCALE
         try:
@@ -51,13 +52,20 @@ class VAECoding:
         particles = 1 if warm else self.particles
         return self.latent_dims * particles + (particles > 1)
 
-    def encode(self, x: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def encode(self, x: np.ndarray, mask: np.ndarray | None = None,
+               refine: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Posterior (mean, std) of each image, each (B, latent): the encoder's, then
-        refined on the image itself (``refine_steps``; ``mask``: the pixels that count)."""
-        mean, log_std = np.split(self.encoder(x), 2, axis=-1)
-        if self.refinement.steps:
-            mean, log_std = self.refinement.run(mean, log_std, lambda z: self.loss_grad(z, x, mask))
-        return require_finite(mean, "latent means"), require_finite(np.exp(log_std), "latent stds")
+        refined on the image itself (``refine_steps``; ``mask``: the pixels that count).
+        The last batch's result is kept: bits-back asks twice for the same images."""
+        refine = refine and self.refinement.steps > 0
+        key = (refine, x.shape, hash(x.tobytes()), None if mask is None else hash(mask.tobytes()))
+        if self.last_posterior[0] != key:
+            mean, log_std = np.split(self.encoder(x), 2, axis=-1)
+            if refine:
+                mean, log_std = self.refinement.run(mean, log_std, lambda z: self.loss_grad(z, x, mask))
+            posterior = require_finite(mean, "latent means"), require_finite(np.exp(log_std), "latent stds")
+            self.last_posterior = (key, posterior)
+        return self.last_posterior[1]
 
     def loss_grad(self, z: np.ndarray, x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         """d(-log p(x|z))/dz per image, exactly the same on both sides (see ExactMLP.backward)."""
@@ -101,10 +109,11 @@ class VAECoding:
             return bernoulli_logits_log_prob(params, x)
         return logistic256_log_prob(*params, self.config.pixel_floor, x)
 
-    def log_weights(self, x: np.ndarray, mask: np.ndarray, particles: np.ndarray) -> np.ndarray:
+    def log_weights(self, x: np.ndarray, mask: np.ndarray, particles: np.ndarray,
+                    refine: bool = True) -> np.ndarray:
         """log p(x, z_k) - log Q(j_k|x) per image and particle (B, N), on the exact grid."""
         images, count, dims = particles.shape
-        mean, std = self.encode(np.where(mask, x, 0), mask)
+        mean, std = self.encode(np.where(mask, x, 0), mask, refine)
         flat = particles.reshape(images * count, dims)
         params = self.decode(self.latents.z(flat))
         x_rep, mask_rep = np.repeat(x, count, axis=0), np.repeat(mask, count, axis=0)
@@ -116,8 +125,8 @@ class VAECoding:
     def estimate_bits(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """A cheap cost estimate per image (bits): log p(x, z) - log Q(z|x) at the latent
         nearest the posterior mean, the one-sample -ELBO without the sampling noise."""
-        mean, _ = self.encode(np.where(mask, x, 0), mask)
-        return -self.log_weights(x, mask, self.latents.nearest(mean)[:, None, :])[:, 0] / np.log(2)
+        mean, _ = self.encode(np.where(mask, x, 0), mask, refine=False)
+        return -self.log_weights(x, mask, self.latents.nearest(mean)[:, None, :], refine=False)[:, 0] / np.log(2)
 
     def codec(self, mask: np.ndarray, warm: bool = False) -> Codec:
         """Bits-back codec for images (B, 784) whose pixels outside ``mask`` are not coded
