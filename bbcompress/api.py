@@ -241,6 +241,25 @@ def refuse_overwriting_inputs(output: str | Path, inputs: list[str]) -> None:
             raise BBCError(f"{output} is one of the inputs: refusing to replace it")
 
 
+def level_bound_bpd(checkpoint: Checkpoint, encoder: str, images: np.ndarray, level: int,
+                    seed: int = 0, batch: int = 100) -> float:
+    """The rate a level tends to, without coding: -log((1/N) sum_k w_k) in bits/dim, with
+    the level's N particles drawn from its (refined) posterior and discretized latents."""
+    particles, steps = LEVELS[level]
+    coding = VAECoding(checkpoint, encoder, particles=particles, refine_steps=steps)
+    rng, total = np.random.default_rng(seed), 0.0
+    x = images.reshape(len(images), -1)
+    for start in range(0, len(x), batch):
+        chunk = x[start:start + batch]
+        mask = np.ones(chunk.shape, dtype=bool)
+        mean, std = coding.encode(chunk, mask)
+        z = mean[:, None, :] + std[:, None, :] * rng.standard_normal((len(chunk), particles, mean.shape[1]))
+        log_w = coding.log_weights(chunk, mask, coding.latents.nearest(z))
+        top = log_w.max(axis=1)
+        total += float(np.sum(top + np.log(np.exp(log_w - top[:, None]).mean(axis=1))))
+    return -total / (x.size * np.log(2))
+
+
 def compress_paths(paths: list[str], models: ModelSet, options: CodingOptions = CodingOptions(),
                    progress: Progress | None = None) -> Archive:
     return compress_images(read_inputs(paths), models, options, progress)

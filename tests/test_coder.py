@@ -328,3 +328,18 @@ def test_particles_warm_up_on_plain_bits_back_and_pay_no_more_initial_bits():
     assert np.array_equal(pop_batches(many, words, mask, schedule, warmup), x)
     with pytest.raises(IntegrityError):  # decoding the warm-up batches with the full codec fails
         pop_batches(many, words, mask, schedule, 0)
+
+
+@pytest.mark.parametrize("level", [1, 4])
+def test_the_level_bound_is_the_rate_the_level_codes_at(level):
+    from bbcompress.api import LEVELS, level_bound_bpd
+    from bbcompress.model.zoo import load_shipped
+    checkpoint = load_shipped("mnist-binary")
+    digits = load_dataset("mnist10k-binary").x_test[:200]
+    particles, steps = LEVELS[level]
+    coding = VAECoding(checkpoint, checkpoint.default_encoder, particles=particles, refine_steps=steps)
+    x = digits.reshape(200, -1)
+    words, schedule, warmup = push_batches(coding, x, np.ones_like(x, dtype=bool))
+    realized = (32 * len(words) - seed_bits(coding.pops_per_image(warm=True))) / x.size
+    bound = level_bound_bpd(checkpoint, checkpoint.default_encoder, digits, level)
+    assert realized == pytest.approx(bound, rel=0.015), (realized, bound)

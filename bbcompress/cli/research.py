@@ -71,9 +71,11 @@ def train(data_name, data_root, out_dir, epochs, checkpoint_every, batch_size, l
 @click.option("--samples", default=1, show_default=True, help="z samples per image for the ELBO.")
 @click.option("--iwae", "iwae_samples", default=1000, show_default=True,
               help="K of the IWAE bound (0 to skip).")
+@click.option("--level", type=click.IntRange(1, 9),
+              help="Also the rate this compression level tends to (its particles and refinement).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @friendly_errors
-def eval_command(checkpoint, data_name, data_root, split, encoder, samples, iwae_samples, as_json):
+def eval_command(checkpoint, data_name, data_root, split, encoder, samples, iwae_samples, level, as_json):
     """Print the BPD of CHECKPOINT on a dataset split: -ELBO and -IWAE-K."""
     from ..model.checkpoint import load_checkpoint
     from ..training.data import load_dataset
@@ -83,6 +85,9 @@ def eval_command(checkpoint, data_name, data_root, split, encoder, samples, iwae
     dataset = load_dataset(data_name or ckpt.info.get("data", ""), data_root)
     result = {"checkpoint": str(checkpoint),
               **evaluate_checkpoint(ckpt, dataset, split, encoder, samples, iwae_samples)}
+    if level:
+        from ..api import level_bound_bpd
+        result.update(level=level, level_bound_bpd=level_bound_bpd(ckpt, encoder, dataset.split(split), level))
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -90,6 +95,8 @@ def eval_command(checkpoint, data_name, data_root, split, encoder, samples, iwae
     click.echo(f"  -ELBO   {result['elbo_bpd']:.4f} bits/dim ({samples} z sample(s) per image)")
     if iwae_samples:
         click.echo(f"  -IWAE-{iwae_samples} {result['iwae_bpd']:.4f} bits/dim")
+    if level:
+        click.echo(f"  level {level}: {result['level_bound_bpd']:.4f} bits/dim (the rate it codes at)")
 
 
 @main.command()
