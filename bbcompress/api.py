@@ -18,7 +18,8 @@ import numpy as np
 from .codec.bits_back import DEFAULT_MAX_BATCH, pop_batches, push_batches
 from .codec.core import seed_bits
 from .errors import BBCError, IntegrityError, ModelMismatch, OutputExists
-from .io.archive import Archive, CoderSettings, ImageEntry, ModelRef, Section, parse, write_archive
+from .io.archive import (Archive, CoderSettings, EmbeddedModel, ImageEntry, ModelRef, Section, parse,
+                         write_archive)
 from .choice import plan
 from .io.classic import decode as classic_decode
 from .io.images import MAX_PIXELS, Image, from_tiles, tile_count, to_tiles
@@ -52,6 +53,7 @@ class CodingOptions:
     max_batch: int = DEFAULT_MAX_BATCH
     level: int = DEFAULT_LEVEL  # 1 (fastest) .. 9 (smallest): see LEVELS
     fallback: bool = True  # images a classic codec stores smaller go to a classic section
+    embed_models: bool = False  # carry the weights of every model used inside the archive
 
     def __post_init__(self):
         if self.level not in LEVELS:
@@ -150,7 +152,18 @@ def compress_images(images: list[Image], models: ModelSet, options: CodingOption
         group = [image for image in images if image.kind == kind]
         if group:
             archive.sections.extend(compress_kind(group, models, options, progress))
+    if options.embed_models:
+        archive.models = embedded_models(archive, models)
     return archive
+
+
+def embedded_models(archive: Archive, models: ModelSet) -> list[EmbeddedModel]:
+    """The decoder and the one encoder each model section used, as the archive carries them."""
+    used = {(s.model.name, s.model.encoder) for s in archive.sections if not s.is_classic}
+    if len({name for name, _ in used}) != len(used):
+        raise BBCError("one model used with two encoders cannot be embedded")
+    return [EmbeddedModel(name, *models.named(name).with_only(encoder).to_bytes())
+            for name, encoder in sorted(used)]
 
 
 def decode_classic(section: Section) -> list[Image]:
@@ -200,6 +213,7 @@ def decompress_section(section: Section, checkpoint: Checkpoint,
 def decompress_archive(archive: Archive, models: ModelSet, progress: Progress | None = None) -> list[Image]:
     """Every image of ``archive``, each section decoded with the set's model for it."""
     images = []
+    models = models.with_embedded(archive.models)
     for section in archive.sections:
         if section.is_classic:
             images.extend(verified(section, decode_classic(section)))

@@ -67,13 +67,15 @@ def echo_rates(rows: list[dict]) -> None:
 @click.option("-m", "--model", "model_args", multiple=True,
               help="Shipped model name or checkpoint path; once per image kind (binary, greyscale).")
 @coding_options
+@click.option("--embed-model", "embed", is_flag=True,
+              help="Carry the weights of the models used, so the archive decodes without them.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing archive.")
 @click.option("-q", "--quiet", is_flag=True)
 @progress_option
 @click.option("--json", "as_json", is_flag=True, help="Print sizes and bits/dim as JSON.")
 @friendly_errors
 def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bits, max_batch, fallback,
-             level, force, quiet, progress, as_json):
+             level, embed, force, quiet, progress, as_json):
     """Compress image files and folders (1-bit or 8-bit greyscale) into one .bbc archive."""
     if not inputs:
         raise BBCError("no input files given")
@@ -88,7 +90,7 @@ def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bit
         api.refuse_overwriting_inputs(output, inputs)
     started = time.monotonic()
     images = api.read_inputs(list(inputs))
-    options = api.CodingOptions(encoder, latents, latent_bits, max_batch, level, fallback)
+    options = api.CodingOptions(encoder, latents, latent_bits, max_batch, level, fallback, embed)
     with TileProgress(api.tile_total(images), "compress", quiet, progress) as bar:
         archive = api.compress_images(images, ModelSet(model_args), options, bar)
     if to_stdout:
@@ -98,7 +100,13 @@ def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bit
     else:
         size = write_archive(output, archive, force)
     report = {"archive": output or "-", "bytes": size, "images": archive.image_count,
-              "seconds": round(time.monotonic() - started, 3), "sections": api.archive_rates(archive)}
+              "seconds": round(time.monotonic() - started, 3), "sections": api.archive_rates(archive),
+              "embedded_models": {m.name: len(m.weights) for m in archive.models}}
+    shipped = [m.name for m in archive.models if m.name in shipped_cards()]
+    if shipped and not quiet:
+        click.echo(f"bbcompress: warning: embedding the shipped model(s) {', '.join(shipped)} adds "
+                   f"{sum(len(m.weights) for m in archive.models if m.name in shipped):,} bytes that "
+                   f"any bbcompress could supply", err=True)
     if as_json:
         click.echo(json.dumps(report), err=to_stdout)
     elif not quiet:
@@ -160,11 +168,14 @@ def info(archive_path, as_json):
     """List the contents of ARCHIVE (- for stdin) and its bits/dim (without decoding)."""
     archive = read_archive(archive_path)
     sections = api.archive_info(archive)
+    embedded = [{"name": m.name, "bytes": len(m.weights)} for m in archive.models]
     if as_json:
-        click.echo(json.dumps({"archive": archive_path, "sections": sections}))
+        click.echo(json.dumps({"archive": archive_path, "sections": sections, "embedded_models": embedded}))
         return
     click.echo(f"{archive_path}: {archive.image_count} image(s)")
     echo_rates(sections)
+    for model in embedded:
+        click.echo(f"  embedded model {shown(model['name'])}: {model['bytes']:,} bytes of weights")
     for row in sections:
         for f in row["files"]:
             restored = f"  (restored as {shown(f['restored_as'])})" if f["restored_as"] != f["name"] else ""

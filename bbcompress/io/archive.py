@@ -232,15 +232,33 @@ def read_blobs(entry: dict, images: list, words: np.ndarray) -> list[tuple[str, 
 
 
 @dataclass
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A model's card and weights carried inside the archive (``compress --embed-model``),
+    so it decodes where that model is not installed; checked by its fingerprint."""
+    name: str
+    card: dict
+    weights: bytes
+
+    def header(self) -> dict:
+        return {"name": self.name, "card": self.card, "bytes": len(self.weights)}
+
+
+@dataclass
 class Archive:
     sections: list[Section] = field(default_factory=list)
+    models: list[EmbeddedModel] = field(default_factory=list)
 
     def to_bytes(self) -> bytes:
-        plain = json.dumps({"sections": [s.header() for s in self.sections]}, separators=(",", ":")).encode()
+        fields = {"sections": [s.header() for s in self.sections]}
+        if self.models:
+            fields["models"] = [m.header() for m in self.models]
+        plain = json.dumps(fields, separators=(",", ":")).encode()
         packed = lzma.compress(plain, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
         header, flags = (packed, HEADER_LZMA) if len(packed) < len(plain) else (plain, 0)
         payload = b"".join(s.words.astype("<u4").tobytes() for s in self.sections)
-        version = max((s.version for s in self.sections), default=1)
+        payload += b"".join(m.weights for m in self.models)
+        version = max([s.version for s in self.sections] + [3 if self.models else 1])
         body = PREFIX.pack(MAGIC, version, flags, len(header)) + header + payload
         return body + struct.pack("<I", zlib.crc32(body))
 
@@ -268,10 +286,12 @@ def parse(data: bytes, source: str = "archive") -> Archive:
         header = body[PREFIX.size:PREFIX.size + header_len]
         if flags & HEADER_LZMA:
             header = inflate_header(header)
-        sections = read_sections(json.loads(header), body[PREFIX.size + header_len:])
-        if any(s.version > version for s in sections):
+        header = json.loads(header)
+        sections, rest = read_sections(header, body[PREFIX.size + header_len:])
+        models = read_models(header, rest)
+        if any(s.version > version for s in sections) or (models and version < 3):
             raise ValueError(f"a section needs a format version above {version}")
-        return Archive(sections)
+        return Archive(sections, models)
     except (ValueError, KeyError, TypeError, IndexError, RecursionError, lzma.LZMAError) as e:
         raise ArchiveError(f"{source}: malformed archive header ({e})") from None
 
@@ -284,7 +304,8 @@ def inflate_header(stored: bytes) -> bytes:
     return header
 
 
-def read_sections(header: dict, payload: bytes) -> list[Section]:
+def read_sections(header: dict, payload: bytes) -> tuple[list[Section], bytes]:
+    """The sections, and the payload they leave (the embedded models')."""
     sections, offset = [], 0
     for entry in expect(expect(header, dict, "the header")["sections"], list, "sections"):
         count = expect(expect(entry, dict, "a section")["words"], int, "words")
@@ -293,13 +314,27 @@ def read_sections(header: dict, payload: bytes) -> list[Section]:
             raise ValueError("payload shorter than the header says")
         offset += 4 * count
         sections.append(Section.from_header(entry, np.frombuffer(chunk, dtype="<u4").astype(np.uint32)))
-    if offset != len(payload):
-        raise ValueError("payload longer than the header says")
     entries = [e for s in sections for e in s.images]
     if sum(e.width * e.height for e in entries) > MAX_PIXELS:
         raise ValueError(f"the archive holds more than {MAX_PIXELS} pixels")
     check_unique([e.name for e in entries])
-    return sections
+    return sections, payload[offset:]
+
+
+def read_models(header: dict, payload: bytes) -> list[EmbeddedModel]:
+    """The embedded models, which take the rest of the payload exactly."""
+    models, offset = [], 0
+    for entry in expect(header.get("models", []), list, "models"):
+        expect(entry, dict, "an embedded model")
+        size = expect(entry["bytes"], int, "an embedded model's size")
+        if not 0 <= size <= len(payload) - offset:
+            raise ValueError("payload shorter than the header says")
+        models.append(EmbeddedModel(expect(entry["name"], str, "a model name"),
+                                    expect(entry["card"], dict, "a model card"), payload[offset:offset + size]))
+        offset += size
+    if offset != len(payload):
+        raise ValueError("payload longer than the header says")
+    return models
 
 
 def read_archive(path: str | Path) -> Archive:

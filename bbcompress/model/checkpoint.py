@@ -84,9 +84,8 @@ class Checkpoint:
         self.encoders[name] = dict(state)
         self.encoder_info[name] = {**info, "decoder_sha256": decoder_sha256}
 
-    def save(self, path: str | Path) -> Path:
-        weights_path, card_path = checkpoint_paths(path)
-        weights_path.parent.mkdir(parents=True, exist_ok=True)
+    def to_bytes(self) -> tuple[dict, bytes]:
+        """(card, safetensors bytes): what ``save`` writes and ``from_bytes`` reads."""
         tensors = {f"decoder.{k}": v for k, v in self.decoder.items()}
         for name, state in self.encoders.items():
             tensors.update({f"encoder.{name}.{k}": v for k, v in state.items()})
@@ -95,6 +94,17 @@ class Checkpoint:
                 **self.info, "encoders": self.encoder_info,
                 "decoder_sha256": self.decoder_sha256,
                 "weights_sha256": hashlib.sha256(blob).hexdigest()}
+        return card, blob
+
+    def with_only(self, encoder: str) -> "Checkpoint":
+        """The decoder and one encoder: all a decoder of an archive needs."""
+        return Checkpoint(self.config, self.decoder, {encoder: self.encoder(encoder)},
+                          {encoder: self.encoder_info.get(encoder, {})}, dict(self.info))
+
+    def save(self, path: str | Path) -> Path:
+        weights_path, card_path = checkpoint_paths(path)
+        weights_path.parent.mkdir(parents=True, exist_ok=True)
+        card, blob = self.to_bytes()
         atomic_write_bytes(weights_path, blob)
         atomic_write_bytes(card_path, (json.dumps(card, indent=2) + "\n").encode())
         return card_path
@@ -129,15 +139,22 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         blob = weights_path.read_bytes()
     except OSError as e:
         raise CheckpointError(f"{weights_path}: cannot read weights ({e.strerror})") from None
+    return from_bytes(card, blob, str(weights_path))
+
+
+def from_bytes(card: dict, blob: bytes, source: str = "embedded model") -> Checkpoint:
+    """A checkpoint from its card and weights, verified; every failure a CheckpointError."""
+    if not isinstance(card, dict) or card.get("format") != FORMAT or card.get("version") != VERSION:
+        raise CheckpointError(f"{source}: not a bbcompress checkpoint card of version {VERSION}")
     if hashlib.sha256(blob).hexdigest() != card.get("weights_sha256"):
-        raise CheckpointError(f"{weights_path}: sha256 differs from its card: the file was "
+        raise CheckpointError(f"{source}: sha256 differs from its card: the file was "
                               f"modified or corrupted")
     try:
         tensors = load_safetensors(blob)
         config = VAEConfig(**card["config"])
-    except (SafetensorError, TypeError, ValueError, KeyError) as e:
-        raise CheckpointError(f"{weights_path}: malformed checkpoint ({e})") from None
-    return split_tensors(config, tensors, card)
+        return split_tensors(config, tensors, card)
+    except (SafetensorError, TypeError, ValueError, KeyError, AttributeError) as e:
+        raise CheckpointError(f"{source}: malformed checkpoint ({e})") from None
 
 
 def check_shapes(state: State, expected: dict[str, tuple], what: str) -> None:

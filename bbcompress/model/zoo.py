@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import CheckpointError, ModelMismatch
 from ..kinds import Kind
-from .checkpoint import Checkpoint, checkpoint_paths, load_checkpoint
+from .checkpoint import Checkpoint, checkpoint_paths, from_bytes, load_checkpoint
 
 MODELS_ENV = "BBCOMPRESS_MODELS"
 DEFAULT_MODELS = {Kind.BINARY: "mnist-binary", Kind.GREYSCALE: "mnist-greyscale"}
@@ -74,6 +74,7 @@ class ModelSet:
             checkpoint = resolve_model(name)
             self.offered[checkpoint.config.kind] = (name, checkpoint)
         self.shipped: dict[str, Checkpoint] = {}
+        self.embedded: dict[str, Checkpoint] = {}
 
     @classmethod
     def of(cls, **checkpoints: Checkpoint) -> "ModelSet":
@@ -104,11 +105,25 @@ class ModelSet:
         names = sorted(names, key=lambda name: name != DEFAULT_MODELS[kind])
         return [(name, self.shipped_model(name)) for name in names] or [self.for_kind(kind)]
 
+    def named(self, name: str) -> Checkpoint:
+        """A model this set coded with, by the name it was given."""
+        offered = {n: checkpoint for n, checkpoint in self.offered.values()}
+        return offered[name] if name in offered else self.shipped_model(name)
+
+    def with_embedded(self, models) -> "ModelSet":
+        """This set, and the models an archive carries (``EmbeddedModel``s), verified."""
+        for model in models:
+            self.embedded[model.name] = from_bytes(model.card, model.weights, f"embedded model {model.name!r}")
+        return self
+
     def for_section(self, kind: Kind, name: str) -> Checkpoint:
         """The model to decode a section written with model ``name``: the one offered for
-        its kind, else the shipped model of that name (never a path)."""
+        its kind, else the one the archive carries, else the shipped model of that name
+        (never a path)."""
         if kind in self.offered:
             return self.offered[kind][1]
+        if name in self.embedded:
+            return self.embedded[name]
         if name not in shipped_cards():
             raise ModelMismatch(f"this archive was written with model {name!r}, which is not a "
                                 f"shipped model: offer its checkpoint to decode it")
