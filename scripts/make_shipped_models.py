@@ -43,7 +43,7 @@ def test_rates(checkpoint, name: str, dataset, iwae_samples: int) -> dict:
     rates = {}
     for encoder in checkpoint.encoders:
         vae = vae_from_checkpoint(checkpoint, encoder).eval()
-        section = compress_section(images, name, checkpoint, CodingOptions(encoder=encoder))
+        section = compress_section(images, name, checkpoint, CodingOptions(encoder=encoder, level=1))
         rate = section_rate(section)
         rates[encoder] = {"elbo_bpd": elbo_bpd(vae, dataset.x_test, samples=10),
                           "iwae_bpd": iwae_bpd(vae, dataset.x_test, iwae_samples),
