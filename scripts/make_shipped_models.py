@@ -3,14 +3,14 @@
     python scripts/make_shipped_models.py --run runs/explore-bin-dyn-L32 --name mnist-binary
 
 1. choose the epoch with the lowest validation -ELBO among the run's checkpoints
-   (the validation images are the last 1,000 of the 8,000 training images: the test
-   split is never looked at for any choice);
+   (the validation images are the last N training images, N as the run held out: the
+   test split is never looked at for any choice);
 2. add the self-consistent encoder (decoder frozen, alpha 0.5, prior samples), refined
-   on the same 7,000 training images, keeping the refinement epoch with the lowest
+   on the other training images, keeping the refinement epoch with the lowest
    validation -ELBO; the card's ``default_encoder`` is whichever encoder has the lower
    validation -ELBO;
 3. measure on the test split: -ELBO and IWAE-K for both encoders and the realized
-   bits/dim of the 2,000 test digits compressed in one archive;
+   bits/dim of the test images compressed in one archive (level 1);
 4. write models/NAME.{safetensors,json}; the card holds all of the above.
 """
 from __future__ import annotations
@@ -79,7 +79,8 @@ def main() -> None:
                      f"{card['train']['validation']} training images) among the checkpoints of {args.run}",
         "valid_bpd_by_encoder": valid, "default_encoder": min(valid, key=valid.get),
         "test": rates, "iwae_samples": args.iwae, "elbo_samples_test": 10,
-        "realized_on": "the 2,000 mnist10k test digits in one archive (net of initial bits)"})
+        "realized_on": f"the {len(dataset.x_test):,} {dataset.name} test images in one archive, "
+                       f"level 1 (net of initial bits)"})
     written = checkpoint.save(MODELS / args.name)
     print(json.dumps({"model": str(written), "epoch": card["epoch"], "kept_refine_epoch": made.get("kept_epoch"),
                       "valid": valid, "test": rates}, indent=2))
