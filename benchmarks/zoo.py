@@ -1,0 +1,70 @@
+"""What a user gets with the defaults: whole-file bits/dim of test sets coded by
+`compress` with no options (every installed model a candidate, the classic fallback,
+the default level), decoded and checked, and which coder took how many images.
+
+Usage:
+    python -m benchmarks.zoo --data fashion-mnist-binary --data fashion-mnist
+    python -m benchmarks.zoo --data mnist10k --data fashion-mnist --mixed 1000
+Writes benchmarks/results/zoo.{json,md} (or --out NAME). ``--mixed N`` adds one set of
+the first N test images of every --data set together, beside each half coded alone.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from bbcompress.api import CodingOptions, archive_rates, roundtrip
+from bbcompress.io.archive import parse
+from bbcompress.io.images import images_from_array
+from bbcompress.model.zoo import ModelSet
+from bbcompress.training.data import load_dataset
+
+from .harness import write_results
+
+
+def measure(name: str, images) -> dict:
+    started = time.perf_counter()
+    data, decoded = roundtrip(images, ModelSet(), CodingOptions())
+    seconds = time.perf_counter() - started
+    by_name = {image.name: image.pixels for image in decoded}
+    if not all(np.array_equal(by_name[image.name], image.pixels) for image in images):
+        raise AssertionError(f"{name}: decoded images differ")
+    pixels = sum(image.pixels.size for image in images)
+    coders = {f"{row['model']} ({row['encoder']})": row["images"] for row in archive_rates(parse(data))}
+    return {"set": name, "images": len(images), "bytes": len(data), "bits_per_dim": 8 * len(data) / pixels,
+            "coded_by": coders, "roundtrip_s": round(seconds, 1)}
+
+
+def test_set(name: str, count: int | None, prefix: str = ""):
+    dataset = load_dataset(name)
+    return images_from_array(dataset.x_test[:count], dataset.kind, suffix=f"-{prefix or name}.png")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", action="append", required=True)
+    parser.add_argument("--mixed", type=int, help="also the first N of each set together")
+    parser.add_argument("--out", default="zoo")
+    args = parser.parse_args()
+    rows = [measure(name, test_set(name, None)) for name in args.data]
+    if args.mixed:
+        halves = [measure(f"{name}, first {args.mixed}", test_set(name, args.mixed)) for name in args.data]
+        mixed = measure(" + ".join(f"{name} first {args.mixed}" for name in args.data),
+                        [image for name in args.data for image in test_set(name, args.mixed)])
+        mixed["halves_bytes"] = sum(h["bytes"] for h in halves)
+        rows += halves + [mixed]
+    lines = ["| test set | images | archive bytes | bits/dim | coded by (images) |", "|---|---:|---:|---:|---|"]
+    for row in rows:
+        coders = ", ".join(f"{k}: {v}" for k, v in row["coded_by"].items())
+        lines.append(f"| {row['set']} | {row['images']:,} | {row['bytes']:,} | {row['bits_per_dim']:.4f} | {coders} |")
+    for row in rows:
+        if "halves_bytes" in row:
+            lines.append(f"\nMixed set: {row['bytes']:,} B against {row['halves_bytes']:,} B for the halves "
+                         f"coded apart ({100 * (row['bytes'] / row['halves_bytes'] - 1):+.2f}%).")
+    write_results(args.out, "Default compression of whole test sets", "\n".join(lines), {"rows": rows})
+
+
+if __name__ == "__main__":
+    main()
