@@ -23,7 +23,7 @@ from .io.archive import (Archive, CoderSettings, EmbeddedModel, ImageEntry, Mode
 from .choice import plan
 from .io.classic import decode as classic_decode
 from .io.images import MAX_PIXELS, Image, from_tiles, tile_count, to_tiles
-from .io.names import restored_name
+from .io.names import check_storable, restored_name
 from .io.paths import expand_inputs, output_path, read_inputs, refuse_unsafe_target, restore_image
 from .kinds import Kind
 from .model.checkpoint import Checkpoint
@@ -89,16 +89,22 @@ def tile_total(images: list[Image]) -> int:
     return sum(tile_count(*image.pixels.shape) for image in images)
 
 
+def coding_for(checkpoint: Checkpoint, options: CodingOptions) -> VAECoding:
+    return VAECoding(checkpoint, options.encoder or checkpoint.default_encoder, options.latents,
+                     options.latent_bits, options.particles, options.refine_steps)
+
+
 def compress_section(images: list[Image], model_name: str, checkpoint: Checkpoint,
-                     options: CodingOptions = CodingOptions(), progress: Progress | None = None) -> Section:
-    """One section: ``images`` (all of one kind) coded by ``checkpoint``."""
+                     options: CodingOptions = CodingOptions(), progress: Progress | None = None,
+                     coding: VAECoding | None = None) -> Section:
+    """One section: ``images`` (all of one kind) coded by ``checkpoint`` (through
+    ``coding`` when the caller has built it for these options already)."""
     kind = images[0].kind
     if checkpoint.config.kind != kind:
         raise BBCError(f"model {model_name} codes {checkpoint.config.kind} images, not {kind} ones")
     tiles, masks = zip(*(to_tiles(image.pixels) for image in images))
     encoder = options.encoder or checkpoint.default_encoder
-    coding = VAECoding(checkpoint, encoder, options.latents, options.latent_bits, options.particles,
-                       options.refine_steps)
+    coding = coding or coding_for(checkpoint, options)
     words, schedule, warmup = push_batches(coding, np.concatenate(tiles), np.concatenate(masks),
                                            options.max_batch, progress)
     model = ModelRef(model_name, encoder, checkpoint.fingerprint(encoder))
@@ -122,10 +128,9 @@ def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions,
                   progress: Progress | None) -> list[Section]:
     """The sections for images of one kind: one per model chosen, and a classic one."""
     candidates = models.candidates(images[0].kind)
-    codings = [VAECoding(checkpoint, options.encoder or checkpoint.default_encoder, options.latents,
-                         options.latent_bits, options.particles) for _, checkpoint in candidates]
-    chosen = plan(images, candidates, codings, options.fallback)
-    sections = [compress_section(group, name, checkpoint, options, progress)
+    codings = {name: coding_for(checkpoint, options) for name, checkpoint in candidates}
+    chosen = plan(images, candidates, list(codings.values()), options.fallback)
+    sections = [compress_section(group, name, checkpoint, options, progress, codings[name])
                 for name, (checkpoint, group) in chosen.by_model.items()]
     if chosen.classic:
         sections.append(classic_section(chosen.classic))
@@ -140,10 +145,10 @@ def compress_images(images: list[Image], models: ModelSet, options: CodingOption
     classic section for the images a classic codec stores smaller (``options.fallback``)."""
     if not images:
         raise BBCError("no images to compress")
-    names = [image.name for image in images]
-    if len(set(names)) != len(names):
-        duplicate = next(n for n in names if names.count(n) > 1)
-        raise BBCError(f"two inputs would be stored under the same name {duplicate!r}")
+    try:  # the names every decoder will accept: an archive it refuses is never written
+        check_storable([image.name for image in images])
+    except ValueError as e:
+        raise BBCError(f"cannot store these inputs: {e}") from None
     if sum(image.pixels.size for image in images) > MAX_PIXELS:
         raise BBCError(f"these images hold more than {MAX_PIXELS} pixels, the most one archive "
                        f"may (a bound decoders rely on): compress them into several archives")

@@ -65,15 +65,10 @@ def without(particles: np.ndarray, chosen: np.ndarray) -> list[np.ndarray]:
 
 def with_chosen(others: list[np.ndarray], chosen: np.ndarray, picked: np.ndarray) -> np.ndarray:
     """Undo ``without``: (B, N, L) particles with ``picked`` back at each image's ``chosen`` slot."""
-    count = len(others) + 1
-    particles = np.empty((len(chosen), count, picked.shape[1]), dtype=picked.dtype)
-    slots = np.arange(count)[None, :]
-    source = np.where(slots < chosen[:, None], slots, slots - 1)  # slot -> index into others
-    stacked = np.stack(others, axis=1) if others else particles[:, :0]
-    for slot in range(count):
-        mine = chosen == slot
-        particles[mine, slot] = picked[mine]
-        particles[~mine, slot] = stacked[~mine, source[~mine, slot]]
+    slots = np.arange(len(others) + 1)[None, :]
+    source = np.where(slots < chosen[:, None], slots, slots - 1).clip(min=0)  # slot -> index into others
+    particles = np.take_along_axis(np.stack(others, axis=1), source[:, :, None], axis=1)
+    particles[np.arange(len(chosen)), chosen] = picked
     return particles
 
 

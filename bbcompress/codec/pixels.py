@@ -25,10 +25,14 @@ def bernoulli(p: np.ndarray) -> Codec:
     return Codec(push, pop)
 
 
-def bernoulli_logits(logits: np.ndarray) -> Codec:
-    require_finite(logits, "logits")
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """P(1) of each logit (refused if not finite: constriction panics on NaN)."""
     with np.errstate(over="ignore"):
-        return bernoulli(1.0 / (1.0 + np.exp(-logits)))
+        return 1.0 / (1.0 + np.exp(-require_finite(logits, "logits")))
+
+
+def bernoulli_logits(logits: np.ndarray) -> Codec:
+    return bernoulli(sigmoid(logits))
 
 
 def logistic_tails(edge: np.ndarray, mean: np.ndarray, inv_scale: np.ndarray):
@@ -121,8 +125,7 @@ def clipped_log(p: np.ndarray) -> np.ndarray:
 
 
 def bernoulli_logits_log_prob(logits: np.ndarray, x: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        p = 1.0 / (1.0 + np.exp(-require_finite(logits, "logits")))
+    p = sigmoid(logits)
     return clipped_log(np.where(x == 1, p, 1.0 - p))
 
 
@@ -139,8 +142,7 @@ def logistic256_log_prob(mean: np.ndarray, log_scale: np.ndarray, floor: float,
 
 def bernoulli_logits_loss_grad(logits: np.ndarray, x: np.ndarray) -> np.ndarray:
     """d(-log p(x))/d(logit) of each binary pixel."""
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-logits)) - x
+    return sigmoid(logits) - x
 
 
 def logistic256_loss_grad(mean: np.ndarray, log_scale: np.ndarray, floor: float,

@@ -36,6 +36,13 @@ def restored_name(name: str) -> str:
     return name if PurePosixPath(name).suffix.lower() in LOSSLESS_FORMATS else name + ".png"
 
 
+def check_storable(names: list[str]) -> None:
+    """What an archive may hold (ValueError otherwise): the rules ``parse`` applies."""
+    for name in names:
+        name_parts(name)
+    check_unique(names)
+
+
 def check_unique(names: list[str]) -> None:
     """Refuse names that would land on one file (exactly, or on a case-insensitive system),
     or where one name is a folder of another."""

@@ -9,7 +9,7 @@ from PIL import Image as PILImage
 from ..errors import BBCError, ImageError
 from .atomic import write_file
 from .images import Image, image_writer, read_image
-from .names import check_unique, name_parts, restored_name
+from .names import name_parts, restored_name
 
 
 def image_suffixes() -> set[str]:
@@ -35,14 +35,7 @@ def expand_inputs(arguments: list[str]) -> list[tuple[Path, str]]:
 
 
 def read_inputs(arguments: list[str]) -> list[Image]:
-    found = expand_inputs(arguments)
-    try:
-        for _, name in found:
-            name_parts(name)
-        check_unique([name for _, name in found])
-    except ValueError as e:
-        raise BBCError(f"cannot store these inputs: {e}") from None
-    images = [read_image(path, name) for path, name in found]
+    images = [read_image(path, name) for path, name in expand_inputs(arguments)]
     if not images:
         raise BBCError("no input images (folders are searched for image files by suffix)")
     return images

@@ -15,7 +15,7 @@ from ..codec.importance import importance_bits_back, on_grid
 from ..codec.exact import ACTIVATION_BITS, ExactMLP
 from ..codec.latents import latent_scheme
 from ..codec.pixels import (bernoulli_logits, bernoulli_logits_log_prob, bernoulli_logits_loss_grad,
-                            logistic256, logistic256_log_prob, logistic256_loss_grad)
+                            logistic256, logistic256_log_prob, logistic256_loss_grad, sigmoid)
 from ..codec.refinement import Refinement
 from ..errors import CodingError
 from ..kinds import Kind
@@ -74,8 +74,7 @@ class VAECoding:
             grad = bernoulli_logits_loss_grad(out, x)
         else:
             raw_mean, raw_log_scale = np.split(out, 2, axis=-1)
-            with np.errstate(over="ignore"):
-                squashed = 1.0 / (1.0 + np.exp(-raw_mean))
+            squashed = sigmoid(raw_mean)
             log_scale = np.clip(raw_log_scale, MIN_LOG_SCALE, MAX_LOG_SCALE)
             d_mean, d_log_scale = logistic256_loss_grad(256.0 * squashed - 0.5, log_scale,
                                                         self.config.pixel_floor, x)
