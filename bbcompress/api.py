@@ -28,6 +28,8 @@ from .io.paths import expand_inputs, output_path, read_inputs, refuse_unsafe_tar
 from .kinds import Kind
 from .model.checkpoint import Checkpoint
 from .model.coding import VAECoding
+from .model.codings import Coding, coding_of
+from .model.local_coding import LocalCoding
 from .model.zoo import ModelSet
 
 Progress = Callable[[int], None]  # called with the number of tiles just coded
@@ -50,7 +52,7 @@ class CodingOptions:
     encoder: str | None = None  # None: each model's default encoder
     latents: str = "buckets"
     latent_bits: int = 8
-    max_batch: int = DEFAULT_MAX_BATCH
+    max_batch: int | None = None  # None: the model's own (DEFAULT_MAX_BATCH for the MLP family)
     level: int = DEFAULT_LEVEL  # 1 (fastest) .. 9 (smallest): see LEVELS
     fallback: bool = True  # images a classic codec stores smaller go to a classic section
     embed_models: bool = False  # carry the weights of every model used inside the archive
@@ -89,14 +91,14 @@ def tile_total(images: list[Image]) -> int:
     return sum(tile_count(*image.pixels.shape) for image in images)
 
 
-def coding_for(checkpoint: Checkpoint, options: CodingOptions) -> VAECoding:
-    return VAECoding(checkpoint, options.encoder or checkpoint.default_encoder, options.latents,
+def coding_for(checkpoint: Checkpoint, options: CodingOptions) -> Coding:
+    return coding_of(checkpoint, options.encoder or checkpoint.default_encoder, options.latents,
                      options.latent_bits, options.particles, options.refine_steps)
 
 
 def compress_section(images: list[Image], model_name: str, checkpoint: Checkpoint,
                      options: CodingOptions = CodingOptions(), progress: Progress | None = None,
-                     coding: VAECoding | None = None) -> Section:
+                     coding: Coding | None = None) -> Section:
     """One section: ``images`` (all of one kind) coded by ``checkpoint`` (through
     ``coding`` when the caller has built it for these options already)."""
     kind = images[0].kind
@@ -106,11 +108,12 @@ def compress_section(images: list[Image], model_name: str, checkpoint: Checkpoin
     encoder = options.encoder or checkpoint.default_encoder
     coding = coding or coding_for(checkpoint, options)
     words, schedule, warmup = push_batches(coding, np.concatenate(tiles), np.concatenate(masks),
-                                           options.max_batch, progress)
+                                           options.max_batch or coding.max_batch, progress)
     model = ModelRef(model_name, encoder, checkpoint.fingerprint(encoder))
+    # a model without a latent has no particles or refinement: the plainest header
+    particles, steps = (options.particles, options.refine_steps) if checkpoint.config.has_latent else (1, 0)
     coder = CoderSettings(options.latents, options.latent_bits, schedule,
-                          seed_bits(coding.pops_per_image(warm=True)), options.particles,
-                          options.refine_steps, warmup)
+                          seed_bits(coding.pops_per_image(warm=True)), particles, steps, warmup)
     entries = [ImageEntry(i.name, i.pixels.shape[1], i.pixels.shape[0], i.mode) for i in images]
     return Section(kind, model, coder, entries, words, pixel_sha256(images), content_sha256(kind, images))
 
@@ -197,11 +200,11 @@ def decompress_section(section: Section, checkpoint: Checkpoint,
     if checkpoint.config.kind != section.kind:
         raise ModelMismatch(f"a {section.kind} section cannot be decoded by a model of "
                             f"{checkpoint.config.kind} images")
-    if encoder not in checkpoint.encoders or checkpoint.fingerprint(encoder) != section.model.fingerprint:
+    if not checkpoint.has_encoder(encoder) or checkpoint.fingerprint(encoder) != section.model.fingerprint:
         raise ModelMismatch(f"this archive was written with model {section.model.name!r} "
                             f"(encoder {encoder}, weights {section.model.fingerprint[:12]}); "
                             f"the model offered has other weights")
-    coding = VAECoding(checkpoint, encoder, section.coder.latents, section.coder.latent_bits,
+    coding = coding_of(checkpoint, encoder, section.coder.latents, section.coder.latent_bits,
                        section.coder.particles, section.coder.refine_steps)
     masks = np.concatenate([to_tiles(np.ones((e.height, e.width), np.uint8))[1] for e in section.images])
     tiles = pop_batches(coding, section.words, masks, section.coder.schedule, section.coder.warmup,
@@ -265,9 +268,12 @@ def level_bound_bpd(checkpoint: Checkpoint, encoder: str, images: np.ndarray, le
     """The rate a level tends to, without coding: -log((1/N) sum_k w_k) in bits/dim, with
     the level's N particles drawn from its (refined) posterior and discretized latents."""
     particles, steps = LEVELS[level]
+    x = images.reshape(len(images), -1)
+    if not checkpoint.config.has_latent:  # every level codes at -log p(x), exactly
+        bits = LocalCoding(checkpoint).estimate_bits(x, np.ones(x.shape, dtype=bool))
+        return float(bits.sum() / x.size)
     coding = VAECoding(checkpoint, encoder, particles=particles, refine_steps=steps)
     rng, total = np.random.default_rng(seed), 0.0
-    x = images.reshape(len(images), -1)
     for start in range(0, len(x), batch):
         chunk = x[start:start + batch]
         mask = np.ones(chunk.shape, dtype=bool)

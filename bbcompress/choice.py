@@ -12,7 +12,7 @@ from .codec.core import seed_bits
 from .io.classic import best_encoding
 from .io.images import Image, to_tiles
 from .model.checkpoint import Checkpoint
-from .model.coding import VAECoding
+from .model.codings import Coding
 
 Candidate = tuple[str, Checkpoint]
 Classic = tuple[Image, str, bytes]  # image, classic codec, its bytes
@@ -24,7 +24,7 @@ class Plan:
     classic: list[Classic] = field(default_factory=list)
 
 
-def estimated_bits(images: list[Image], coding: VAECoding, chunk: int = 256) -> np.ndarray:
+def estimated_bits(images: list[Image], coding: Coding, chunk: int = 256) -> np.ndarray:
     """Estimated bits of each image under ``coding`` (tiles in chunks: bounded memory)."""
     tiles, masks = zip(*(to_tiles(image.pixels) for image in images))
     owner = np.repeat(np.arange(len(images)), [len(t) for t in tiles])
@@ -34,7 +34,7 @@ def estimated_bits(images: list[Image], coding: VAECoding, chunk: int = 256) -> 
     return np.bincount(owner, weights=bits, minlength=len(images))
 
 
-def plan(images: list[Image], candidates: list[Candidate], codings: list[VAECoding],
+def plan(images: list[Image], candidates: list[Candidate], codings: list[Coding],
          fallback: bool = True) -> Plan:
     """Assign each image (all of one kind) to the cheapest candidate or classic codec."""
     if len(candidates) == 1 and not fallback:

@@ -242,11 +242,13 @@ def test_headers_are_compressed_and_plain_headers_still_read(archive_bytes):
         parse(broken)
 
 
-def test_cli_batch_default_is_the_coders():
-    """The CLI reads its defaults from the library's options."""
+def test_cli_batch_default_is_the_models():
+    """Without --batch each model codes in its own batch size (the library's default)."""
     from bbcompress.codec.bits_back import DEFAULT_MAX_BATCH
+    from bbcompress.model.coding import VAECoding
     batch = next(p for p in main.commands["compress"].params if p.name == "max_batch")
-    assert batch.default == DEFAULT_MAX_BATCH == CodingOptions().max_batch
+    assert batch.default is None is CodingOptions().max_batch
+    assert VAECoding.max_batch == DEFAULT_MAX_BATCH
 
 
 @pytest.mark.parametrize("level", range(1, 10))

@@ -8,8 +8,10 @@ import time
 import click
 
 from .. import api
+from ..codec.bits_back import DEFAULT_MAX_BATCH
 from ..errors import BBCError
 from ..io.archive import check_writable, read_archive, write_archive
+from ..model.local_coding import LOCAL_MAX_BATCH
 from ..model.zoo import DEFAULT_MODELS, ModelSet, shipped_cards
 from . import friendly_errors, main
 from .progress import TileProgress
@@ -27,8 +29,9 @@ def coding_options(function):
         click.option("--latent-bits", default=DEFAULTS.latent_bits, show_default=True,
                      type=click.IntRange(1, 10),
                      help="buckets: 2^N buckets per dim; grid: 2^N steps per unit of z."),
-        click.option("--batch", "max_batch", default=DEFAULTS.max_batch, show_default=True,
-                     type=click.IntRange(min=1), help="Most images coded per batch."),
+        click.option("--batch", "max_batch", default=None, type=click.IntRange(min=1),
+                     help="Most images coded per batch  [default: the model's: "
+                          f"{DEFAULT_MAX_BATCH} for MLP models, {LOCAL_MAX_BATCH} for local ones]"),
         click.option("--fallback/--no-fallback", default=DEFAULTS.fallback, show_default=True,
                      help="Store an image with a classic codec (raw, PNG, lossless WebP) when "
                           "that is smaller than the model's estimate."),

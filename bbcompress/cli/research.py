@@ -6,13 +6,14 @@ import json
 import click
 
 from ..errors import BBCError
-from ..model.config import VAEConfig
+from ..model.config import FAMILIES, VAEConfig
 from ..training.config import MODEL_SAMPLES, RefineConfig, TrainConfig
 from . import friendly_errors, main
 from .progress import TrainProgress
 
 VAE_DEFAULTS, TRAIN_DEFAULTS = VAEConfig("bernoulli"), TrainConfig("")
 REFINE_DEFAULTS = RefineConfig("optimal", "")
+LOCAL_HIDDEN = (64, 64)
 
 
 def dataset_option(function):
@@ -30,9 +31,14 @@ def dataset_option(function):
 @click.option("--checkpoint-every", default=TRAIN_DEFAULTS.checkpoint_every, show_default=True)
 @click.option("--batch-size", default=TRAIN_DEFAULTS.batch_size, show_default=True)
 @click.option("--lr", default=TRAIN_DEFAULTS.lr, show_default=True)
-@click.option("--hidden", default=",".join(map(str, VAE_DEFAULTS.hidden)), show_default=True,
-              help="Hidden layer widths (ReLU).")
-@click.option("--latent", default=VAE_DEFAULTS.latent, show_default=True)
+@click.option("--family", type=click.Choice(FAMILIES), default="mlp", show_default=True,
+              help="mlp: the seed's VAE; local: a causal local head (PixelCNN-like, no latent, "
+                   "greyscale only).")
+@click.option("--hidden", help="Hidden layer widths (ReLU)  [default: "
+              f"{','.join(map(str, VAE_DEFAULTS.hidden))}; local: {','.join(map(str, LOCAL_HIDDEN))}]")
+@click.option("--latent", default=VAE_DEFAULTS.latent, show_default=True, help="mlp only.")
+@click.option("--mixture", default=5, show_default=True, help="local: logistics per pixel.")
+@click.option("--features", default=16, show_default=True, help="local: learned feature maps.")
 @click.option("--pixel-floor", default=VAE_DEFAULTS.pixel_floor, show_default=True,
               help="Greyscale: weight of a uniform component in each pixel's law (bounds the "
                    "cost of any pixel; 0 is the seed's discretized logistic).")
@@ -44,22 +50,30 @@ def dataset_option(function):
 @click.option("--resume", is_flag=True, help="Continue the run in OUT from its last checkpoint.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
-def train(data_name, data_root, out_dir, epochs, checkpoint_every, batch_size, lr, hidden,
-          latent, pixel_floor, seed, validation, dynamic_binarization, resume, quiet):
+def train(data_name, data_root, out_dir, epochs, checkpoint_every, batch_size, lr, family, hidden,
+          latent, mixture, features, pixel_floor, seed, validation, dynamic_binarization, resume, quiet):
     """Train a VAE (encoder and decoder jointly) and write checkpoints to OUT."""
     from ..training.data import load_dataset
     from ..training.train import train as run_training
 
     dataset = load_dataset(data_name, data_root)
     try:
-        vae_config = VAEConfig(dataset.likelihood, dataset.x_train[0].size,
-                               tuple(int(w) for w in hidden.split(",") if w), latent, "relu", pixel_floor)
+        widths = tuple(int(w) for w in hidden.split(",") if w) if hidden else None
+        vae_config = model_config(family, dataset.likelihood, dataset.x_train[0].size, widths,
+                                  latent, mixture, features, pixel_floor)
     except ValueError as e:
         raise BBCError(str(e)) from None
     config = TrainConfig(data_name, epochs, checkpoint_every, batch_size, lr, seed, validation,
                          dynamic_binarization)
     with TrainProgress(epochs, quiet) as progress:
         run_training(vae_config, config, dataset, out_dir, resume, progress.update)
+
+
+def model_config(family, likelihood, pixels, widths, latent, mixture, features, pixel_floor):
+    if family == "mlp":
+        return VAEConfig(likelihood, pixels, widths or VAE_DEFAULTS.hidden, latent, "relu", pixel_floor)
+    return VAEConfig(likelihood, pixels, widths or LOCAL_HIDDEN, 0, "relu", pixel_floor,
+                     family, mixture, features)
 
 
 @main.command("eval")

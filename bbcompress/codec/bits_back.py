@@ -56,6 +56,8 @@ class Coding(Protocol):
 
 def next_batch_size(coder, remaining: int, max_batch: int, pops_per_image: int) -> int:
     """As many images as the stack can surely pay latent pops for (>= 1)."""
+    if pops_per_image == 0:  # a codec that pops nothing first (no latent) can take any batch
+        return int(max(1, min(remaining, max_batch)))
     affordable = coder.num_valid_bits() // (pops_per_image * MAX_SYMBOL_BITS)
     return int(max(1, min(remaining, max_batch, affordable)))
 

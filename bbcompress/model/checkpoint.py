@@ -21,7 +21,7 @@ from safetensors.numpy import save as save_safetensors
 
 from ..errors import CheckpointError
 from ..io.atomic import atomic_write_bytes
-from .config import VAEConfig, mlp_shapes
+from .config import VAEConfig
 
 FORMAT = "bbcompress-checkpoint"
 VERSION = 1
@@ -64,7 +64,12 @@ class Checkpoint:
     def default_encoder(self) -> str:
         return recommended_encoder(self.info, self.encoders)
 
+    def has_encoder(self, name: str) -> bool:
+        return name in self.encoders or not self.config.has_latent
+
     def encoder(self, name: str) -> State:
+        if not self.config.has_latent:
+            return {}  # a model without a latent has no encoder: every name means none
         if name not in self.encoders:
             raise CheckpointError(f"no encoder {name!r} in this checkpoint; "
                                   f"it has: {', '.join(sorted(self.encoders))}")
@@ -172,11 +177,11 @@ def split_tensors(config: VAEConfig, tensors: State, card: dict) -> Checkpoint:
         if key.startswith("encoder."):
             name, _, param = key[len("encoder."):].partition(".net.")
             encoders.setdefault(name, {})[f"net.{param}"] = value
-    if not encoders:
+    if not encoders and config.has_latent:
         raise CheckpointError("checkpoint holds no encoder")
-    check_shapes(decoder, mlp_shapes(config.decoder_sizes), "decoder")
+    check_shapes(decoder, config.decoder_shapes(), "decoder")
     for name, state in encoders.items():
-        check_shapes(state, mlp_shapes(config.encoder_sizes), f"encoder {name!r}")
+        check_shapes(state, config.encoder_shapes(), f"encoder {name!r}")
     info = {k: v for k, v in card.items() if k not in
             ("format", "version", "config", "encoders", "decoder_sha256", "weights_sha256")}
     return Checkpoint(config, decoder, encoders, card.get("encoders", {}), info)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..codec.bits_back import bits_back
+from ..codec.bits_back import DEFAULT_MAX_BATCH, bits_back
 from ..codec.core import Codec, masked, require_finite
 from ..codec.importance import importance_bits_back, on_grid
 from ..codec.exact import ACTIVATION_BITS, ExactMLP
@@ -25,6 +25,8 @@ from .config import MAX_LOG_SCALE, MIN_LOG_SCALE, mlp_linears
 
 class VAECoding:
     """The codec of a batch of 784-pixel tiles for one checkpoint and encoder."""
+
+    max_batch = DEFAULT_MAX_BATCH
 
     def __init__(self, checkpoint: Checkpoint, encoder: str, scheme: str = "buckets", bits: int = 8,
                  particles: int = 1, refine_steps: int = 0):

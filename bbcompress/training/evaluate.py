@@ -5,7 +5,8 @@ import numpy as np
 import torch
 
 from ..errors import BBCError
-from ..model.vae import VAE, bits_per_dim, vae_from_checkpoint
+from ..model.networks import from_checkpoint
+from ..model.vae import VAE, bits_per_dim
 from .steps import as_pixels
 
 EVAL_SEED = 0
@@ -45,7 +46,7 @@ def evaluate_checkpoint(checkpoint, dataset, split: str = "test", encoder: str =
     if dataset.kind != checkpoint.config.kind:
         raise BBCError(f"{dataset.name} holds {dataset.kind} images; this checkpoint codes "
                        f"{checkpoint.config.kind} ones")
-    vae = vae_from_checkpoint(checkpoint, encoder).eval()
+    vae = from_checkpoint(checkpoint, encoder).eval()
     images = dataset.split(split)
     result = {"data": dataset.name, "split": split, "images": len(images), "encoder": encoder,
               "elbo_bpd": elbo_bpd(vae, images, samples), "elbo_samples": samples}

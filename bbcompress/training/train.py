@@ -18,7 +18,8 @@ from safetensors.torch import load_file, save
 from ..errors import BBCError
 from ..io.atomic import atomic_write_bytes
 from ..model.config import VAEConfig
-from ..model.vae import VAE, bits_per_dim, checkpoint_from_vae
+from ..model.networks import build, to_checkpoint
+from ..model.vae import bits_per_dim
 from .config import TrainConfig
 from .data import Dataset
 from .evaluate import elbo_bpd
@@ -33,7 +34,7 @@ def checkpoint_name(epoch: int) -> str:
 
 @dataclass
 class TrainState:
-    vae: VAE
+    vae: torch.nn.Module  # a VAE, or a model of another family (model.networks)
     optimizer: torch.optim.Adam
     shuffle: torch.Generator
     epoch: int = 0
@@ -68,7 +69,7 @@ class TrainState:
 
 def new_state(vae_config: VAEConfig, train_config: TrainConfig) -> TrainState:
     torch.manual_seed(train_config.seed)
-    vae = VAE(vae_config)
+    vae = build(vae_config)
     optimizer = torch.optim.Adam(vae.parameters(), lr=train_config.lr)
     shuffle = torch.Generator().manual_seed(train_config.seed + 1)
     return TrainState(vae, optimizer, shuffle)
@@ -127,7 +128,7 @@ def save_checkpoint(state: TrainState, folder: Path, dataset: Dataset, validatio
             "skipped_steps": state.skipped_steps,
             "train": asdict(config), "wall_s": round(wall_s, 1)}
     made = {"method": "amortized", "data": dataset.name, "split": "train", "epochs": state.epoch}
-    checkpoint_from_vae(state.vae, info, made).save(folder / checkpoint_name(state.epoch))
+    to_checkpoint(state.vae, info, made).save(folder / checkpoint_name(state.epoch))
     return rates
 
 

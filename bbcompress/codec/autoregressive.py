@@ -1,0 +1,86 @@
+"""Tiles whose pixels are coded in raster order, each under a law that depends on the
+pixels before it: an autoregressive codec.
+
+    push x:  laws of every pixel at once (all of x is known); push the 8 decisions of
+             every pixel, last pixel first (the stack is LIFO)
+    pop:     for each pixel in raster order: its law from the pixels popped so far
+             (one step of the network, vectorized over the batch); pop its decisions
+
+``laws(x)`` gives every pixel's raw law (B, P, L) from whole tiles; ``steps(B)`` an
+object whose ``law(p)`` gives pixel p's (B, L) from the pixels ``put`` before it. Both
+must return bit-identical numbers (``causal.ExactCausalNet`` does). A ``PixelLaw``
+codes one pixel from its raw law as a fixed number of binary decisions; ``mask`` (B, P)
+says which pixels are coded (the others are zero on both sides).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .core import MAX_SYMBOL_BITS, Codec
+from .pixels import BERNOULLI, bernoulli, sigmoid
+
+
+@dataclass(frozen=True)
+class PixelLaw:
+    decisions: int  # binary decisions per pixel
+    probabilities: Callable  # (raw (N, L), x (N,)) -> P(decision = 1) (decisions, N)
+    symbols: Callable  # x (N,) -> the decisions (decisions, N)
+    pop: Callable  # (coder, raw (N, L)) -> x (N,), popping the decisions in order
+
+
+def binary_pixels() -> PixelLaw:
+    """Binary pixels, one logit each: a single Bernoulli decision."""
+    def probabilities(raw, x):
+        return sigmoid(raw[:, 0])[None]
+
+    def pop(coder, raw):
+        return bernoulli(sigmoid(raw[:, 0])).pop(coder)
+    return PixelLaw(1, probabilities, lambda x: x[None].astype(np.int32), pop)
+
+
+def log_prob(law: PixelLaw, raw: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """log P(x) per pixel as the coder charges it (each decision floored at 2**-24)."""
+    p, bits = law.probabilities(raw, x), law.symbols(x)
+    return np.log(np.clip(np.where(bits == 1, p, 1.0 - p), 2.0**-MAX_SYMBOL_BITS, 1.0)).sum(0)
+
+
+def raster_order(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (image, pixel) of the coded pixels, pixel-major: the order they are popped."""
+    pixel, image = np.nonzero(mask.T)
+    return image, pixel
+
+
+def decision_order(pixel: np.ndarray, decisions: int) -> np.ndarray:
+    """Where decision k of the i-th coded pixel goes in the popped sequence: pixel by
+    pixel, for each pixel its decisions in order, each over the images coding that pixel."""
+    starts = np.searchsorted(pixel, pixel)  # first coded entry of the same pixel
+    counts = np.bincount(pixel)[pixel]
+    offset = np.arange(len(pixel)) - starts
+    k = np.arange(decisions)[:, None]
+    return decisions * starts[None] + k * counts[None] + offset[None]  # (decisions, N)
+
+
+def autoregressive(laws: Callable, steps: Callable, law: PixelLaw, mask: np.ndarray) -> Codec:
+    def push(coder, x):
+        image, pixel = raster_order(mask)
+        raw, values = laws(x)[image, pixel], x[image, pixel]
+        order = decision_order(pixel, law.decisions)
+        symbols, p = np.empty(order.size, dtype=np.int32), np.empty(order.size)
+        symbols[order] = law.symbols(values)
+        p[order] = law.probabilities(raw, values)
+        coder.encode_reverse(symbols, BERNOULLI, p)
+
+    def pop(coder):
+        x = np.zeros(mask.shape, dtype=np.uint8)
+        stepper = steps(len(mask))
+        for position in range(mask.shape[1]):
+            raw = stepper.law(position)
+            rows = mask[:, position]
+            if rows.any():
+                x[rows, position] = law.pop(coder, raw[rows])
+            stepper.put(position, x[:, position])
+        return x
+    return Codec(push, pop)

@@ -1,0 +1,140 @@
+"""A causal local network over square tiles, bit-exact like ``exact.ExactMLP``.
+
+Layer l computes, at each pixel, from its causal taps (the pixels or hidden units at
+fixed offsets before it in raster order; zero outside the tile) and per-position
+features f:
+
+    y_int = sum_taps h_tap @ W_tap + f_int @ W_f + b_int        (all integer-valued)
+
+A convolution, masked or not, is a matmul over gathered taps, and every product and
+partial sum is an integer below 2**52, so the result is the same whatever the order of
+the sums: the encoder evaluates all pixels at once (one matmul per tap), the decoder
+one pixel at a time in raster order (one matmul over the gathered taps), and both get
+identical integers. Hidden units are floored to the 2**-ACTIVATION_BITS grid after the
+ReLU, as in ``ExactMLP``. Pixels x in 0..L (L = 255, or 1 for binary images) enter as
+integers a = 2x - L (real a / L, in [-1, 1]; zero outside the tile).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .exact import ACTIVATION_BITS, EXACT_LIMIT
+
+def causal_offsets(kernel: int, centre: bool) -> list[tuple[int, int]]:
+    """(row, column) offsets of the taps before the centre in raster order."""
+    half = kernel // 2
+    rows = [(dr, dc) for dr in range(-half, 0) for dc in range(-half, half + 1)]
+    return rows + [(0, dc) for dc in range(-half, 1 if centre else 0)]
+
+
+@dataclass(frozen=True)
+class CausalLayer:
+    offsets: list[tuple[int, int]]
+    taps: np.ndarray  # (taps, in, out) integer-valued
+    bias: np.ndarray  # (positions, out): b_int + f_int @ W_f_int, integer-valued
+    shift: int
+    relu: bool
+
+
+def quantize(weights: list[np.ndarray], units: list[float], bounds: list[float],
+             bias: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, int, float]:
+    """Integer weights (one (in, out) block per input group, each in its own unit and
+    bounded by its own |a_int|) and bias at the largest exact shift; and |y_int|'s bound."""
+    scaled = [np.asarray(w, dtype=np.float64) * u for w, u in zip(weights, units)]
+    real = sum(np.abs(w).sum(0) * b for w, b in zip(scaled, bounds)) + np.abs(bias).max(0)
+    shift = int(np.floor(np.log2(EXACT_LIMIT / ((float(real.max()) + 1.0) * 1.01))))
+    while True:  # rounding can add up to half a unit per weight: re-check
+        ints = [np.round(w * 2.0**shift) for w in scaled]
+        b_int = np.round(np.asarray(bias, dtype=np.float64) * 2.0**shift)
+        worst = sum(np.abs(w).sum(0) * b for w, b in zip(ints, bounds)) + np.abs(b_int).max(0)
+        if float(worst.max()) < EXACT_LIMIT:
+            return ints, b_int, shift, float(worst.max())
+        shift -= 1
+
+
+class ExactCausalNet:
+    """Maps tiles of pixels 0..``top`` (B, side*side) to exact per-pixel outputs (B, side*side, out).
+
+    ``layers`` are (tap weights (out, in, k, k), bias (out,), feature weights (out, C),
+    kernel k, centre) of the masked layers in order, ``out`` the final 1x1 (weight (out, in),
+    bias); ``features`` (side*side, C) are on the 2**-ACTIVATION_BITS grid (integers f_int).
+    """
+
+    def __init__(self, side: int, top: int, layers, out, features: np.ndarray):
+        self.side, self.top = side, top
+        f_bound = float(np.abs(features).max(initial=0.0))
+        unit, bound, self.layers = 1 / top, float(top), []
+        for tap_weight, bias, feature_weight, kernel, centre in layers:
+            offsets = causal_offsets(kernel, centre)
+            taps = [tap_weight[:, :, dr + kernel // 2, dc + kernel // 2].T for dr, dc in offsets]
+            ints, b_int, shift, worst = quantize(
+                [*taps, np.asarray(feature_weight).T], [unit] * len(taps) + [2.0**-ACTIVATION_BITS],
+                [bound] * len(taps) + [f_bound], np.asarray(bias, dtype=np.float64)[None])
+            position_bias = features @ ints[-1] + b_int  # exact: integers below 2**52
+            self.layers.append(CausalLayer(offsets, np.stack(ints[:-1]), position_bias, shift, True))
+            unit, bound = 2.0**-ACTIVATION_BITS, np.floor(worst * 2.0 ** (ACTIVATION_BITS - shift))
+        (w,), b_int, shift, _ = quantize([np.asarray(out[0]).T], [unit], [bound],
+                                         np.asarray(out[1], dtype=np.float64)[None])
+        self.out = CausalLayer([(0, 0)], w[None], b_int, shift, False)
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        """Every pixel's output at once, from the whole tiles (the encoder's side)."""
+        count, side = len(pixels), self.side
+        h = 2.0 * pixels.reshape(count, side, side, 1) - self.top
+        for layer in self.layers:
+            y = layer.bias.reshape(side, side, -1).copy()
+            y = y + sum(shifted(h, dr, dc) @ w for (dr, dc), w in zip(layer.offsets, layer.taps))
+            h = on_grid(y, layer.shift)
+        return (h @ self.out.taps[0] + self.out.bias[0]).reshape(count, side * side, -1) * 2.0**-self.out.shift
+
+    def stepper(self, count: int) -> "RasterSteps":
+        return RasterSteps(self, count)
+
+
+def on_grid(y: np.ndarray, shift: int) -> np.ndarray:
+    """relu(y_int * 2**-shift) floored to the activation grid, as integers (in place)."""
+    y *= 2.0 ** (ACTIVATION_BITS - shift)
+    return np.maximum(np.floor(y, out=y), 0, out=y)
+
+
+def shifted(h: np.ndarray, dr: int, dc: int) -> np.ndarray:
+    """h at (row + dr, column + dc) for every pixel, zero outside: (B, side, side, C)."""
+    out = np.zeros_like(h)
+    side = h.shape[1]
+    rows, cols = slice(max(-dr, 0), side - max(dr, 0)), slice(max(-dc, 0), side - max(dc, 0))
+    src_rows, src_cols = slice(max(dr, 0), side + min(dr, 0)), slice(max(dc, 0), side + min(dc, 0))
+    out[:, rows, cols] = h[:, src_rows, src_cols]
+    return out
+
+
+class RasterSteps:
+    """The decoder's side: outputs pixel by pixel in raster order, each step from the
+    pixels already decoded (``put``) and the hidden units of earlier steps."""
+
+    def __init__(self, net: ExactCausalNet, count: int):
+        self.net, self.side = net, net.side
+        self.pad = max(max(abs(d) for o in layer.offsets for d in o) for layer in net.layers)
+        width = self.side + 2 * self.pad
+        channels = [1] + [layer.taps.shape[-1] for layer in net.layers]
+        # padded buffers: the input of each layer, zero outside the tile (real 0)
+        self.buffers = [np.zeros((count, (self.side + self.pad) * width, c)) for c in channels]
+        self.width = width
+
+    def index(self, position: int, dr: int = 0, dc: int = 0) -> int:
+        row, col = divmod(position, self.side)
+        return (row + dr + self.pad) * self.width + col + dc + self.pad
+
+    def law(self, position: int) -> np.ndarray:
+        """The outputs at ``position`` (B, out); needs pixels before it put."""
+        for layer, source, target in zip(self.net.layers, self.buffers, self.buffers[1:]):
+            taps = source[:, [self.index(position, dr, dc) for dr, dc in layer.offsets]]
+            y = taps.reshape(len(taps), -1) @ layer.taps.reshape(-1, layer.taps.shape[-1])
+            y += layer.bias[position]
+            target[:, self.index(position)] = on_grid(y, layer.shift)
+        h = self.buffers[-1][:, self.index(position)]
+        return (h @ self.net.out.taps[0] + self.net.out.bias[0]) * 2.0**-self.net.out.shift
+
+    def put(self, position: int, pixels: np.ndarray) -> None:
+        self.buffers[0][:, self.index(position), 0] = 2.0 * pixels - self.net.top

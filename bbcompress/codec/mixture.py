@@ -1,0 +1,100 @@
+"""8-bit levels under a mixture of K discretized logistics (plus a uniform floor), as a
+chain of 8 Bernoulli decisions, most significant bit first, like ``pixels.logistic256``.
+
+Decision k's P(upper half) is the mixture's mass of the upper half of the current
+interval over the interval's mass; each component's masses come from its logistic
+tails on the side away from its mean, so no tail loses precision. The weighted sums
+run in a fixed order (component 0 first): the encoder, which evaluates all pixels at
+once, and the decoder, which evaluates one pixel of each image per step, add the same
+numbers in the same order and get the same probabilities.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .autoregressive import PixelLaw
+from .core import require_finite
+from .pixels import LEVEL_BITS, bernoulli, level_bits, logistic_tails
+
+
+def mixture_pixels(components: int, floor: float, min_log_scale: float, max_log_scale: float) -> PixelLaw:
+    """8-bit pixels whose raw law (N, 3K) is a mixture of K logistics (see ``mixture_laws``)."""
+    def laws(raw):
+        return mixture_laws(raw, components, min_log_scale, max_log_scale)
+    return PixelLaw(LEVEL_BITS, lambda raw, x: decision_probabilities(laws(raw), floor, x),
+                    lambda x: np.stack(level_bits(x)), lambda coder, raw: pop_levels(coder, laws(raw), floor))
+
+
+def mixture_laws(out: np.ndarray, components: int, min_log_scale: float, max_log_scale: float):
+    """(weights, means, log-scales), each (..., K), from raw outputs (..., 3K): softmax
+    logits, means 256 sigmoid(raw) - 0.5 (in levels), log-scales clipped."""
+    out = require_finite(np.ascontiguousarray(out), "mixture parameters")
+    logits, raw_mean, raw_log_scale = np.split(out, 3, axis=-1)
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    weights = e / ordered_sum(e)[..., None]
+    with np.errstate(over="ignore"):
+        mean = 256.0 / (1.0 + np.exp(-raw_mean)) - 0.5
+    return weights, mean, np.clip(raw_log_scale, min_log_scale, max_log_scale)
+
+
+def ordered_sum(values: np.ndarray) -> np.ndarray:
+    """Sum over the last axis, component 0 first (numpy's reductions may reorder)."""
+    total = values[..., 0].copy()
+    for k in range(1, values.shape[-1]):
+        total += values[..., k]
+    return total
+
+
+def mixture_decisions(weights: np.ndarray, mean: np.ndarray, log_scale: np.ndarray, floor: float):
+    """(start state, step) as in ``pixels.logistic_decisions``, over pixels (N,) with K
+    components each ((N, K) arrays)."""
+    inv_scale = np.exp(-log_scale)
+    open_low = (np.zeros_like(mean), np.ones_like(mean))  # tails at -inf
+    open_high = (np.ones_like(mean), np.zeros_like(mean))  # tails at +inf
+
+    def step(state):
+        level, low, lo, hi = state
+        half = 1 << (LEVEL_BITS - 1 - level)
+        edge = (low + half - 0.5)[:, None]
+        mid = logistic_tails(edge, mean, inv_scale)
+        below = edge <= mean
+        (f_lo, s_lo), (f_mid, s_mid), (f_hi, s_hi) = lo, mid, hi
+        lower = ordered_sum(weights * np.where(below, f_mid - f_lo, s_lo - s_mid))
+        upper = ordered_sum(weights * np.where(below, f_hi - f_mid, s_mid - s_hi))
+        if floor:
+            lower = (1 - floor) * lower + floor * half / 256
+            upper = (1 - floor) * upper + floor * half / 256
+        total = lower + upper
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p = np.clip(np.where(total > 0, upper / total, 0.5), 0.0, 1.0)
+
+        def advance(bit):
+            taken = (bit == 1)[:, None]
+            return (level + 1, np.where(bit == 1, low + half, low),
+                    tuple(np.where(taken, m, t) for m, t in zip(mid, lo)),
+                    tuple(np.where(taken, t, m) for m, t in zip(mid, hi)))
+        return p, advance
+    return (0, np.zeros(len(mean), dtype=np.int64), open_low, open_high), step
+
+
+def decision_probabilities(laws, floor: float, x: np.ndarray) -> np.ndarray:
+    """P(bit = 1) of each of the 8 decisions of each pixel (8, N), given its level x."""
+    state, step = mixture_decisions(*laws, floor)
+    probabilities = []
+    for bit in level_bits(x):
+        p, advance = step(state)
+        probabilities.append(p)
+        state = advance(bit)
+    return np.stack(probabilities)
+
+
+def pop_levels(coder, laws, floor: float) -> np.ndarray:
+    """Pop one level per pixel (N,), its 8 decisions in order."""
+    state, step = mixture_decisions(*laws, floor)
+    level = np.zeros(len(laws[0]), dtype=np.int64)
+    for _ in range(LEVEL_BITS):
+        p, advance = step(state)
+        bit = bernoulli(p).pop(coder)
+        level = (level << 1) | bit
+        state = advance(bit)
+    return level.astype(np.uint8)

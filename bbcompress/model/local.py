@@ -1,0 +1,114 @@
+"""The local family in torch, for training: a small causal network per pixel (a
+PixelCNN with a 5x5 then 3x3 receptive field) and a mixture of discretized logistics.
+
+    h_1 = relu(maskA_5x5(x') + W_1 f + b_1)        x' = (2x - L) / L, zero outside
+    h_l = relu(maskB_3x3(h_{l-1}) + W_l f + b_l)    (L = 255, or 1 for binary pixels)
+    out = 1x1(h_L) -> K weights, K means, K log-scales per pixel (binary: one logit)
+
+f are learned constant feature maps (a per-position bias of every layer). Without a
+latent, -log p(x) is exact and the coder needs no bits-back. ``codec.causal`` runs the
+same network in exact arithmetic from the checkpoint's arrays; torch never codes.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..kinds import Kind
+from .checkpoint import Checkpoint
+from .config import LOCAL_KERNELS, MAX_LOG_SCALE, MIN_LOG_SCALE, TILE_SIDE, VAEConfig
+from .vae import load_arrays, logistic256_log_prob, state_arrays
+
+
+def causal_mask(kernel: int, centre: bool) -> torch.Tensor:
+    """1 on the taps before the centre in raster order (and on the centre if asked)."""
+    mask = torch.zeros(kernel, kernel)
+    mask[: kernel // 2] = 1
+    mask[kernel // 2, : kernel // 2 + centre] = 1
+    return mask
+
+
+class CausalLayer(nn.Module):
+    def __init__(self, n_in: int, n_out: int, features: int, kernel: int, centre: bool):
+        super().__init__()
+        self.taps = nn.Conv2d(n_in, n_out, kernel, padding=kernel // 2)
+        self.features = nn.Conv2d(features, n_out, 1, bias=False)
+        self.register_buffer("mask", causal_mask(kernel, centre)[None, None], persistent=False)
+
+    def forward(self, h: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        taps = F.conv2d(h, self.taps.weight * self.mask, self.taps.bias, padding=self.taps.padding)
+        return F.relu(taps + self.features(f))
+
+
+def straight_through_clamp(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    # A hard clamp stalled training in the prototype: log-scales ran past the bound in
+    # the first huge-loss steps, got no gradient there, and every ink pixel fell on the floor.
+    return x - (x - x.clamp(low, high)).detach()
+
+
+def mixture_log_prob(x: torch.Tensor, out: torch.Tensor, components: int, floor: float) -> torch.Tensor:
+    """Per-pixel log P(x) (N, 1, H, W) of (1 - floor) * mixture + floor / 256."""
+    logits, raw_mean, raw_log_scale = out.split(components, dim=1)
+    mean = 256.0 * torch.sigmoid(raw_mean) - 0.5
+    log_scale = straight_through_clamp(raw_log_scale, MIN_LOG_SCALE, MAX_LOG_SCALE)
+    log_p = logistic256_log_prob(x.expand_as(mean), mean, log_scale)
+    log_p = torch.logsumexp(log_p + F.log_softmax(logits, dim=1), dim=1, keepdim=True)
+    return torch.logaddexp(log_p + math.log1p(-floor), torch.full_like(log_p, math.log(floor / 256)))
+
+
+class LocalModel(nn.Module):
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.config = config
+        side, channels = TILE_SIDE, (1, *config.hidden)
+        self.features = nn.Parameter(torch.zeros(config.features, side, side))
+        self.layers = nn.ModuleList(
+            CausalLayer(n_in, n_out, config.features, LOCAL_KERNELS[min(i, 1)], centre=i > 0)
+            for i, (n_in, n_out) in enumerate(zip(channels[:-1], channels[1:])))
+        self.out = nn.Conv2d(channels[-1], config.local_outputs, 1)
+        self.top = 1 if config.kind == Kind.BINARY else 255
+        if config.kind == Kind.GREYSCALE:
+            self.init_out()
+
+    @torch.no_grad()
+    def init_out(self) -> None:
+        """Component means spread over 0..255, scales ~20 levels, small weights: without
+        this the means saturate at the first steps and training stalls (prototype)."""
+        k = self.config.mixture
+        self.out.weight.mul_(0.1)
+        self.out.bias.zero_()
+        spread = (torch.arange(k) + 0.5) / k
+        self.out.bias[k:2 * k] = torch.log(spread / (1 - spread))
+        self.out.bias[2 * k:] = 3.0
+
+    def log_likelihood(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x) per image (nats); x flattened pixel values 0..255."""
+        images = x.reshape(-1, 1, TILE_SIDE, TILE_SIDE)
+        f = self.features.expand(len(images), -1, -1, -1)
+        h = (2 * images - self.top) / self.top
+        for layer in self.layers:
+            h = layer(h, f)
+        if self.config.kind == Kind.BINARY:
+            return -F.binary_cross_entropy_with_logits(self.out(h), images, reduction="none").flatten(1).sum(-1)
+        log_p = mixture_log_prob(images, self.out(h), self.config.mixture, self.config.pixel_floor)
+        return log_p.flatten(1).sum(-1)
+
+    def elbo(self, x: torch.Tensor, encoder: nn.Module | None = None) -> torch.Tensor:
+        """Without a latent the bound is exact: log p(x) (nats per image)."""
+        return self.log_likelihood(x)
+
+    def iwae(self, x: torch.Tensor, samples: int, encoder: nn.Module | None = None) -> torch.Tensor:
+        return self.log_likelihood(x)
+
+
+def local_from_checkpoint(checkpoint: Checkpoint) -> LocalModel:
+    model = LocalModel(checkpoint.config)
+    load_arrays(model, checkpoint.decoder)
+    return model
+
+
+def checkpoint_from_local(model: LocalModel, info: dict) -> Checkpoint:
+    return Checkpoint(model.config, state_arrays(model), {}, {}, info)

@@ -1,0 +1,67 @@
+"""A local-family checkpoint as an autoregressive codec: the exact causal network
+(``codec.causal``) gives every pixel a mixture of discretized logistics, coded as 8
+binary decisions (``codec.mixture``) in raster order. No latent, so no bits-back: the
+rate is exactly -log2 p(x) plus the coder's rounding, and there are no initial bits.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..codec.autoregressive import autoregressive, binary_pixels, log_prob
+from ..codec.causal import ExactCausalNet
+from ..codec.core import Codec
+from ..codec.exact import ACTIVATION_BITS
+from ..codec.mixture import mixture_pixels
+from ..errors import CodingError
+from ..kinds import Kind
+from .checkpoint import Checkpoint
+from .config import LOCAL_KERNELS, MAX_LOG_SCALE, MIN_LOG_SCALE, TILE_SIDE
+
+# Decoding steps through 784 pixels one at a time: the more images per step, the less
+# numpy overhead per image (benchmarks/results/local-speed.md).
+LOCAL_MAX_BATCH = 500
+ENCODE_CHUNK = 100  # images per all-pixels pass: bounds the hidden maps' memory
+
+
+def exact_network(checkpoint: Checkpoint) -> ExactCausalNet:
+    config, weights = checkpoint.config, checkpoint.decoder
+    features = np.asarray(weights["features"], dtype=np.float64).reshape(config.features, -1).T
+    layers = [(weights[f"layers.{i}.taps.weight"], weights[f"layers.{i}.taps.bias"],
+               weights[f"layers.{i}.features.weight"][:, :, 0, 0], LOCAL_KERNELS[min(i, 1)], i > 0)
+              for i in range(len(config.hidden))]
+    out = (weights["out.weight"][:, :, 0, 0], weights["out.bias"])
+    try:
+        return ExactCausalNet(TILE_SIDE, 255 if config.kind == Kind.GREYSCALE else 1, layers, out,
+                              np.round(features * 2.0**ACTIVATION_BITS))
+    except (ValueError, OverflowError) as e:
+        raise CodingError(f"this model cannot drive the coder: {e}") from None
+
+
+class LocalCoding:
+    """The codec of a batch of 784-pixel tiles for one local-family checkpoint."""
+
+    max_batch = LOCAL_MAX_BATCH
+
+    def __init__(self, checkpoint: Checkpoint):
+        self.config = checkpoint.config
+        self.net = exact_network(checkpoint)
+        self.law = binary_pixels() if self.config.kind == Kind.BINARY else mixture_pixels(
+            self.config.mixture, self.config.pixel_floor, MIN_LOG_SCALE, MAX_LOG_SCALE)
+
+    def pops_per_image(self, warm: bool = False) -> int:
+        return 0  # nothing is popped before it is pushed: no initial bits
+
+    def laws(self, x: np.ndarray) -> np.ndarray:
+        """Raw laws (B, 784, 3K) of every pixel, from whole tiles."""
+        return np.concatenate([self.net(x[i:i + ENCODE_CHUNK]) for i in range(0, len(x), ENCODE_CHUNK)])
+
+    def codec(self, mask: np.ndarray, warm: bool = False) -> Codec:
+        return autoregressive(self.laws, self.net.stepper, self.law, mask)
+
+    def estimate_bits(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """-log2 p(x) per image as the coder charges it: the realized cost, not an estimate."""
+        raw = self.laws(np.where(mask, x, 0))
+        log_p = log_prob(self.law, raw[mask], x[mask])
+        per_image = np.zeros(len(x))
+        np.add.at(per_image, np.nonzero(mask)[0], log_p)
+        return -per_image / np.log(2)

@@ -1,0 +1,146 @@
+"""The local family (a causal local head, no latent): its exact network, its
+autoregressive codec, and archives made with it."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+from threadpoolctl import threadpool_limits
+
+from bbcompress.api import CodingOptions, compress_images, decompress_archive
+from bbcompress.codec.autoregressive import decision_order, raster_order
+from bbcompress.codec.bits_back import pop_batches, push_batches
+from bbcompress.codec.causal import causal_offsets
+from bbcompress.errors import ModelMismatch
+from bbcompress.io.archive import parse
+from bbcompress.io.images import Image as BBImage
+from bbcompress.kinds import Kind
+from bbcompress.model.checkpoint import load_checkpoint
+from bbcompress.model.config import VAEConfig
+from bbcompress.model.local import LocalModel, checkpoint_from_local, local_from_checkpoint
+from bbcompress.model.local_coding import LocalCoding
+from bbcompress.model.zoo import ModelSet
+from bbcompress.training.data import load_dataset
+
+CONFIG = VAEConfig("logistic256", 784, (16, 16), 0, "relu", 0.001, "local", 3, 4)
+
+
+def seeded_local(seed: int = 0, config: VAEConfig = CONFIG) -> LocalModel:
+    """A small local model with numpy-drawn weights (independent of torch's initializer)."""
+    model = LocalModel(config)
+    rng = np.random.default_rng(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.from_numpy(rng.normal(0, 0.1, p.shape)).float())
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def local_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("local") / "tiny-local"
+    checkpoint_from_local(seeded_local(), {"data": "mnist10k", "epoch": 0}).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("mnist10k").x_test[:24].reshape(24, -1)
+
+
+def test_causal_offsets_are_the_taps_before_the_centre():
+    assert causal_offsets(3, centre=False) == [(-1, -1), (-1, 0), (-1, 1), (0, -1)]
+    assert len(causal_offsets(5, False)) == 12 and causal_offsets(3, True)[-1] == (0, 0)
+
+
+def test_decisions_are_popped_pixel_by_pixel():
+    mask = np.array([[1, 1, 0], [1, 0, 1]], dtype=bool)
+    image, pixel = raster_order(mask)
+    assert list(zip(image, pixel)) == [(0, 0), (1, 0), (0, 1), (1, 2)]
+    order = decision_order(pixel, 8)
+    # pixel 0 (two images) takes slots 0..15: decision k of image i at 2k + i
+    assert list(order[:, 0]) == list(range(0, 16, 2)) and list(order[:, 1]) == list(range(1, 16, 2))
+    assert list(order[:, 2]) == list(range(16, 24)) and sorted(order.ravel()) == list(range(32))
+
+
+def test_all_pixels_at_once_equal_the_raster_steps(local_model, digits):
+    """The encoder's whole-tile pass and the decoder's pixel steps give identical numbers."""
+    net = LocalCoding(load_checkpoint(local_model)).net
+    x = digits[:5]
+    whole = net(x)
+    steps = net.stepper(len(x))
+    for position in range(784):
+        assert np.array_equal(steps.law(position), whole[:, position]), position
+        steps.put(position, x[:, position])
+
+
+def test_the_exact_network_is_the_torch_network(local_model, digits):
+    checkpoint = load_checkpoint(local_model)
+    coding, model = LocalCoding(checkpoint), local_from_checkpoint(checkpoint).double()
+    x = digits[:4]
+    exact_bits = coding.estimate_bits(x, np.ones(x.shape, dtype=bool))
+    with torch.no_grad():
+        torch_bits = -model.log_likelihood(torch.from_numpy(x.astype(np.float64))).numpy() / np.log(2)
+    assert np.allclose(exact_bits, torch_bits, rtol=1e-4)
+
+
+def test_roundtrip_realizes_the_exact_rate_under_any_batch_and_thread_count(local_model, digits):
+    coding = LocalCoding(load_checkpoint(local_model))
+    mask = np.ones(digits.shape, dtype=bool)
+    mask[5, 600:] = False  # the padding of an edge tile: not coded, zero on both sides
+    x = np.where(mask, digits, 0)
+    with threadpool_limits(2):
+        words, schedule, warmup = push_batches(coding, x, mask, max_batch=7)
+    assert schedule == [7, 7, 7, 3] and warmup == 0
+    with threadpool_limits(1):
+        assert np.array_equal(pop_batches(coding, words, mask, schedule), x)
+    estimate = coding.estimate_bits(x, mask).sum()
+    assert estimate <= 32 * len(words) <= estimate + 64  # the stack's last words, no initial bits
+
+
+def test_archives_of_a_local_model_roundtrip_and_record_no_latent_settings(local_model):
+    grey = load_dataset("mnist10k").x_test[:6]
+    images = [BBImage(f"g{i}.png", "L", d, Kind.GREYSCALE) for i, d in enumerate(grey)]
+    images.append(BBImage("wide.png", "L", np.tile(grey[0], (2, 2))[:40, :50], Kind.GREYSCALE))
+    models = ModelSet([local_model])
+    data = compress_images(images, models, CodingOptions(level=9, fallback=False)).to_bytes()
+    assert data[8] == 1, "no particles or refinement recorded: the plainest format version"
+    restored = decompress_archive(parse(data), models)
+    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, restored))
+
+
+def test_a_local_archive_refuses_other_weights(local_model, tmp_path):
+    grey = load_dataset("mnist10k").x_test[:2]
+    images = [BBImage(f"g{i}.png", "L", d, Kind.GREYSCALE) for i, d in enumerate(grey)]
+    data = compress_images(images, ModelSet([local_model]), CodingOptions(fallback=False)).to_bytes()
+    other = tmp_path / "tiny-local"  # same name, other weights
+    checkpoint_from_local(seeded_local(seed=1), {"data": "mnist10k"}).save(other)
+    with pytest.raises(ModelMismatch):
+        decompress_archive(parse(data), ModelSet([str(other)]))
+
+
+def test_golden_local_bitstream(local_model, digits):
+    """A fixed model and input give these exact words: a change here is a format change."""
+    coding = LocalCoding(load_checkpoint(local_model))
+    mask = np.ones(digits[:4].shape, dtype=bool)
+    words, _, _ = push_batches(coding, digits[:4], mask, max_batch=3)
+    assert hashlib.sha256(words.tobytes()).hexdigest()[:16] == GOLDEN_LOCAL
+
+
+GOLDEN_LOCAL = "6bd1cb4d4c9eeb1e"
+
+
+def test_a_binary_local_model_codes_binary_tiles_at_its_exact_rate():
+    config = VAEConfig("bernoulli", 784, (8, 8), 0, "relu", 0.0, "local", 1, 2)
+    checkpoint = checkpoint_from_local(seeded_local(2, config), {"data": "mnist10k-binary"})
+    coding = LocalCoding(checkpoint)
+    x = load_dataset("mnist10k-binary").x_test[:9].reshape(9, -1)
+    mask = np.ones(x.shape, dtype=bool)
+    words, schedule, _ = push_batches(coding, x, mask, max_batch=4)
+    assert np.array_equal(pop_batches(coding, words, mask, schedule), x)
+    with torch.no_grad():
+        torch_bits = -local_from_checkpoint(checkpoint).double().log_likelihood(
+            torch.from_numpy(x.astype(np.float64))).sum().item() / np.log(2)
+    assert abs(coding.estimate_bits(x, mask).sum() - torch_bits) < 1e-3 * torch_bits
+    assert coding.estimate_bits(x, mask).sum() <= 32 * len(words) <= coding.estimate_bits(x, mask).sum() + 64
