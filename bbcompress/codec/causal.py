@@ -84,10 +84,12 @@ class ExactCausalNet:
         count, side = len(pixels), self.side
         h = 2.0 * pixels.reshape(count, side, side, 1) - self.top
         for layer in self.layers:
-            y = layer.bias.reshape(side, side, -1).copy()
-            y = y + sum(shifted(h, dr, dc) @ w for (dr, dc), w in zip(layer.offsets, layer.taps))
-            h = on_grid(y, layer.shift)
-        return (h @ self.out.taps[0] + self.out.bias[0]).reshape(count, side * side, -1) * 2.0**-self.out.shift
+            columns = np.concatenate([shifted(h, dr, dc) for dr, dc in layer.offsets], axis=-1)
+            y = columns.reshape(count * side * side, -1) @ layer.taps.reshape(-1, layer.taps.shape[-1])
+            y += np.tile(layer.bias, (count, 1))
+            h = on_grid(y, layer.shift).reshape(count, side, side, -1)
+        out = h.reshape(count * side * side, -1) @ self.out.taps[0] + self.out.bias[0]
+        return out.reshape(count, side * side, -1) * 2.0**-self.out.shift
 
     def stepper(self, count: int) -> "RasterSteps":
         return RasterSteps(self, count)

@@ -20,7 +20,7 @@ from .config import LOCAL_KERNELS, MAX_LOG_SCALE, MIN_LOG_SCALE, TILE_SIDE
 # Decoding steps through 784 pixels one at a time: the more images per step, the less
 # numpy overhead per image (benchmarks/results/local-speed.md).
 LOCAL_MAX_BATCH = 500
-ENCODE_CHUNK = 100  # images per all-pixels pass: bounds the hidden maps' memory
+ENCODE_CHUNK = 50  # images per all-pixels pass: bounds the gathered taps' memory (~100 MB)
 
 
 def exact_network(checkpoint: Checkpoint) -> ExactCausalNet:
