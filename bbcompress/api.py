@@ -10,17 +10,17 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from .codec.bits_back import DEFAULT_MAX_BATCH, pop_batches, push_batches
+from .codec.bits_back import pop_batches, push_batches
 from .codec.core import seed_bits
 from .errors import BBCError, IntegrityError, ModelMismatch, OutputExists
-from .io.archive import (Archive, CoderSettings, EmbeddedModel, ImageEntry, ModelRef, Section, parse,
-                         write_archive)
-from .choice import plan
+from .io.archive import Archive, CoderSettings, EmbeddedModel, ImageEntry, ModelRef, Section, parse
+from .choice import Classic, plan
 from .io.classic import decode as classic_decode
 from .io.images import MAX_PIXELS, Image, from_tiles, tile_count, to_tiles
 from .io.names import check_storable, restored_name
@@ -31,6 +31,7 @@ from .model.coding import VAECoding
 from .model.codings import Coding, coding_of
 from .model.local_coding import LocalCoding
 from .model.zoo import ModelSet
+from .parallel import run_jobs
 
 Progress = Callable[[int], None]  # called with the number of tiles just coded
 
@@ -56,6 +57,7 @@ class CodingOptions:
     level: int = DEFAULT_LEVEL  # 1 (fastest) .. 9 (smallest): see LEVELS
     fallback: bool = True  # images a classic codec stores smaller go to a classic section
     embed_models: bool = False  # carry the weights of every model used inside the archive
+    threads: int = 1  # chains coded side by side (processes); the archive depends on it
 
     def __post_init__(self):
         if self.level not in LEVELS:
@@ -127,19 +129,41 @@ def classic_section(chosen: list[tuple[Image, str, bytes]]) -> Section:
                    content_sha256(images[0].kind, images), [(c, len(d)) for _, c, d in chosen])
 
 
-def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions,
-                  progress: Progress | None) -> list[Section]:
-    """The sections for images of one kind: one per model chosen, and a classic one."""
+def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions) -> list[SectionJob]:
+    """The sections for images of one kind, as jobs: one per model chosen and chain, and
+    a classic one."""
     candidates = models.candidates(images[0].kind)
     codings = {name: coding_for(checkpoint, options) for name, checkpoint in candidates}
     chosen = plan(images, candidates, list(codings.values()), options.fallback)
-    sections = [compress_section(group, name, checkpoint, options, progress, codings[name])
-                for name, (checkpoint, group) in chosen.by_model.items()]
+    jobs = [partial(section_job, chain, name, checkpoint, options, codings[name])
+            for name, (checkpoint, group) in chosen.by_model.items()
+            for chain in split_chains(group, options.threads)]
     if chosen.classic:
-        sections.append(classic_section(chosen.classic))
-        if progress:
-            progress(tile_total([image for image, _, _ in chosen.classic]))
-    return sections
+        jobs.append(partial(classic_job, chosen.classic))
+    return jobs
+
+
+SectionJob = Callable[[Progress | None], Section]
+MIN_CHAIN_TILES = 64  # fewer tiles are not worth a chain's own header and stack end
+
+
+def split_chains(images: list[Image], chains: int) -> list[list[Image]]:
+    """Consecutive runs of images with about equal tile counts, each coded on its own
+    stack (a chain), at most ``chains`` and none under MIN_CHAIN_TILES tiles."""
+    tiles = np.cumsum([tile_count(*image.pixels.shape) for image in images])
+    chains = max(1, min(chains, int(tiles[-1]) // MIN_CHAIN_TILES))
+    cuts = np.searchsorted(tiles, tiles[-1] * np.arange(1, chains) / chains) + 1
+    return [list(part) for part in np.split(np.array(images, dtype=object), cuts) if len(part)]
+
+
+def section_job(images, name, checkpoint, options, coding, progress):
+    return compress_section(images, name, checkpoint, options, progress, coding)
+
+
+def classic_job(chosen: list[Classic], progress: Progress | None) -> Section:
+    if progress:
+        progress(tile_total([image for image, _, _ in chosen]))
+    return classic_section(chosen)
 
 
 def compress_images(images: list[Image], models: ModelSet, options: CodingOptions = CodingOptions(),
@@ -155,11 +179,12 @@ def compress_images(images: list[Image], models: ModelSet, options: CodingOption
     if sum(image.pixels.size for image in images) > MAX_PIXELS:
         raise BBCError(f"these images hold more than {MAX_PIXELS} pixels, the most one archive "
                        f"may (a bound decoders rely on): compress them into several archives")
-    archive = Archive()
+    jobs = []
     for kind in Kind:
         group = [image for image in images if image.kind == kind]
         if group:
-            archive.sections.extend(compress_kind(group, models, options, progress))
+            jobs.extend(compress_kind(group, models, options))
+    archive = Archive(run_jobs(jobs, options.threads, progress))
     if options.embed_models:
         archive.models = embedded_models(archive, models)
     return archive
@@ -218,18 +243,21 @@ def decompress_section(section: Section, checkpoint: Checkpoint,
     return verified(section, images)
 
 
-def decompress_archive(archive: Archive, models: ModelSet, progress: Progress | None = None) -> list[Image]:
-    """Every image of ``archive``, each section decoded with the set's model for it."""
-    images = []
+def decompress_archive(archive: Archive, models: ModelSet, progress: Progress | None = None,
+                       threads: int = 1) -> list[Image]:
+    """Every image of ``archive``, each section decoded with the set's model for it (up
+    to ``threads`` sections at once)."""
     models = models.with_embedded(archive.models)
-    for section in archive.sections:
-        if section.is_classic:
-            images.extend(verified(section, decode_classic(section)))
-            if progress:
-                progress(tile_total(images[-len(section.images):]))
-            continue
-        checkpoint = models.for_section(section.kind, section.model.name)
-        images.extend(decompress_section(section, checkpoint, progress))
+    jobs = [partial(classic_section_images, section) if section.is_classic else
+            partial(decompress_section, section, models.for_section(section.kind, section.model.name))
+            for section in archive.sections]
+    return [image for images in run_jobs(jobs, threads, progress) for image in images]
+
+
+def classic_section_images(section: Section, progress: Progress | None = None) -> list[Image]:
+    images = verified(section, decode_classic(section))
+    if progress:
+        progress(tile_total(images))
     return images
 
 
@@ -238,9 +266,9 @@ def archive_tiles(archive: Archive) -> int:
 
 
 def decompress_to(archive: Archive, folder: str | Path, models: ModelSet, force: bool = False,
-                  progress: Progress | None = None) -> list[Path]:
+                  progress: Progress | None = None, threads: int = 1) -> list[Path]:
     """Decode and verify everything first, then write each image under ``folder``."""
-    images = decompress_archive(archive, models, progress)
+    images = decompress_archive(archive, models, progress, threads)
     folder = Path(folder)
     targets = [output_path(folder, image.name) for image in images]
     for target in targets:  # refuse before writing anything (the writes re-check each step)

@@ -12,6 +12,10 @@
 3. measure on the test split: -ELBO and IWAE-K for both encoders and the realized
    bits/dim of the test images compressed in one archive (level 1);
 4. write models/NAME.{safetensors,json}; the card holds all of the above.
+
+A model without a latent (the local family) has no encoder: step 2 is skipped, its
+-ELBO is its exact -log p(x), and ``--compare-with MODEL`` adds that model's validation
+-ELBO to the card (does a latent pay for itself on these images?).
 """
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ from pathlib import Path
 from bbcompress.api import CodingOptions, compress_section, section_rate
 from bbcompress.io.images import images_from_array
 from bbcompress.model.checkpoint import load_checkpoint
-from bbcompress.model.vae import vae_from_checkpoint
+from bbcompress.model.networks import from_checkpoint
+from bbcompress.model.zoo import resolve_model
 from bbcompress.training.config import RefineConfig
 from bbcompress.training.data import load_dataset
 from bbcompress.training.evaluate import elbo_bpd, iwae_bpd
@@ -41,15 +46,39 @@ def best_checkpoint(run: Path) -> tuple[Path, dict]:
 def test_rates(checkpoint, name: str, dataset, iwae_samples: int) -> dict:
     images = images_from_array(dataset.x_test, dataset.kind)
     rates = {}
-    for encoder in checkpoint.encoders:
-        vae = vae_from_checkpoint(checkpoint, encoder).eval()
+    for encoder in checkpoint.encoders or ["none"]:
+        vae = from_checkpoint(checkpoint, encoder).eval()
         section = compress_section(images, name, checkpoint, CodingOptions(encoder=encoder, level=1))
         rate = section_rate(section)
         rates[encoder] = {"elbo_bpd": elbo_bpd(vae, dataset.x_test, samples=10),
                           "iwae_bpd": iwae_bpd(vae, dataset.x_test, iwae_samples),
                           "realized_bits_per_dim": rate.net_bits_per_dim,
                           "realized_total_bits_per_dim": rate.bits_per_dim}
+        if not checkpoint.config.has_latent:  # exact: no sampling, no bound
+            rates[encoder]["iwae_bpd"] = rates[encoder]["elbo_bpd"]
     return rates
+
+
+def add_self_consistent(checkpoint, card: dict, dataset, fitted, validation, args) -> dict:
+    """Step 2; returns the validation -ELBO of each encoder."""
+    started = time.monotonic()
+    config = RefineConfig("self-consistent", dataset.name, "train", args.refine_epochs)
+    encoder, made = refine_encoder(checkpoint, fitted.x_train, config, validation, args.check_every,
+                                   keep_best=True)
+    made.update(curve_on="validation", wall_s=round(time.monotonic() - started),
+                train_images=len(fitted.x_train))
+    attach_encoder(checkpoint, "self-consistent", encoder, made)
+    return {name: elbo_bpd(from_checkpoint(checkpoint, name).eval(), validation, samples=10)
+            for name in checkpoint.encoders}
+
+
+def comparison(names: list[str], checkpoint, validation) -> dict:
+    """Validation -ELBO (10 samples) of this model and of each named model."""
+    rows = {"this model": elbo_bpd(from_checkpoint(checkpoint).eval(), validation, samples=10)}
+    for name in names:
+        other = resolve_model(name)
+        rows[name] = elbo_bpd(from_checkpoint(other, other.default_encoder).eval(), validation, samples=10)
+    return rows
 
 
 def main() -> None:
@@ -59,20 +88,19 @@ def main() -> None:
     parser.add_argument("--refine-epochs", type=int, default=200, help="most refinement epochs")
     parser.add_argument("--check-every", type=int, default=5, help="validation check interval")
     parser.add_argument("--iwae", type=int, default=200)
+    parser.add_argument("--compare-with", action="append", default=[],
+                        help="model whose validation -ELBO the card reports beside this one's")
     args = parser.parse_args()
     path, card = best_checkpoint(args.run)
     checkpoint = load_checkpoint(path)
     dataset = load_dataset(card["data"])
     fitted, validation = dataset.holdout(card["train"]["validation"])
-    started = time.monotonic()
-    config = RefineConfig("self-consistent", dataset.name, "train", args.refine_epochs)
-    encoder, made = refine_encoder(checkpoint, fitted.x_train, config, validation, args.check_every,
-                                   keep_best=True)
-    made.update(curve_on="validation", wall_s=round(time.monotonic() - started),
-                train_images=len(fitted.x_train))
-    attach_encoder(checkpoint, "self-consistent", encoder, made)
-    valid = {name: elbo_bpd(vae_from_checkpoint(checkpoint, name).eval(), validation, samples=10)
-             for name in checkpoint.encoders}
+    if checkpoint.config.has_latent:
+        valid = add_self_consistent(checkpoint, card, dataset, fitted, validation, args)
+    else:
+        valid = {"none": elbo_bpd(from_checkpoint(checkpoint).eval(), validation)}
+    if args.compare_with:
+        checkpoint.info["valid_bpd_compared"] = comparison(args.compare_with, checkpoint, validation)
     rates = test_rates(checkpoint, args.name, dataset, args.iwae)
     checkpoint.info.update({
         "chosen_by": f"lowest validation -ELBO ({card['valid_bpd']:.4f} bits/dim on the last "
@@ -82,8 +110,8 @@ def main() -> None:
         "realized_on": f"the {len(dataset.x_test):,} {dataset.name} test images in one archive, "
                        f"level 1 (net of initial bits)"})
     written = checkpoint.save(MODELS / args.name)
-    print(json.dumps({"model": str(written), "epoch": card["epoch"], "kept_refine_epoch": made.get("kept_epoch"),
-                      "valid": valid, "test": rates}, indent=2))
+    print(json.dumps({"model": str(written), "epoch": card["epoch"], "valid": valid, "test": rates,
+                      "compared": checkpoint.info.get("valid_bpd_compared")}, indent=2))
 
 
 if __name__ == "__main__":

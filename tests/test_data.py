@@ -64,3 +64,36 @@ def test_a_malformed_idx_file_is_refused(tmp_path):
     (tmp_path / "t10k-images-idx3-ubyte").write_bytes(b"neither")
     with pytest.raises(DataError, match="not an IDX file"):
         load_dataset("fashion-mnist", tmp_path)
+
+
+def test_a_folder_of_images_is_a_dataset_of_whole_tiles(tmp_path):
+    from PIL import Image
+    grey = load_dataset("mnist10k").x_test
+    (tmp_path / "sub").mkdir()
+    Image.fromarray(np.tile(grey[0], (3, 2))[:84, :50]).save(tmp_path / "a.png")  # 3x1 whole tiles
+    Image.fromarray(grey[1]).save(tmp_path / "sub" / "b.pgm")  # 1 tile
+    Image.fromarray(grey[2][:20, :20]).save(tmp_path / "small.png")  # none
+    Image.fromarray(np.ones((56, 56), bool)).save(tmp_path / "white.pbm")  # 4 tiles, binary: 0/255
+    data = load_dataset(str(tmp_path))
+    assert data.kind == "greyscale" and len(data.x_train) + len(data.x_test) == 8 and len(data.x_test) == 1
+    tiles = np.concatenate([data.x_train, data.x_test])
+    assert sum(np.array_equal(t, grey[0]) for t in tiles) == 3 and sum((t == 255).all() for t in tiles) == 4
+    assert np.array_equal(data.x_train, load_dataset(str(tmp_path)).x_train), "a fixed shuffle"
+
+
+def test_a_folder_of_binary_images_is_binary(tmp_path):
+    from PIL import Image
+    binary = load_dataset("mnist10k-binary").x_test
+    for i in range(3):
+        Image.fromarray(binary[i].astype(bool)).save(tmp_path / f"{i}.pbm")
+    data = load_dataset(str(tmp_path))
+    assert data.kind == "binary" and data.x_train.max() == 1
+
+
+@pytest.mark.parametrize("content", ["nothing", "small"])
+def test_folders_without_tiles_are_refused_clearly(tmp_path, content):
+    from PIL import Image
+    if content == "small":
+        Image.fromarray(np.zeros((20, 300), np.uint8)).save(tmp_path / "strip.png")
+    with pytest.raises(DataError, match="no input images|smaller than a tile"):
+        load_dataset(str(tmp_path))

@@ -144,3 +144,26 @@ def test_a_binary_local_model_codes_binary_tiles_at_its_exact_rate():
             torch.from_numpy(x.astype(np.float64))).sum().item() / np.log(2)
     assert abs(coding.estimate_bits(x, mask).sum() - torch_bits) < 1e-3 * torch_bits
     assert coding.estimate_bits(x, mask).sum() <= 32 * len(words) <= coding.estimate_bits(x, mask).sum() + 64
+
+
+def test_train_a_local_model_on_a_folder_then_compress_with_it(tmp_path):
+    from PIL import Image
+    from click.testing import CliRunner
+
+    from bbcompress.cli import main
+    grey = load_dataset("mnist10k").x_train[:60]
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for i in range(0, 60, 4):  # 15 images of 2x2 digits: 60 tiles
+        Image.fromarray(np.block([[grey[i], grey[i + 1]], [grey[i + 2], grey[i + 3]]])).save(folder / f"{i}.png")
+    run = tmp_path / "run"
+    args = ["train", "--data", str(folder), "--family", "local", "--hidden", "8,8", "--features", "2",
+            "--mixture", "2", "--pixel-floor", "0.001", "--validation", "6", "--checkpoint-every", "1", "-o", str(run), "-q"]
+    assert CliRunner().invoke(main, args + ["--epochs", "1"]).exit_code == 0
+    assert CliRunner().invoke(main, args + ["--epochs", "2", "--resume"]).exit_code == 0
+    card = (run / "epoch-0002.json").read_text()
+    assert '"family": "local"' in card and str(folder) in card
+    result = CliRunner().invoke(main, ["compress", str(folder), "-o", str(tmp_path / "a.bbc"), "-m",
+                                       str(run / "epoch-0002"), "--no-fallback", "-q"])
+    assert result.exit_code == 0, result.output
+    assert CliRunner().invoke(main, ["test", str(tmp_path / "a.bbc"), "-m", str(run / "epoch-0002")]).exit_code == 0

@@ -12,6 +12,7 @@ from ..codec.bits_back import DEFAULT_MAX_BATCH
 from ..errors import BBCError
 from ..io.archive import check_writable, read_archive, write_archive
 from ..model.local_coding import LOCAL_MAX_BATCH
+from ..parallel import available_cores
 from ..model.zoo import DEFAULT_MODELS, ModelSet, shipped_cards
 from . import friendly_errors, main
 from .progress import TileProgress
@@ -50,6 +51,13 @@ def shown(name: str) -> str:
     return name if name.isprintable() else ascii(name)
 
 
+def threads_option(function):
+    return click.option("-T", "--threads", default=0, show_default=True, type=click.IntRange(min=0),
+                        help="Processes coding chains side by side (0: one per core). Compressing, "
+                             "the archive holds up to this many chains, so its bytes depend on it; "
+                             "any number decodes any archive.")(function)
+
+
 def progress_option(function):
     return click.option("--progress/--no-progress", default=None,
                         help="Show a progress bar (default: on a terminal, unless -q).")(function)
@@ -75,10 +83,11 @@ def echo_rates(rows: list[dict]) -> None:
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing archive.")
 @click.option("-q", "--quiet", is_flag=True)
 @progress_option
+@threads_option
 @click.option("--json", "as_json", is_flag=True, help="Print sizes and bits/dim as JSON.")
 @friendly_errors
 def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bits, max_batch, fallback,
-             level, embed, force, quiet, progress, as_json):
+             level, embed, force, quiet, progress, threads, as_json):
     """Compress image files and folders (1-bit or 8-bit greyscale) into one .bbc archive."""
     if not inputs:
         raise BBCError("no input files given")
@@ -93,7 +102,8 @@ def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bit
         api.refuse_overwriting_inputs(output, inputs)
     started = time.monotonic()
     images = api.read_inputs(list(inputs))
-    options = api.CodingOptions(encoder, latents, latent_bits, max_batch, level, fallback, embed)
+    options = api.CodingOptions(encoder, latents, latent_bits, max_batch, level, fallback, embed,
+                                threads or available_cores())
     with TileProgress(api.tile_total(images), "compress", quiet, progress) as bar:
         archive = api.compress_images(images, ModelSet(model_args), options, bar)
     if to_stdout:
@@ -131,14 +141,16 @@ def model_option(function):
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing files.")
 @click.option("-q", "--quiet", is_flag=True)
 @progress_option
+@threads_option
 @click.option("--json", "as_json", is_flag=True)
 @friendly_errors
-def decompress(archive_path, output_dir, model_args, force, quiet, progress, as_json):
+def decompress(archive_path, output_dir, model_args, force, quiet, progress, threads, as_json):
     """Restore every image of ARCHIVE (- for stdin) with identical pixels, name and mode;
     names whose format is not lossless get .png appended."""
     archive = read_archive(archive_path)
     with TileProgress(api.archive_tiles(archive), "decompress", quiet, progress) as bar:
-        targets = api.decompress_to(archive, output_dir, ModelSet(model_args), force, bar)
+        targets = api.decompress_to(archive, output_dir, ModelSet(model_args), force, bar,
+                                    threads or available_cores())
     if as_json:
         click.echo(json.dumps({"archive": archive_path, "images": [str(t) for t in targets]}))
     elif not quiet:
@@ -150,13 +162,14 @@ def decompress(archive_path, output_dir, model_args, force, quiet, progress, as_
 @model_option
 @click.option("-q", "--quiet", is_flag=True)
 @progress_option
+@threads_option
 @click.option("--json", "as_json", is_flag=True)
 @friendly_errors
-def test_command(archive_path, model_args, quiet, progress, as_json):
+def test_command(archive_path, model_args, quiet, progress, threads, as_json):
     """Decode ARCHIVE (- for stdin) and verify its checksums; write nothing."""
     archive = read_archive(archive_path)
     with TileProgress(api.archive_tiles(archive), "test", quiet, progress) as bar:
-        images = api.decompress_archive(archive, ModelSet(model_args), bar)
+        images = api.decompress_archive(archive, ModelSet(model_args), bar, threads or available_cores())
     if as_json:
         click.echo(json.dumps({"archive": archive_path, "images": len(images), "ok": True}))
     elif not quiet:

@@ -6,7 +6,10 @@ Binary datasets hold 0/1 pixels, greyscale ones 0..255. Names:
 - ``fashion-mnist``: the standard IDX files (60k / 10k), by default where Debian's
   ``dataset-fashion-mnist`` puts them;
 - ``mnist``: the full MNIST set from a user's own torchvision root;
-- any of those with ``-binary``: a fixed stochastic binarization (seed 1234).
+- any of those with ``-binary``: a fixed stochastic binarization (seed 1234);
+- a folder of a user's images (any sizes): cut into whole 28x28 tiles, shuffled with a
+  fixed seed, the last tenth held out as the test split. Binary if every image is,
+  else greyscale (binary pixels count as 0 and 255).
 """
 from __future__ import annotations
 
@@ -18,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import BBCError, DataError
+from ..io.images import TILE
+from ..io.paths import read_inputs
 from ..kinds import Kind
 
 BINARIZATION_SEED = 1234
@@ -26,6 +31,7 @@ FASHION_MNIST_ENV = "BBCOMPRESS_FASHION_MNIST"
 FASHION_MNIST_DEFAULT = Path("/usr/share/datasets/fashion-mnist")
 MNIST_ROOT_ENV = "BBCOMPRESS_MNIST_ROOT"
 BASE_NAMES = ("mnist10k", "fashion-mnist", "mnist")
+FOLDER_SEED, FOLDER_TEST_FRACTION = 4321, 10
 DATASET_NAMES = tuple(n + s for n in BASE_NAMES for s in ("", "-binary"))
 
 
@@ -121,6 +127,8 @@ def load_mnist(root: Path | None) -> tuple[np.ndarray, np.ndarray]:
 
 def load_dataset(name: str, root: str | Path | None = None) -> Dataset:
     """Load a dataset by name; ``root`` overrides where fashion-mnist / mnist live."""
+    if name not in DATASET_NAMES and Path(name).is_dir():
+        return load_folder(Path(name))
     base, binary = (name[: -len("-binary")], True) if name.endswith("-binary") else (name, False)
     root = Path(root) if root else None
     if base == "mnist10k":
@@ -130,9 +138,38 @@ def load_dataset(name: str, root: str | Path | None = None) -> Dataset:
     elif base == "mnist":
         x_train, x_test = load_mnist(root)
     else:
-        raise DataError(f"unknown dataset {name!r}; known: {', '.join(DATASET_NAMES)}")
+        raise DataError(f"unknown dataset {name!r}: not a folder, nor one of {', '.join(DATASET_NAMES)}")
     if binary:
         grey = x_train
         x_train, x_test = binarize(x_train, x_test)
         return Dataset(name, Kind.BINARY, x_train, x_test, grey)
     return Dataset(name, Kind.GREYSCALE, x_train, x_test)
+
+
+def whole_tiles(pixels: np.ndarray) -> np.ndarray:
+    """The image's whole 28x28 tiles (N, 28, 28), row-major; partial edges are dropped."""
+    rows, cols = pixels.shape[0] // TILE, pixels.shape[1] // TILE
+    grid = pixels[:rows * TILE, :cols * TILE].reshape(rows, TILE, cols, TILE)
+    return grid.transpose(0, 2, 1, 3).reshape(rows * cols, TILE, TILE)
+
+
+def load_folder(folder: Path) -> Dataset:
+    """A user's images as a dataset of tiles (see the module docstring)."""
+    try:
+        images = read_inputs([str(folder)])
+    except BBCError as e:
+        raise DataError(f"{folder}: {e}") from None
+    if not images:
+        raise DataError(f"{folder} holds no images bbcompress can read")
+    kind = Kind.BINARY if all(i.kind == Kind.BINARY for i in images) else Kind.GREYSCALE
+    scale = 255 if kind == Kind.GREYSCALE else 1
+    tiles = [whole_tiles(i.pixels * (scale if i.kind == Kind.BINARY else 1)) for i in images]
+    tiles = np.concatenate(tiles).astype(np.uint8)
+    if len(tiles) < 2:
+        small = sum(min(i.pixels.shape) < TILE for i in images)
+        raise DataError(f"{folder}: {len(tiles)} whole {TILE}x{TILE} tile(s) in {len(images)} image(s)"
+                        + (f" ({small} smaller than a tile)" if small else "")
+                        + ": training needs at least 2 (one to train on, one to test)")
+    tiles = tiles[np.random.default_rng(FOLDER_SEED).permutation(len(tiles))]
+    test = max(1, len(tiles) // FOLDER_TEST_FRACTION)
+    return Dataset(str(folder), kind, tiles[:-test], tiles[-test:])

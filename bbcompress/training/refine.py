@@ -119,6 +119,8 @@ def refine_checkpoint(path: str, config: RefineConfig, dataset, name: str | None
     """Refine the encoder of the checkpoint at ``path`` and save it by name (in place, or
     to ``out``); returns (encoder name, card written)."""
     checkpoint = load_checkpoint(path)
+    if not checkpoint.config.has_latent:
+        raise BBCError(f"{path}: a {checkpoint.config.family} model has no latent, so no encoder to refine")
     if config.method == "self-consistent" and config.split != "train":
         raise BBCError("the self-consistent encoder is fitted on training images only")
     name = name or default_encoder_name(config)

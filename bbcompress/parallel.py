@@ -1,0 +1,68 @@
+"""Independent coding jobs over processes: an archive's chains (sections with their own
+ANS stream) are coded and decoded side by side, one per core.
+
+Processes, not threads: the decoder's raster loop is many small numpy calls, which
+hold the GIL between them. Workers are forked, so they inherit the jobs (closures over
+models already in memory) and nothing is pickled but the results. The results, and so
+the archive's bytes, do not depend on which worker ran what or when.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+Progress = Callable[[int], None]
+Job = Callable[[Progress | None], T]  # a job reports tiles done through its argument
+
+_jobs: list[Job] = []  # read by forked workers
+_reports = None
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def run_jobs(jobs: list[Job], workers: int, progress: Progress | None = None) -> list[T]:
+    """Each job's result, in order; ``workers`` processes at most (1: in this process)."""
+    workers = min(workers, len(jobs))
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [job(progress) for job in jobs]
+    global _jobs, _reports
+    context = multiprocessing.get_context("fork")
+    _jobs, _reports = jobs, context.SimpleQueue() if progress else None
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = [pool.submit(run_one, index) for index in range(len(jobs))]
+            while not all(f.done() for f in futures):
+                done, _ = wait(futures, timeout=0.1, return_when=FIRST_EXCEPTION)
+                relay(progress)
+                if any(f.exception() for f in done if f.done()):
+                    pool.shutdown(cancel_futures=True)
+                    break
+            relay(progress)
+            return [f.result() for f in futures]
+    finally:
+        _jobs, _reports = [], None
+
+
+def run_one(index: int):
+    report = _reports.put if _reports is not None else None
+    return _jobs[index](report)
+
+
+def relay(progress: Progress | None) -> None:
+    """Pass the workers' progress reports on to ``progress`` (in this process)."""
+    if progress is None or _reports is None:
+        return
+    try:
+        while not _reports.empty():
+            progress(_reports.get())
+    except (OSError, EOFError, queue.Empty):
+        pass
