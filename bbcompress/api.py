@@ -107,7 +107,7 @@ def compress_section(images: list[Image], model_name: str, checkpoint: Checkpoin
     if checkpoint.config.kind != kind:
         raise BBCError(f"model {model_name} codes {checkpoint.config.kind} images, not {kind} ones")
     tiles, masks = zip(*(to_tiles(image.pixels) for image in images))
-    encoder = options.encoder or checkpoint.default_encoder
+    encoder = options.encoder or checkpoint.default_encoder if checkpoint.config.has_latent else "none"
     coding = coding or coding_for(checkpoint, options)
     words, schedule, warmup = push_batches(coding, np.concatenate(tiles), np.concatenate(masks),
                                            options.max_batch or coding.max_batch, progress)

@@ -203,8 +203,6 @@ def info(archive_path, as_json):
 @friendly_errors
 def models_command(as_json):
     """List the shipped models (the default per image kind is marked *)."""
-    from ..model.checkpoint import recommended_encoder
-
     cards = shipped_cards()
     if as_json:
         click.echo(json.dumps(cards))
@@ -212,13 +210,22 @@ def models_command(as_json):
     if not cards:
         click.echo("no shipped models installed")
     for name, card in cards.items():
-        test = card.get("test", {})
-        default = recommended_encoder(card, card.get("encoders", {}))
-        encoders = ", ".join(
-            (f"{enc} ({test[enc]['realized_bits_per_dim']:.4f} bits/dim on test)" if enc in test else enc)
-            + (" [default]" if enc == default else "") for enc in card.get("encoders", {}))
         click.echo(f"{'*' if name in DEFAULT_MODELS.values() else ' '} {name}: {card.get('data', '?')}, "
-                   f"epoch {card.get('epoch', '?')}; encoders: {encoders}")
+                   f"epoch {card.get('epoch', '?')}; {coders_of(card)}")
+
+
+def coders_of(card: dict) -> str:
+    """A card's encoders and their test rates, as ``models`` lists them."""
+    from ..model.checkpoint import recommended_encoder
+
+    test = card.get("test", {})
+    if card.get("config", {}).get("family") == "local":
+        rate = test.get("none", {}).get("realized_bits_per_dim")
+        return "local head, no latent" + (f" ({rate:.4f} bits/dim on test)" if rate else "")
+    default = recommended_encoder(card, card.get("encoders", {}))
+    return "encoders: " + ", ".join(
+        (f"{enc} ({test[enc]['realized_bits_per_dim']:.4f} bits/dim on test)" if enc in test else enc)
+        + (" [default]" if enc == default else "") for enc in card.get("encoders", {}))
 
 
 @main.command()

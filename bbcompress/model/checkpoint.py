@@ -62,6 +62,8 @@ class Checkpoint:
 
     @property
     def default_encoder(self) -> str:
+        if not self.config.has_latent:
+            return "none"
         return recommended_encoder(self.info, self.encoders)
 
     def has_encoder(self, name: str) -> bool:
