@@ -66,7 +66,9 @@ def train(data_name, data_root, out_dir, epochs, checkpoint_every, batch_size, l
         raise BBCError(str(e)) from None
     config = TrainConfig(data_name, epochs, checkpoint_every, batch_size, lr, seed, validation,
                          dynamic_binarization)
-    with TrainProgress(epochs, quiet) as progress:
+    from ..training.distributed import is_leader
+
+    with TrainProgress(epochs, quiet or not is_leader()) as progress:  # under torchrun: one bar
         run_training(vae_config, config, dataset, out_dir, resume, progress.update)
 
 

@@ -96,6 +96,10 @@ class LocalModel(nn.Module):
         log_p = mixture_log_prob(images, self.out(h), self.config.mixture, self.config.pixel_floor)
         return log_p.flatten(1).sum(-1)
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The training objective per image (what DistributedDataParallel calls)."""
+        return self.elbo(x)
+
     def elbo(self, x: torch.Tensor, encoder: nn.Module | None = None) -> torch.Tensor:
         """Without a latent the bound is exact: log p(x) (nats per image)."""
         return self.log_likelihood(x)

@@ -98,6 +98,10 @@ class VAE(nn.Module):
         mean, log_scale = params
         return logistic256_log_prob(x.expand_as(mean), mean, log_scale, self.config.pixel_floor).sum(-1)
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The training objective per image (what DistributedDataParallel calls)."""
+        return self.elbo(x)
+
     def elbo(self, x: torch.Tensor, encoder: nn.Module | None = None) -> torch.Tensor:
         """Single-sample reparameterized ELBO per image (nats), analytic KL."""
         encoder = encoder or self.encoder

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .distributed import all_finite
+
 
 def as_pixels(x: np.ndarray) -> torch.Tensor:
     """uint8 images (N, H, W) to a float tensor (N, H*W) of pixel values."""
@@ -19,7 +21,7 @@ def guarded_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> bool:
     good. Skipping it (and counting the skips) keeps the run going. Returns whether
     the step was taken."""
     optimizer.zero_grad(set_to_none=True)
-    if not torch.isfinite(loss):
+    if not all_finite(loss):  # under torchrun: in every process, or no step anywhere
         return False
     loss.backward()
     grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]

@@ -1,4 +1,5 @@
-"""Amortized training of the VAE (encoder and decoder jointly), with checkpoints.
+"""Amortized training of the VAE (encoder and decoder jointly), with checkpoints; under
+``torchrun``, data-parallel over processes (``distributed``).
 
 The run folder holds ``epoch-NNNN.{safetensors,json}`` checkpoints and
 ``resume.{safetensors,json}``: the latest weights, Adam state and random state,
@@ -23,6 +24,7 @@ from ..model.vae import bits_per_dim
 from .config import TrainConfig
 from .data import Dataset
 from .evaluate import elbo_bpd
+from .distributed import barrier, parallel, share, world
 from .steps import as_pixels, guarded_step
 
 RESUME = "resume"
@@ -102,14 +104,15 @@ def epoch_images(state: TrainState, x_train: torch.Tensor, grey: torch.Tensor | 
     return torch.bernoulli(grey / 255.0, generator=state.shuffle)
 
 
-def train_one_epoch(state: TrainState, x_train: torch.Tensor, batch_size: int) -> float:
-    """One pass over the shuffled training set; returns the mean -ELBO in nats."""
+def train_one_epoch(state: TrainState, model: torch.nn.Module, x_train: torch.Tensor, batch_size: int) -> float:
+    """One pass over the shuffled training set; returns the mean -ELBO in nats (of this
+    process's shares, under torchrun). ``model`` is ``state.vae``, or it wrapped by DDP."""
     state.vae.train()
     order = torch.randperm(len(x_train), generator=state.shuffle)
     total = 0.0
     for start in range(0, len(x_train), batch_size):
-        batch = x_train[order[start:start + batch_size]]
-        loss = -state.vae.elbo(batch).mean()
+        batch = share(x_train[order[start:start + batch_size]])
+        loss = -model(batch).mean()
         if guarded_step(state.optimizer, loss):
             total += loss.item() * len(batch)
         else:
@@ -118,7 +121,7 @@ def train_one_epoch(state: TrainState, x_train: torch.Tensor, batch_size: int) -
 
 
 def save_checkpoint(state: TrainState, folder: Path, dataset: Dataset, validation, config: TrainConfig,
-                    wall_s: float) -> dict:
+                    wall_s: float, processes: int = 1) -> dict:
     state.vae.eval()
     rates = {"train_bpd": elbo_bpd(state.vae, dataset.x_train),
              "test_bpd": elbo_bpd(state.vae, dataset.x_test)}
@@ -126,7 +129,7 @@ def save_checkpoint(state: TrainState, folder: Path, dataset: Dataset, validatio
         rates["valid_bpd"] = elbo_bpd(state.vae, validation)
     info = {"data": dataset.name, "epoch": state.epoch, **rates, "elbo_samples": 1,
             "skipped_steps": state.skipped_steps,
-            "train": asdict(config), "wall_s": round(wall_s, 1)}
+            "train": asdict(config), "wall_s": round(wall_s, 1), "processes": processes}
     made = {"method": "amortized", "data": dataset.name, "split": "train", "epochs": state.epoch}
     to_checkpoint(state.vae, info, made).save(folder / checkpoint_name(state.epoch))
     return rates
@@ -139,8 +142,11 @@ def train(vae_config: VAEConfig, config: TrainConfig, dataset: Dataset, folder: 
     ``report`` receives a dict after every epoch (epoch, train_bpd_running, and the
     checkpoint rates when one was written) so the caller can draw progress.
     """
-    folder = Path(folder)
+    folder, (rank, size) = Path(folder), world()
     state = prepare_folder(folder, vae_config, config, resume)
+    if rank:  # the same weights and data order everywhere, other sampling noise
+        torch.manual_seed(config.seed + 7919 * rank + state.epoch)
+    model = parallel(state.vae)
     validation = None
     if config.validation:
         dataset, validation = dataset.holdout(config.validation)
@@ -151,12 +157,15 @@ def train(vae_config: VAEConfig, config: TrainConfig, dataset: Dataset, folder: 
     grey = as_pixels(dataset.x_train_grey) if config.dynamic_binarization else None
     started = time.monotonic()
     while state.epoch < config.epochs:
-        nats = train_one_epoch(state, epoch_images(state, x_train, grey), config.batch_size)
+        nats = train_one_epoch(state, model, epoch_images(state, x_train, grey), config.batch_size)
         state.epoch += 1
         event = {"epoch": state.epoch, "running_bpd": bits_per_dim(-nats, vae_config.pixels)}
         if state.epoch % config.checkpoint_every == 0 or state.epoch == config.epochs:
-            event.update(save_checkpoint(state, folder, dataset, validation, config,
-                                         time.monotonic() - started))
-            state.save(folder, vae_config, config)
-        report(event)
+            if rank == 0:
+                event.update(save_checkpoint(state, folder, dataset, validation, config,
+                                             time.monotonic() - started, size))
+                state.save(folder, vae_config, config)
+            barrier()
+        if rank == 0:
+            report(event)
     return state
