@@ -298,7 +298,7 @@ def level_bound_bpd(checkpoint: Checkpoint, encoder: str, images: np.ndarray, le
     particles, steps = LEVELS[level]
     x = images.reshape(len(images), -1)
     if not checkpoint.config.has_latent:  # every level codes at -log p(x), exactly
-        bits = LocalCoding(checkpoint).estimate_bits(x, np.ones(x.shape, dtype=bool))
+        bits = LocalCoding(checkpoint).exact_bits(x, np.ones(x.shape, dtype=bool))
         return float(bits.sum() / x.size)
     coding = VAECoding(checkpoint, encoder, particles=particles, refine_steps=steps)
     rng, total = np.random.default_rng(seed), 0.0

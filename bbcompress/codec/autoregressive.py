@@ -29,6 +29,7 @@ class PixelLaw:
     probabilities: Callable  # (raw (N, L), x (N,)) -> P(decision = 1) (decisions, N)
     symbols: Callable  # x (N,) -> the decisions (decisions, N)
     pop: Callable  # (coder, raw (N, L)) -> x (N,), popping the decisions in order
+    estimate: Callable  # (raw, x) -> about log P(x) per pixel, fast (cost estimates only)
 
 
 def binary_pixels() -> PixelLaw:
@@ -38,7 +39,11 @@ def binary_pixels() -> PixelLaw:
 
     def pop(coder, raw):
         return bernoulli(sigmoid(raw[:, 0])).pop(coder)
-    return PixelLaw(1, probabilities, lambda x: x[None].astype(np.int32), pop)
+
+    def estimate(raw, x):  # log sigmoid(+-logit), stable
+        signed = np.where(x == 1, raw[:, 0], -raw[:, 0]).astype(np.float64)
+        return -np.logaddexp(0.0, -signed)
+    return PixelLaw(1, probabilities, lambda x: x[None].astype(np.int32), pop, estimate)
 
 
 def log_prob(law: PixelLaw, raw: np.ndarray, x: np.ndarray) -> np.ndarray:

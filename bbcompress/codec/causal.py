@@ -65,7 +65,7 @@ class ExactCausalNet:
     def __init__(self, side: int, top: int, layers, out, features: np.ndarray):
         self.side, self.top = side, top
         f_bound = float(np.abs(features).max(initial=0.0))
-        unit, bound, self.layers = 1 / top, float(top), []
+        unit, bound, self.layers, self.float_layers = 1 / top, float(top), [], []
         for tap_weight, bias, feature_weight, kernel, centre in layers:
             offsets = causal_offsets(kernel, centre)
             taps = [tap_weight[:, :, dr + kernel // 2, dc + kernel // 2].T for dr, dc in offsets]
@@ -74,10 +74,12 @@ class ExactCausalNet:
                 [bound] * len(taps) + [f_bound], np.asarray(bias, dtype=np.float64)[None])
             position_bias = features @ ints[-1] + b_int  # exact: integers below 2**52
             self.layers.append(CausalLayer(offsets, np.stack(ints[:-1]), position_bias, shift, True))
+            self.float_layers.append(float_layer(self.layers[-1], unit))
             unit, bound = 2.0**-ACTIVATION_BITS, np.floor(worst * 2.0 ** (ACTIVATION_BITS - shift))
         (w,), b_int, shift, _ = quantize([np.asarray(out[0]).T], [unit], [bound],
                                          np.asarray(out[1], dtype=np.float64)[None])
         self.out = CausalLayer([(0, 0)], w[None], b_int, shift, False)
+        self.float_out = float_layer(self.out, unit)
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         """Every pixel's output at once, from the whole tiles (the encoder's side)."""
@@ -91,8 +93,28 @@ class ExactCausalNet:
         out = h.reshape(count * side * side, -1) @ self.out.taps[0] + self.out.bias[0]
         return out.reshape(count, side * side, -1) * 2.0**-self.out.shift
 
+    def approximate(self, pixels: np.ndarray) -> np.ndarray:
+        """About the same outputs as calling the net, in float32 without the grids: ~3x
+        faster, for cost estimates only (it never decides a bit of the stream)."""
+        count, side = len(pixels), self.side
+        h = (2.0 * pixels.reshape(count, side, side, 1) - self.top).astype(np.float32) / self.top
+        for layer, (weight, bias) in zip(self.layers, self.float_layers):
+            columns = np.concatenate([shifted(h, dr, dc) for dr, dc in layer.offsets], axis=-1)
+            y = columns.reshape(count * side * side, -1) @ weight
+            y += np.tile(bias, (count, 1))
+            h = np.maximum(y, 0, out=y).reshape(count, side, side, -1)
+        weight, bias = self.float_out
+        return (h.reshape(count * side * side, -1) @ weight + bias[0]).reshape(count, side * side, -1)
+
     def stepper(self, count: int) -> "RasterSteps":
         return RasterSteps(self, count)
+
+
+def float_layer(layer: CausalLayer, unit: float) -> tuple[np.ndarray, np.ndarray]:
+    """A layer's weights and bias in real units (float32): inputs real, outputs real."""
+    scale = 2.0**-layer.shift
+    weight = layer.taps.reshape(-1, layer.taps.shape[-1]) * (scale / unit)
+    return weight.astype(np.float32), (layer.bias * scale).astype(np.float32)
 
 
 def on_grid(y: np.ndarray, shift: int) -> np.ndarray:

@@ -22,7 +22,8 @@ def mixture_pixels(components: int, floor: float, min_log_scale: float, max_log_
     def laws(raw):
         return mixture_laws(raw, components, min_log_scale, max_log_scale)
     return PixelLaw(LEVEL_BITS, lambda raw, x: decision_probabilities(laws(raw), floor, x),
-                    lambda x: np.stack(level_bits(x)), lambda coder, raw: pop_levels(coder, laws(raw), floor))
+                    lambda x: np.stack(level_bits(x)), lambda coder, raw: pop_levels(coder, laws(raw), floor),
+                    lambda raw, x: approximate_log_prob(laws(raw), floor, x))
 
 
 def mixture_laws(out: np.ndarray, components: int, min_log_scale: float, max_log_scale: float):
@@ -98,3 +99,16 @@ def pop_levels(coder, laws, floor: float) -> np.ndarray:
         level = (level << 1) | bit
         state = advance(bit)
     return level.astype(np.uint8)
+
+
+def approximate_log_prob(laws, floor: float, x: np.ndarray) -> np.ndarray:
+    """log P(x) per pixel straight from the bin masses (no decisions, no coder floor):
+    a fast cost estimate, not what the coder charges to the last bit."""
+    weights, mean, log_scale = laws
+    inv_scale = np.exp(-log_scale)
+    x = x[:, None].astype(np.float64)
+    with np.errstate(over="ignore"):
+        upper = np.where(x >= 255, 1.0, 1.0 / (1.0 + np.exp(-(x + 0.5 - mean) * inv_scale)))
+        lower = np.where(x <= 0, 0.0, 1.0 / (1.0 + np.exp(-(x - 0.5 - mean) * inv_scale)))
+    mass = ordered_sum(weights * np.maximum(upper - lower, 0.0))
+    return np.log((1 - floor) * mass + floor / 256 + 1e-300)

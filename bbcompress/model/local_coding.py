@@ -58,10 +58,20 @@ class LocalCoding:
     def codec(self, mask: np.ndarray, warm: bool = False) -> Codec:
         return autoregressive(self.laws, self.net.stepper, self.law, mask)
 
+    def exact_bits(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """-log2 p(x) per image as the coder charges it (to within the stack's last word)."""
+        return self.bits_from(self.laws(np.where(mask, x, 0)), x, mask, lambda raw, v: log_prob(self.law, raw, v))
+
     def estimate_bits(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """-log2 p(x) per image as the coder charges it: the realized cost, not an estimate."""
-        raw = self.laws(np.where(mask, x, 0))
-        log_p = log_prob(self.law, raw[mask], x[mask])
+        """About -log2 p(x) per image, from the float32 network (~3x faster than exact):
+        what choosing a model needs."""
+        raw = np.concatenate([self.net.approximate(np.where(mask, x, 0)[i:i + ENCODE_CHUNK])
+                              for i in range(0, len(x), ENCODE_CHUNK)])
+        return self.bits_from(raw, x, mask, self.law.estimate)
+
+    @staticmethod
+    def bits_from(raw: np.ndarray, x: np.ndarray, mask: np.ndarray, log_prob_of) -> np.ndarray:
+        log_p = log_prob_of(raw[mask], x[mask])
         per_image = np.zeros(len(x))
         np.add.at(per_image, np.nonzero(mask)[0], log_p)
         return -per_image / np.log(2)
