@@ -37,18 +37,22 @@ def run_jobs(jobs: list[Job], workers: int, progress: Progress | None = None) ->
     global _jobs, _reports
     context = multiprocessing.get_context("fork")
     _jobs, _reports = jobs, context.SimpleQueue() if progress else None
+    pool = ProcessPoolExecutor(workers, mp_context=context)
     try:
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = [pool.submit(run_one, index) for index in range(len(jobs))]
-            while not all(f.done() for f in futures):
-                done, _ = wait(futures, timeout=0.1, return_when=FIRST_EXCEPTION)
-                relay(progress)
-                if any(f.exception() for f in done if f.done()):
-                    pool.shutdown(cancel_futures=True)
-                    break
+        futures = [pool.submit(run_one, index) for index in range(len(jobs))]
+        while not all(f.done() for f in futures):
+            done, _ = wait(futures, timeout=0.1, return_when=FIRST_EXCEPTION)
             relay(progress)
-            return [f.result() for f in futures]
+            if any(f.exception() for f in done):
+                break
+        relay(progress)
+        return [f.result() for f in futures]  # raises the first job's error, if any
+    except BaseException:  # an error, Ctrl-C or SIGTERM: stop the workers now
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        raise
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         _jobs, _reports = [], None
 
 
