@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 import time
 
 import click
@@ -64,10 +65,16 @@ def progress_option(function):
 
 
 def echo_rates(rows: list[dict]) -> None:
+    """One line per section; a model's chains (sections coded side by side) are numbered."""
+    chains = Counter((row["kind"], row["model"]) for row in rows if row["model"] != "classic")
+    seen: Counter = Counter()
     for row in rows:
+        key = (row["kind"], row["model"])
+        seen[key] += 1
+        chain = f", chain {seen[key]}/{chains[key]}" if chains[key] > 1 else ""
         click.echo(f"  {row['kind']:9} {row['images']:6} image(s)  {row['bits_per_dim']:.4f} bits/dim "
                    f"({row['net_bits_per_dim']:.4f} net of {row['initial_bits']} initial bits)  "
-                   f"model {row['model']} / {row['encoder']}")
+                   f"model {row['model']} / {row['encoder']}{chain}")
 
 
 @main.command()

@@ -1,7 +1,8 @@
 """A local-family checkpoint as an autoregressive codec: the exact causal network
 (``codec.causal``) gives every pixel a mixture of discretized logistics, coded as 8
 binary decisions (``codec.mixture``) in raster order. No latent, so no bits-back: the
-rate is exactly -log2 p(x) plus the coder's rounding, and there are no initial bits.
+rate is exactly -log2 p(x) plus the coder's rounding, and the initial bits are only
+the stack's one sealed seed word.
 """
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ class LocalCoding:
             self.config.mixture, self.config.pixel_floor, MIN_LOG_SCALE, MAX_LOG_SCALE)
 
     def pops_per_image(self, warm: bool = False) -> int:
-        return 0  # nothing is popped before it is pushed: no initial bits
+        return 0  # nothing is popped before it is pushed: the seed needs no more than its one word
 
     def laws(self, x: np.ndarray) -> np.ndarray:
         """Raw laws (B, 784, 3K) of every pixel, from whole tiles."""
