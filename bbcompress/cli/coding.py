@@ -40,7 +40,7 @@ def coding_options(function):
         click.option("-l", "--level", default=DEFAULTS.level, show_default=True, type=click.IntRange(1, 9),
                      help="1 fastest .. 9 smallest: importance-sampled particles and per-image "
                           "refinement steps " + ", ".join(f"{p}/{k}" for p, k in api.LEVELS.values())
-                          + "."),
+                          + " (a model without a latent codes the same at every level)."),
     ]
     for option in reversed(options):
         function = option(function)
