@@ -328,7 +328,7 @@ def measure_bbcompress(images: np.ndarray, kind: Kind, model: str) -> list[dict]
     checkpoint = resolve_model(model)
     entries = images_from_array(images, kind)
     results = []
-    for encoder in checkpoint.encoders:
+    for encoder in checkpoint.encoders or [checkpoint.default_encoder]:  # a local model: "none"
         coded = verified_archive(entries, model, checkpoint, model_only(encoder=encoder))
         payload = coded.rate.total_bits
         results.append(result(f"bbcompress {model} ({encoder})", "archive", 8 * len(coded.data), images.size,
@@ -376,7 +376,7 @@ def shipped_model_for(name: str, kind: Kind) -> str | None:
     return model if card and card.get("data") == name else None
 
 
-def run_dataset(name: str, out: str, limit_per_image: int | None, model: str | None = None) -> dict:
+def run_dataset(name: str, out: str, limit_per_image: int | None, models: list[str] | None = None) -> dict:
     ds = load_dataset(name)
     binary = ds.kind == Kind.BINARY
     images = ds.x_test
@@ -393,10 +393,10 @@ def run_dataset(name: str, out: str, limit_per_image: int | None, model: str | N
     t0 = time.perf_counter()
     codecs = measure(images, binary, limit,
                      log=lambda s: print(f"  {s}", file=sys.stderr, flush=True), notes=notes)
-    model = model or shipped_model_for(name, ds.kind)
-    if model:
+    models = models or [m for m in [shipped_model_for(name, ds.kind)] if m]
+    for model in models:
         codecs.extend(measure_bbcompress(images, ds.kind, model))
-    else:
+    if not models:
         notes.append("bbcompress: no shipped model for these data (pass --model)")
     report = {"data": name, "binary": binary, "images": n, "pixels": int(images.size),
               "codecs": codecs, "notes": notes, "seconds": round(time.perf_counter() - t0, 1)}
@@ -413,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit-per-image", type=int, default=None, metavar="N",
                    help=f"per-image codecs on the first N images only (default: all, or "
                         f"{DEFAULT_PER_IMAGE_CAP} for sets larger than that)")
-    p.add_argument("--model", help="bbcompress model for the data (default: the shipped one, if any)")
+    p.add_argument("--model", action="append",
+                   help="bbcompress model for the data, repeatable (default: the shipped one, if any)")
     args = p.parse_args(argv)
     if args.limit_per_image is not None and args.limit_per_image <= 0:
         p.error("--limit-per-image must be positive")
