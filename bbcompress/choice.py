@@ -49,8 +49,10 @@ def plan(images: list[Image], candidates: list[Candidate], codings: list[Coding]
             if 8 * len(data) < estimate:
                 result.classic.append((image, codec, data))
                 continue
-        chosen.setdefault(int(best[index]), []).append((image, estimate))
-    for model, assigned in sorted(chosen.items()):
+        chosen.setdefault(int(best[index]), []).append((index, image))
+    chosen = merge_small_groups(chosen, estimates, [seed_bits(c.pops_per_image(warm=True)) for c in codings])
+    for model, members in sorted(chosen.items()):
+        assigned = [(image, estimates[model, index]) for index, image in sorted(members, key=lambda m: m[0])]
         name, checkpoint = candidates[model]
         initial = seed_bits(codings[model].pops_per_image(warm=True))
         if fallback and sum(e for _, e in assigned) < 10 * initial and classic_is_cheaper(assigned, initial):
@@ -58,6 +60,24 @@ def plan(images: list[Image], candidates: list[Candidate], codings: list[Coding]
         else:
             result.by_model[name] = (checkpoint, [image for image, _ in assigned])
     return result
+
+
+def merge_small_groups(chosen: dict[int, list], estimates: np.ndarray, initial: list[int]) -> dict[int, list]:
+    """Every model section pays its initial bits once: a group whose images cost less,
+    initial bits included, under the other models already chosen goes to them (each
+    image to its cheapest among those), smallest group first, until none does."""
+    while len(chosen) > 1:
+        for model in sorted(chosen, key=lambda m: len(chosen[m])):
+            others = [m for m in chosen if m != model]
+            indices = [index for index, _ in chosen[model]]
+            alternatives = estimates[others][:, indices]
+            if alternatives.min(axis=0).sum() < estimates[model, indices].sum() + initial[model]:
+                for (index, image), pick in zip(chosen.pop(model), alternatives.argmin(axis=0)):
+                    chosen[others[pick]].append((index, image))
+                break
+        else:
+            return chosen
+    return chosen
 
 
 def classic_is_cheaper(assigned: list[tuple[Image, float]], initial_bits: int) -> bool:

@@ -34,10 +34,11 @@ def inverted(checkpoint: Checkpoint) -> Checkpoint:
 
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory):
-    """A models folder with the shipped models plus an inverted-digit binary model."""
+    """A models folder with the shipped MLP digit models plus an inverted-digit binary model."""
     folder = tmp_path_factory.mktemp("zoo")
-    for path in models_folder().glob("mnist-*"):
-        shutil.copy(path, folder / path.name)
+    for name in ("mnist-binary", "mnist-greyscale"):
+        for path in models_folder().glob(f"{name}.*"):
+            shutil.copy(path, folder / path.name)
     inverted(load_shipped("mnist-binary")).save(folder / "mnist-binary-inverted")
     return folder
 
@@ -75,3 +76,14 @@ def test_retired_models_are_not_candidates(zoo, monkeypatch, tmp_path):
     card.write_text(json.dumps({**json.loads(card.read_text()), "retired": True}))
     monkeypatch.setenv("BBCOMPRESS_MODELS", str(tmp_path))
     assert [name for name, _ in ModelSet().candidates(Kind.BINARY)] == ["mnist-binary"]
+
+
+def test_a_small_group_that_cannot_pay_its_initial_bits_joins_the_others():
+    from bbcompress.choice import merge_small_groups
+    estimates = np.array([[100.0, 100.0, 100.0, 50.0],    # model 0: the cheapest for image 3
+                          [60.0, 60.0, 60.0, 90.0]])      # model 1: for images 0..2
+    chosen = {1: [(0, "a"), (1, "b"), (2, "c")], 0: [(3, "d")]}
+    merged = merge_small_groups({k: list(v) for k, v in chosen.items()}, estimates, [800, 32])
+    assert merged == {1: [(0, "a"), (1, "b"), (2, "c"), (3, "d")]}, "40 bits saved < 800 initial"
+    kept = merge_small_groups({k: list(v) for k, v in chosen.items()}, estimates, [10, 32])
+    assert kept == chosen, "a group that pays for its section stays"

@@ -17,7 +17,7 @@ from ..kinds import Kind
 from .checkpoint import Checkpoint, checkpoint_paths, from_bytes, load_checkpoint
 
 MODELS_ENV = "BBCOMPRESS_MODELS"
-DEFAULT_MODELS = {Kind.BINARY: "mnist-binary", Kind.GREYSCALE: "mnist-greyscale-local-v1"}
+DEFAULT_MODELS = {Kind.BINARY: "mnist-binary-local-v1", Kind.GREYSCALE: "mnist-greyscale-local-v1"}
 
 
 def models_folder() -> Path:
