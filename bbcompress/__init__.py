@@ -1,2 +1,2 @@
 """bbcompress: lossless image compression by bits-back ANS over a VAE."""
-__version__ = "0.1.0"
+__version__ = "0.3.0"
