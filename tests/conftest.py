@@ -56,10 +56,13 @@ def unpack_archive(data: bytes) -> tuple[dict, bytes]:
     """(header JSON as a dict, payload bytes) of a well-formed archive."""
     import json
 
-    from bbcompress.io.archive import PREFIX, inflate_header
+    from bbcompress.io.archive import PREFIX, expand_compact, inflate_header
     _, _, flags, length = PREFIX.unpack_from(data)
     stored = data[PREFIX.size:PREFIX.size + length]
-    return json.loads(inflate_header(stored) if flags & 1 else stored), data[PREFIX.size + length:-4]
+    header = json.loads(inflate_header(stored) if flags & 1 else stored)
+    if isinstance(header, list):  # a one-image archive's compact header: the keyed form
+        header = expand_compact(header)
+    return header, data[PREFIX.size + length:-4]
 
 
 def repack(header, payload: bytes, version: int = 1) -> bytes:

@@ -136,7 +136,8 @@ def with_fixed_crc(data: bytes) -> bytes:
 
 def test_wrong_magic_newer_version_and_unknown_flags(tmp_path, archive_bytes, tiny_models):
     assert "not a bbcompress archive" in decompress_fails_cleanly(tmp_path, b"PK" + archive_bytes[2:], tiny_models)
-    newer = with_fixed_crc(archive_bytes[:8] + bytes([4]) + archive_bytes[9:])
+    from bbcompress.io.archive import VERSION
+    newer = with_fixed_crc(archive_bytes[:8] + bytes([VERSION + 1]) + archive_bytes[9:])
     assert "newer" in decompress_fails_cleanly(tmp_path, newer, tiny_models)
     flags = with_fixed_crc(archive_bytes[:9] + bytes([4]) + archive_bytes[10:])
     assert "flags" in decompress_fails_cleanly(tmp_path, flags, tiny_models)

@@ -7,7 +7,8 @@ Layout (all integers little-endian)::
     8       1     format version: the lowest its sections need: 1; 2 when a section uses
                   importance-sampled bits-back ("particles") or per-image refinement
                   ("refine_steps"), batches warmed up ("warmup"); 3 when a section holds
-                  classic-coded images. Readers refuse versions above theirs cleanly.
+                  classic-coded images; 4 for the compact header of a one-image archive
+                  (below). Readers refuse versions above theirs cleanly.
     9       1     flags: bit 0 set = the header is LZMA2-compressed (raw stream, no
                   container); other bits reserved (a reader refuses flags it does not know)
     10      4     H: length of the stored header
@@ -36,6 +37,17 @@ A classic section holds images no model codes well, each as one blob::
 
 its payload is the blobs back to back, zero-padded to whole words.
 
+A one-image archive (no embedded models) is version 4 and its header is the same
+fields without their keys, without the pixel checksum (the content checksum covers the
+pixels; from version 4 "pixel_sha256" may be absent where "content_sha256" is present),
+and with the first 128 bits of the content checksum (32 hex digits: a content checksum
+is at least that long; the CRC-32 guards the bytes), so that a small image costs little
+more than its own bits::
+
+    [[kind, [name, encoder, fingerprint] | null,
+      [latents, latent_bits, schedule, initial_bits, particles, refine_steps, warmup] | null,
+      blobs | null, images, words, content_sha256]]
+
 Writers compress the header when that makes it smaller: with thousands of small images
 the names and sizes would otherwise outweigh the ANS payload. Images are cut into 28x28 tiles (row-major per image, images in order); the ANS
 words hold all tiles of a section. Readers verify the CRC before trusting any field
@@ -62,7 +74,9 @@ from .images import MAX_PIXELS, MAX_SIDE, tile_count
 from .names import check_unique, name_parts
 
 MAGIC = b"\x89BBC\r\n\x1a\n"
-VERSION = 3  # the newest this code reads; it writes the lowest its sections need
+VERSION = 4  # the newest this code reads; it writes the lowest its sections need
+COMPACT_VERSION = 4
+CONTENT_HEX_MIN = 32  # compact headers keep the first 128 bits of the content sha256
 MAX_PARTICLES = 256
 MAX_REFINE_STEPS = 1000
 PREFIX = struct.Struct("<8sBBI")
@@ -171,7 +185,7 @@ class Section:
     coder: CoderSettings | None
     images: list[ImageEntry]
     words: np.ndarray
-    pixel_sha256: str
+    pixel_sha256: str | None  # absent from compact headers (the content checksum covers it)
     content_sha256: str | None = None  # absent in archives written before it existed
     blobs: list[tuple[str, int]] | None = None
 
@@ -204,15 +218,20 @@ class Section:
         return found
 
     @classmethod
-    def from_header(cls, entry, words: np.ndarray) -> "Section":
+    def from_header(cls, entry, words: np.ndarray, pixel_checksum_optional: bool = False) -> "Section":
         expect(entry, dict, "a section")
         kind = Kind(expect(entry["kind"], str, "kind"))
         images = [ImageEntry.from_json(e) for e in expect(entry["images"], list, "images")]
         if not images or any(i.mode not in MODES[kind] for i in images):
             raise ValueError(f"a {kind} section holds no images or an image of another mode")
         content = entry.get("content_sha256")
-        checksums = (expect(entry["pixel_sha256"], str, "pixel_sha256"),
+        pixels = entry.get("pixel_sha256") if pixel_checksum_optional else entry["pixel_sha256"]
+        checksums = (None if pixels is None else expect(pixels, str, "pixel_sha256"),
                      None if content is None else expect(content, str, "content_sha256"))
+        if pixels is None and content is None:
+            raise ValueError("a section without its pixel checksum needs its content checksum")
+        if content is not None and len(content) < CONTENT_HEX_MIN:
+            raise ValueError("the content checksum is too short")
         if entry.get("codec", "model") == "classic":
             return cls(kind, None, None, images, words, *checksums, read_blobs(entry, images, words))
         coder = CoderSettings.from_json(entry["coder"])
@@ -249,16 +268,25 @@ class Archive:
     sections: list[Section] = field(default_factory=list)
     models: list[EmbeddedModel] = field(default_factory=list)
 
+    @property
+    def is_compact(self) -> bool:
+        """One image and no embedded models: the compact header (format version 4)."""
+        return self.image_count == 1 and not self.models and all(s.content_sha256 for s in self.sections)
+
     def to_bytes(self) -> bytes:
-        fields = {"sections": [s.header() for s in self.sections]}
-        if self.models:
-            fields["models"] = [m.header() for m in self.models]
+        if self.is_compact:
+            fields = [compact_section(s.header()) for s in self.sections]
+        else:
+            fields = {"sections": [s.header() for s in self.sections]}
+            if self.models:
+                fields["models"] = [m.header() for m in self.models]
         plain = json.dumps(fields, separators=(",", ":")).encode()
         packed = lzma.compress(plain, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
         header, flags = (packed, HEADER_LZMA) if len(packed) < len(plain) else (plain, 0)
         payload = b"".join(s.words.astype("<u4").tobytes() for s in self.sections)
         payload += b"".join(m.weights for m in self.models)
-        version = max([s.version for s in self.sections] + [3 if self.models else 1])
+        version = max([s.version for s in self.sections] + [3 if self.models else 1]
+                      + [COMPACT_VERSION if self.is_compact else 1])
         body = PREFIX.pack(MAGIC, version, flags, len(header)) + header + payload
         return body + struct.pack("<I", zlib.crc32(body))
 
@@ -287,13 +315,44 @@ def parse(data: bytes, source: str = "archive") -> Archive:
         if flags & HEADER_LZMA:
             header = inflate_header(header)
         header = json.loads(header)
-        sections, rest = read_sections(header, body[PREFIX.size + header_len:])
+        if isinstance(header, list) and version >= COMPACT_VERSION:
+            header = expand_compact(header)
+        sections, rest = read_sections(header, body[PREFIX.size + header_len:], version >= COMPACT_VERSION)
         models = read_models(header, rest)
         if any(s.version > version for s in sections) or (models and version < 3):
             raise ValueError(f"a section needs a format version above {version}")
         return Archive(sections, models)
     except (ValueError, KeyError, TypeError, IndexError, RecursionError, lzma.LZMAError) as e:
         raise ArchiveError(f"{source}: malformed archive header ({e})") from None
+
+
+CODER_FIELDS = ("latents", "latent_bits", "schedule", "initial_bits", "particles", "refine_steps", "warmup")
+MODEL_FIELDS = ("name", "encoder", "fingerprint")
+
+
+def compact_section(header: dict) -> list:
+    """A section header's values in the compact order (see the module docstring)."""
+    model, coder = header.get("model"), header.get("coder")
+    return [header["kind"], model and [model[k] for k in MODEL_FIELDS],
+            coder and [coder.get(k, d) for k, d in zip(CODER_FIELDS, (None, None, None, 0, 1, 0, 0))],
+            header.get("blobs"), header["images"], header["words"], header["content_sha256"][:CONTENT_HEX_MIN]]
+
+
+def expand_compact(header: list) -> dict:
+    """A compact header as the keyed one, for the same checks; the layout is strict."""
+    sections = []
+    for entry in header:
+        kind, model, coder, blobs, images, words, content = expect(entry, list, "a compact section")
+        section = {"kind": kind, "images": images, "words": words, "content_sha256": content}
+        if blobs is None:
+            section["model"] = dict(zip(MODEL_FIELDS, expect(model, list, "model"), strict=True))
+            section["coder"] = dict(zip(CODER_FIELDS, expect(coder, list, "coder"), strict=True))
+        elif model is None and coder is None:
+            section.update(codec="classic", blobs=blobs)
+        else:
+            raise ValueError("a compact section is coded by a model or holds blobs, not both")
+        sections.append(section)
+    return {"sections": sections}
 
 
 def inflate_header(stored: bytes) -> bytes:
@@ -304,7 +363,7 @@ def inflate_header(stored: bytes) -> bytes:
     return header
 
 
-def read_sections(header: dict, payload: bytes) -> tuple[list[Section], bytes]:
+def read_sections(header: dict, payload: bytes, pixel_checksum_optional: bool = False) -> tuple[list[Section], bytes]:
     """The sections, and the payload they leave (the embedded models')."""
     sections, offset = [], 0
     for entry in expect(expect(header, dict, "the header")["sections"], list, "sections"):
@@ -313,7 +372,8 @@ def read_sections(header: dict, payload: bytes) -> tuple[list[Section], bytes]:
         if count < 0 or len(chunk) != 4 * count:
             raise ValueError("payload shorter than the header says")
         offset += 4 * count
-        sections.append(Section.from_header(entry, np.frombuffer(chunk, dtype="<u4").astype(np.uint32)))
+        words = np.frombuffer(chunk, dtype="<u4").astype(np.uint32)
+        sections.append(Section.from_header(entry, words, pixel_checksum_optional))
     entries = [e for s in sections for e in s.images]
     if sum(e.width * e.height for e in entries) > MAX_PIXELS:
         raise ValueError(f"the archive holds more than {MAX_PIXELS} pixels")
