@@ -8,9 +8,8 @@ features f:
 
 A convolution, masked or not, is a matmul over gathered taps, and every product and
 partial sum is an integer below 2**52, so the result is the same whatever the order of
-the sums: the encoder evaluates all pixels at once (one matmul per tap), the decoder
-one pixel at a time in raster order (one matmul over the gathered taps), and both get
-identical integers. Hidden units are floored to the 2**-ACTIVATION_BITS grid after the
+the sums: the encoder evaluates all pixels at once, the decoder one pixel at a time in
+raster order (each a matmul over the gathered taps), and both get identical integers. Hidden units are floored to the 2**-ACTIVATION_BITS grid after the
 ReLU, as in ``ExactMLP``. Pixels x in 0..L (L = 255, or 1 for binary images) enter as
 integers a = 2x - L (real a / L, in [-1, 1]; zero outside the tile).
 """
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .exact import ACTIVATION_BITS, EXACT_LIMIT
+
 
 def causal_offsets(kernel: int, centre: bool) -> list[tuple[int, int]]:
     """(row, column) offsets of the taps before the centre in raster order."""
