@@ -134,7 +134,7 @@ def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions)
     a classic one."""
     candidates = models.candidates(images[0].kind)
     codings = {name: coding_for(checkpoint, options) for name, checkpoint in candidates}
-    chosen = plan(images, candidates, list(codings.values()), options.fallback)
+    chosen = plan(images, candidates, list(codings.values()), options.fallback, options.threads)
     jobs = [partial(section_job, chain, name, checkpoint, options, codings[name])
             for name, (checkpoint, group) in chosen.by_model.items()
             for chain in split_chains(group, options.threads)]

@@ -5,6 +5,7 @@ its best classic encoding; the cheapest wins. One archive section per choice mad
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from .io.classic import best_encoding
 from .io.images import Image, to_tiles
 from .model.checkpoint import Checkpoint
 from .model.codings import Coding
+from .parallel import run_jobs
 
 Candidate = tuple[str, Checkpoint]
 Classic = tuple[Image, str, bytes]  # image, classic codec, its bytes
@@ -24,22 +26,27 @@ class Plan:
     classic: list[Classic] = field(default_factory=list)
 
 
-def estimated_bits(images: list[Image], coding: Coding, chunk: int = 256) -> np.ndarray:
-    """Estimated bits of each image under ``coding`` (tiles in chunks: bounded memory)."""
+def estimated_bits(images: list[Image], coding: Coding, chunk: int = 256, threads: int = 1) -> np.ndarray:
+    """Estimated bits of each image under ``coding`` (tiles in chunks: bounded memory;
+    chunks side by side in ``threads`` processes)."""
     tiles, masks = zip(*(to_tiles(image.pixels) for image in images))
     owner = np.repeat(np.arange(len(images)), [len(t) for t in tiles])
     tiles, masks = np.concatenate(tiles), np.concatenate(masks)
-    bits = np.concatenate([coding.estimate_bits(tiles[i:i + chunk], masks[i:i + chunk])
-                           for i in range(0, len(tiles), chunk)])
-    return np.bincount(owner, weights=bits, minlength=len(images))
+    jobs = [partial(estimate_chunk, coding, tiles[i:i + chunk], masks[i:i + chunk])
+            for i in range(0, len(tiles), chunk)]
+    return np.bincount(owner, weights=np.concatenate(run_jobs(jobs, threads)), minlength=len(images))
+
+
+def estimate_chunk(coding: Coding, tiles: np.ndarray, masks: np.ndarray, progress=None) -> np.ndarray:
+    return coding.estimate_bits(tiles, masks)
 
 
 def plan(images: list[Image], candidates: list[Candidate], codings: list[Coding],
-         fallback: bool = True) -> Plan:
+         fallback: bool = True, threads: int = 1) -> Plan:
     """Assign each image (all of one kind) to the cheapest candidate or classic codec."""
     if len(candidates) == 1 and not fallback:
         return Plan({candidates[0][0]: (candidates[0][1], list(images))})
-    estimates = np.stack([estimated_bits(images, coding) for coding in codings])
+    estimates = np.stack([estimated_bits(images, coding, threads=threads) for coding in codings])
     best = estimates.argmin(axis=0)
     result, chosen = Plan(), {}
     for index, image in enumerate(images):
