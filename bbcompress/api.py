@@ -137,7 +137,7 @@ def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions)
     chosen = plan(images, candidates, list(codings.values()), options.fallback, options.threads)
     jobs = [partial(section_job, chain, name, checkpoint, options, codings[name])
             for name, (checkpoint, group) in chosen.by_model.items()
-            for chain in split_chains(group, options.threads)]
+            for chain in split_chains(group, options.threads, chain_tiles(codings[name]))]
     if chosen.classic:
         jobs.append(partial(classic_job, chosen.classic))
     return jobs
@@ -147,11 +147,17 @@ SectionJob = Callable[[Progress | None], Section]
 MIN_CHAIN_TILES = 64  # fewer tiles are not worth a chain's own header and stack end
 
 
-def split_chains(images: list[Image], chains: int) -> list[list[Image]]:
+def chain_tiles(coding: Coding) -> int:
+    """The fewest tiles worth a chain of this coding: each chain pays the stack's initial
+    bits again, so at most half a bit per tile (800 initial bits: 400 tiles)."""
+    return max(MIN_CHAIN_TILES, seed_bits(coding.pops_per_image(warm=True)) // 2)
+
+
+def split_chains(images: list[Image], chains: int, min_tiles: int = MIN_CHAIN_TILES) -> list[list[Image]]:
     """Consecutive runs of images with about equal tile counts, each coded on its own
-    stack (a chain), at most ``chains`` and none under MIN_CHAIN_TILES tiles."""
+    stack (a chain), at most ``chains`` and none under ``min_tiles`` tiles."""
     tiles = np.cumsum([tile_count(*image.pixels.shape) for image in images])
-    chains = max(1, min(chains, int(tiles[-1]) // MIN_CHAIN_TILES))
+    chains = max(1, min(chains, int(tiles[-1]) // min_tiles))
     cuts = np.searchsorted(tiles, tiles[-1] * np.arange(1, chains) / chains) + 1
     return [list(part) for part in np.split(np.array(images, dtype=object), cuts) if len(part)]
 
