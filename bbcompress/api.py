@@ -93,8 +93,13 @@ def tile_total(images: list[Image]) -> int:
     return sum(tile_count(*image.pixels.shape) for image in images)
 
 
+def encoder_for(checkpoint: Checkpoint, options: CodingOptions) -> str:
+    """The encoder asked for, else the card's; "none" for a model without a latent."""
+    return options.encoder or checkpoint.default_encoder if checkpoint.config.has_latent else "none"
+
+
 def coding_for(checkpoint: Checkpoint, options: CodingOptions) -> Coding:
-    return coding_of(checkpoint, options.encoder or checkpoint.default_encoder, options.latents,
+    return coding_of(checkpoint, encoder_for(checkpoint, options), options.latents,
                      options.latent_bits, options.particles, options.refine_steps)
 
 
@@ -107,15 +112,14 @@ def compress_section(images: list[Image], model_name: str, checkpoint: Checkpoin
     if checkpoint.config.kind != kind:
         raise BBCError(f"model {model_name} codes {checkpoint.config.kind} images, not {kind} ones")
     tiles, masks = zip(*(to_tiles(image.pixels) for image in images))
-    encoder = options.encoder or checkpoint.default_encoder if checkpoint.config.has_latent else "none"
+    encoder = encoder_for(checkpoint, options)
     coding = coding or coding_for(checkpoint, options)
     words, schedule, warmup = push_batches(coding, np.concatenate(tiles), np.concatenate(masks),
                                            options.max_batch or coding.max_batch, progress)
     model = ModelRef(model_name, encoder, checkpoint.fingerprint(encoder))
-    # a model without a latent has no particles or refinement: the plainest header
-    particles, steps = (options.particles, options.refine_steps) if checkpoint.config.has_latent else (1, 0)
     coder = CoderSettings(options.latents, options.latent_bits, schedule,
-                          seed_bits(coding.pops_per_image(warm=True)), particles, steps, warmup)
+                          seed_bits(coding.pops_per_image(warm=True)), coding.particles,
+                          coding.refine_steps, warmup)
     entries = [ImageEntry(i.name, i.pixels.shape[1], i.pixels.shape[0], i.mode) for i in images]
     return Section(kind, model, coder, entries, words, pixel_sha256(images), content_sha256(kind, images))
 

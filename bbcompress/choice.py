@@ -57,11 +57,12 @@ def plan(images: list[Image], candidates: list[Candidate], codings: list[Coding]
                 result.classic.append((image, codec, data))
                 continue
         chosen.setdefault(int(best[index]), []).append((index, image))
-    chosen = merge_small_groups(chosen, estimates, [seed_bits(c.pops_per_image(warm=True)) for c in codings])
+    initial_bits = [seed_bits(coding.pops_per_image(warm=True)) for coding in codings]
+    chosen = merge_small_groups(chosen, estimates, initial_bits)
     for model, members in sorted(chosen.items()):
         assigned = [(image, estimates[model, index]) for index, image in sorted(members, key=lambda m: m[0])]
         name, checkpoint = candidates[model]
-        initial = seed_bits(codings[model].pops_per_image(warm=True))
+        initial = initial_bits[model]
         if fallback and sum(e for _, e in assigned) < 10 * initial and classic_is_cheaper(assigned, initial):
             result.classic.extend((image, *best_encoding(image.pixels, image.kind)) for image, _ in assigned)
         else:

@@ -86,8 +86,7 @@ class ExactCausalNet:
         count, side = len(pixels), self.side
         h = 2.0 * pixels.reshape(count, side, side, 1) - self.top
         for layer in self.layers:
-            columns = np.concatenate([shifted(h, dr, dc) for dr, dc in layer.offsets], axis=-1)
-            y = columns.reshape(count * side * side, -1) @ layer.taps.reshape(-1, layer.taps.shape[-1])
+            y = gathered(h, layer.offsets) @ layer.taps.reshape(-1, layer.taps.shape[-1])
             y += np.tile(layer.bias, (count, 1))
             h = on_grid(y, layer.shift).reshape(count, side, side, -1)
         out = h.reshape(count * side * side, -1) @ self.out.taps[0] + self.out.bias[0]
@@ -99,8 +98,7 @@ class ExactCausalNet:
         count, side = len(pixels), self.side
         h = (2.0 * pixels.reshape(count, side, side, 1) - self.top).astype(np.float32) / self.top
         for layer, (weight, bias) in zip(self.layers, self.float_layers):
-            columns = np.concatenate([shifted(h, dr, dc) for dr, dc in layer.offsets], axis=-1)
-            y = columns.reshape(count * side * side, -1) @ weight
+            y = gathered(h, layer.offsets) @ weight
             y += np.tile(bias, (count, 1))
             h = np.maximum(y, 0, out=y).reshape(count, side, side, -1)
         weight, bias = self.float_out
@@ -121,6 +119,12 @@ def on_grid(y: np.ndarray, shift: int) -> np.ndarray:
     """relu(y_int * 2**-shift) floored to the activation grid, as integers (in place)."""
     y *= 2.0 ** (ACTIVATION_BITS - shift)
     return np.maximum(np.floor(y, out=y), 0, out=y)
+
+
+def gathered(h: np.ndarray, offsets) -> np.ndarray:
+    """Each pixel's taps at ``offsets`` side by side (tap-major): (B * side * side, taps * C)."""
+    columns = np.concatenate([shifted(h, dr, dc) for dr, dc in offsets], axis=-1)
+    return columns.reshape(-1, columns.shape[-1])
 
 
 def shifted(h: np.ndarray, dr: int, dc: int) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .autoregressive import PixelLaw
 from .core import require_finite
-from .pixels import LEVEL_BITS, bernoulli, level_bits, logistic_tails
+from .pixels import LEVEL_BITS, bernoulli, level_bits, logistic_tails, ordered_sum, upper_probability
 
 
 def mixture_pixels(components: int, floor: float, min_log_scale: float, max_log_scale: float) -> PixelLaw:
@@ -38,14 +38,6 @@ def mixture_laws(out: np.ndarray, components: int, min_log_scale: float, max_log
     return weights, mean, np.clip(raw_log_scale, min_log_scale, max_log_scale)
 
 
-def ordered_sum(values: np.ndarray) -> np.ndarray:
-    """Sum over the last axis, component 0 first (numpy's reductions may reorder)."""
-    total = values[..., 0].copy()
-    for k in range(1, values.shape[-1]):
-        total += values[..., k]
-    return total
-
-
 def mixture_decisions(weights: np.ndarray, mean: np.ndarray, log_scale: np.ndarray, floor: float):
     """(start state, step) as in ``pixels.logistic_decisions``, over pixels (N,) with K
     components each ((N, K) arrays)."""
@@ -58,16 +50,7 @@ def mixture_decisions(weights: np.ndarray, mean: np.ndarray, log_scale: np.ndarr
         half = 1 << (LEVEL_BITS - 1 - level)
         edge = (low + half - 0.5)[:, None]
         mid = logistic_tails(edge, mean, inv_scale)
-        below = edge <= mean
-        (f_lo, s_lo), (f_mid, s_mid), (f_hi, s_hi) = lo, mid, hi
-        lower = ordered_sum(weights * np.where(below, f_mid - f_lo, s_lo - s_mid))
-        upper = ordered_sum(weights * np.where(below, f_hi - f_mid, s_mid - s_hi))
-        if floor:
-            lower = (1 - floor) * lower + floor * half / 256
-            upper = (1 - floor) * upper + floor * half / 256
-        total = lower + upper
-        with np.errstate(invalid="ignore", divide="ignore"):
-            p = np.clip(np.where(total > 0, upper / total, 0.5), 0.0, 1.0)
+        p = upper_probability(lo, mid, hi, edge <= mean, half, floor, weights)
 
         def advance(bit):
             taken = (bit == 1)[:, None]

@@ -44,15 +44,19 @@ def logistic_tails(edge: np.ndarray, mean: np.ndarray, inv_scale: np.ndarray):
     return np.where(positive, large, small), np.where(positive, small, large)
 
 
-def upper_probability(lo, mid, hi, below_mean, half: int, floor: float) -> np.ndarray:
+def upper_probability(lo, mid, hi, below_mean, half: int, floor: float,
+                      weights: np.ndarray | None = None) -> np.ndarray:
     """P(upper half | current interval), given the (F, S) tails at its three edges.
 
     ``below_mean`` says the mid edge lies at or below the mean; ``half`` is the number
-    of levels in each half (the floor adds the same mass to both).
+    of levels in each half (the floor adds the same mass to both). With ``weights``
+    (N, K), the tails are of K components each and the masses their weighted sums.
     """
     (f_lo, s_lo), (f_mid, s_mid), (f_hi, s_hi) = lo, mid, hi
     lower = np.where(below_mean, f_mid - f_lo, s_lo - s_mid)
     upper = np.where(below_mean, f_hi - f_mid, s_mid - s_hi)
+    if weights is not None:
+        lower, upper = ordered_sum(weights * lower), ordered_sum(weights * upper)
     if floor:
         lower = (1 - floor) * lower + floor * half / 256
         upper = (1 - floor) * upper + floor * half / 256
@@ -60,6 +64,15 @@ def upper_probability(lo, mid, hi, below_mean, half: int, floor: float) -> np.nd
     with np.errstate(invalid="ignore", divide="ignore"):
         p = np.where(total > 0, upper / total, 0.5)  # both underflowed: any fixed p
     return np.clip(p, 0.0, 1.0)
+
+
+def ordered_sum(values: np.ndarray) -> np.ndarray:
+    """Sum over the last axis, component 0 first (numpy's reductions may reorder): both
+    sides of an archive add the same numbers in the same order."""
+    total = values[..., 0].copy()
+    for k in range(1, values.shape[-1]):
+        total += values[..., k]
+    return total
 
 
 def logistic_decisions(mean: np.ndarray, log_scale: np.ndarray, floor: float = 0.0):

@@ -45,6 +45,10 @@ class VAECoding:
             raise CodingError(f"this model cannot drive the coder: {e}") from None
 
     @property
+    def refine_steps(self) -> int:
+        return self.refinement.steps
+
+    @property
     def latent_dims(self) -> int:
         return self.config.latent
 

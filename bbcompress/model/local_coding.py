@@ -42,6 +42,7 @@ class LocalCoding:
     """The codec of a batch of 784-pixel tiles for one local-family checkpoint."""
 
     max_batch = LOCAL_MAX_BATCH
+    particles, refine_steps = 1, 0  # no latent: nothing to sample or refine (the plainest header)
 
     def __init__(self, checkpoint: Checkpoint):
         self.config = checkpoint.config
@@ -54,7 +55,7 @@ class LocalCoding:
 
     def laws(self, x: np.ndarray) -> np.ndarray:
         """Raw laws (B, 784, 3K) of every pixel, from whole tiles."""
-        return np.concatenate([self.net(x[i:i + ENCODE_CHUNK]) for i in range(0, len(x), ENCODE_CHUNK)])
+        return in_chunks(self.net, x)
 
     def codec(self, mask: np.ndarray, warm: bool = False) -> Codec:
         return autoregressive(self.laws, self.net.stepper, self.law, mask)
@@ -66,9 +67,7 @@ class LocalCoding:
     def estimate_bits(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """About -log2 p(x) per image, from the float32 network (~3x faster than exact):
         what choosing a model needs."""
-        raw = np.concatenate([self.net.approximate(np.where(mask, x, 0)[i:i + ENCODE_CHUNK])
-                              for i in range(0, len(x), ENCODE_CHUNK)])
-        return self.bits_from(raw, x, mask, self.law.estimate)
+        return self.bits_from(in_chunks(self.net.approximate, np.where(mask, x, 0)), x, mask, self.law.estimate)
 
     @staticmethod
     def bits_from(raw: np.ndarray, x: np.ndarray, mask: np.ndarray, log_prob_of) -> np.ndarray:
@@ -76,3 +75,8 @@ class LocalCoding:
         per_image = np.zeros(len(x))
         np.add.at(per_image, np.nonzero(mask)[0], log_p)
         return -per_image / np.log(2)
+
+
+def in_chunks(network, x: np.ndarray) -> np.ndarray:
+    """``network`` over ENCODE_CHUNK images at a time, the outputs joined."""
+    return np.concatenate([network(x[i:i + ENCODE_CHUNK]) for i in range(0, len(x), ENCODE_CHUNK)])
