@@ -27,7 +27,6 @@ from .io.names import check_storable, restored_name
 from .io.paths import expand_inputs, output_path, read_inputs, refuse_unsafe_target, restore_image
 from .kinds import Kind
 from .model.checkpoint import Checkpoint
-from .model.coding import VAECoding
 from .model.codings import Coding, coding_of
 from .model.local_coding import LocalCoding
 from .model.zoo import ModelSet
@@ -46,6 +45,16 @@ LEVELS = {1: (1, 0), 2: (1, 3), 3: (1, 5), 4: (1, 10), 5: (1, 15), 6: (1, 20), 7
 # The default: the first refinement steps give the most per second; level 4 keeps
 # hundreds of 28x28 images per second each way on one core.
 DEFAULT_LEVEL = 4
+# A conv VAE has no exact backward pass to refine with: its levels add particles only.
+CONV_PARTICLES = {1: 1, 2: 1, 3: 2, 4: 2, 5: 4, 6: 4, 7: 8, 8: 8, 9: 16}
+
+
+def level_settings(config, level: int) -> tuple[int, int]:
+    """(particles, refinement steps) of a compression level for a model's family (a
+    local model has no latent: every level codes it the same way)."""
+    if config.family == "conv":
+        return CONV_PARTICLES[level], 0
+    return LEVELS[level] if config.family == "mlp" else (1, 0)
 
 
 @dataclass(frozen=True)
@@ -62,14 +71,6 @@ class CodingOptions:
     def __post_init__(self):
         if self.level not in LEVELS:
             raise BBCError(f"level {self.level} is not one of {min(LEVELS)}..{max(LEVELS)}")
-
-    @property
-    def particles(self) -> int:
-        return LEVELS[self.level][0]
-
-    @property
-    def refine_steps(self) -> int:
-        return LEVELS[self.level][1]
 
 
 def pixel_sha256(images: list[Image]) -> str:
@@ -100,7 +101,7 @@ def encoder_for(checkpoint: Checkpoint, options: CodingOptions) -> str:
 
 def coding_for(checkpoint: Checkpoint, options: CodingOptions) -> Coding:
     return coding_of(checkpoint, encoder_for(checkpoint, options), options.latents,
-                     options.latent_bits, options.particles, options.refine_steps)
+                     options.latent_bits, *level_settings(checkpoint.config, options.level))
 
 
 def compress_section(images: list[Image], model_name: str, checkpoint: Checkpoint,
@@ -305,12 +306,12 @@ def level_bound_bpd(checkpoint: Checkpoint, encoder: str, images: np.ndarray, le
                     seed: int = 0, batch: int = 100) -> float:
     """The rate a level tends to, without coding: -log((1/N) sum_k w_k) in bits/dim, with
     the level's N particles drawn from its (refined) posterior and discretized latents."""
-    particles, steps = LEVELS[level]
+    particles, steps = level_settings(checkpoint.config, level)
     x = images.reshape(len(images), -1)
     if not checkpoint.config.has_latent:  # every level codes at -log p(x), exactly
         bits = LocalCoding(checkpoint).exact_bits(x, np.ones(x.shape, dtype=bool))
         return float(bits.sum() / x.size)
-    coding = VAECoding(checkpoint, encoder, particles=particles, refine_steps=steps)
+    coding = coding_of(checkpoint, encoder, particles=particles, refine_steps=steps)
     rng, total = np.random.default_rng(seed), 0.0
     for start in range(0, len(x), batch):
         chunk = x[start:start + batch]

@@ -2,7 +2,7 @@
 
 Level N codes each image with importance-sampled bits-back over the level's particles
 and refines each image's posterior by the level's exact gradient steps
-(bbcompress.api.LEVELS); level 1 is plain bits-back, whose rate is the -ELBO. For each model and level the test images of its dataset are coded in one archive
+(bbcompress.api.LEVELS; a conv model's levels add particles only, CONV_PARTICLES); level 1 is plain bits-back, whose rate is the -ELBO. For each model and level the test images of its dataset are coded in one archive
 (model only, no classic fallback), decoded and checked; compress and decompress are timed
 on one core (BLAS limited to one thread).
 
@@ -19,16 +19,16 @@ import time
 
 from threadpoolctl import threadpool_limits
 
-from bbcompress.api import LEVELS, compress_images, decompress_archive
+from bbcompress.api import LEVELS, compress_images, decompress_archive, level_settings
 from bbcompress.io.archive import parse
-from bbcompress.model.vae import vae_from_checkpoint
+from bbcompress.model.networks import from_checkpoint
 from bbcompress.model.zoo import ModelSet, resolve_model
 from bbcompress.training.evaluate import elbo_bpd, iwae_bpd
 
 from .harness import add_model_arguments, model_only, model_rate, test_images, write_results
 
 
-def timed_level(images, models: ModelSet, encoder: str, level: int) -> dict:
+def timed_level(images, models: ModelSet, encoder: str, level: int, config) -> dict:
     options = model_only(encoder=encoder, level=level)
     with threadpool_limits(1):
         started = time.perf_counter()
@@ -40,7 +40,7 @@ def timed_level(images, models: ModelSet, encoder: str, level: int) -> dict:
     if any((a.pixels != b.pixels).any() for a, b in zip(images, decoded, strict=True)):
         raise AssertionError(f"level {level}: decoded images differ")
     rate = model_rate(parse(data))
-    particles, steps = LEVELS[level]
+    particles, steps = level_settings(config, level)
     return {"level": level, "particles": particles, "refine_steps": steps, "bytes": len(data),
             "whole_file_bpd": 8 * len(data) / rate.pixels, "net_bpd": rate.net_bits_per_dim,
             "initial_bits": rate.initial_bits, "compress_images_per_s": len(images) / compress_s,
@@ -52,10 +52,10 @@ def measure_model(name: str, encoder: str | None, levels: list[int], count: int 
     encoder = encoder or checkpoint.default_encoder
     dataset, images = test_images(checkpoint)
     images, x = images[:count], dataset.x_test[:count]
-    vae = vae_from_checkpoint(checkpoint, encoder).eval()
+    vae = from_checkpoint(checkpoint, encoder).eval()
     bounds = {"elbo_bpd": elbo_bpd(vae, x, samples=10), "iwae200_bpd": iwae_bpd(vae, x, samples=200)}
     models = ModelSet.of(**{name: checkpoint})
-    rows = [timed_level(images, models, encoder, level) for level in levels]
+    rows = [timed_level(images, models, encoder, level, checkpoint.config) for level in levels]
     return {"model": name, "encoder": encoder, "data": dataset.name, "images": len(images), **bounds,
             "levels": rows}
 

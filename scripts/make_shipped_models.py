@@ -14,8 +14,11 @@
 4. write models/NAME.{safetensors,json}; the card holds all of the above.
 
 A model without a latent (the local family) has no encoder: step 2 is skipped, its
--ELBO is its exact -log p(x), and ``--compare-with MODEL`` adds that model's validation
--ELBO to the card (does a latent pay for itself on these images?).
+-ELBO is its exact -log p(x). ``--compare-with MODEL`` adds that model's validation
+-ELBO to the card beside this one's -ELBO and IWAE-K at each particle count of its
+levels (what BB-IS approaches): does a latent pay for itself on these images?
+``--refine-epochs 0`` skips step 2 (a conv model with a head samples pixel by pixel,
+which makes self-consistent refinement slow).
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ import json
 import time
 from pathlib import Path
 
-from bbcompress.api import CodingOptions, compress_section, section_rate
+from bbcompress.api import LEVELS, CodingOptions, compress_section, level_settings, section_rate
 from bbcompress.io.images import images_from_array
 from bbcompress.model.checkpoint import load_checkpoint
 from bbcompress.model.networks import from_checkpoint
@@ -74,9 +77,13 @@ def add_self_consistent(checkpoint, card: dict, dataset, fitted, validation, arg
             for name in checkpoint.encoders}
 
 
-def comparison(names: list[str], checkpoint, validation) -> dict:
-    """Validation -ELBO (10 samples) of this model and of each named model."""
-    rows = {"this model": elbo_bpd(from_checkpoint(checkpoint).eval(), validation)}  # exact: no latent
+def comparison(names: list[str], checkpoint, validation, particles: list[int]) -> dict:
+    """Validation -ELBO (10 samples) of this model (and its IWAE-K for K in ``particles``,
+    with a latent) and of each named model."""
+    model = from_checkpoint(checkpoint, checkpoint.default_encoder).eval()
+    rows = {"this model": elbo_bpd(model, validation, samples=10 if checkpoint.config.has_latent else 1)}
+    if checkpoint.config.has_latent:
+        rows.update({f"this model, IWAE-{k}": iwae_bpd(model, validation, k) for k in particles if k > 1})
     for name in names:
         other = resolve_model(name)
         rows[name] = elbo_bpd(from_checkpoint(other, other.default_encoder).eval(), validation, samples=10)
@@ -97,12 +104,16 @@ def main() -> None:
     checkpoint = load_checkpoint(path)
     dataset = load_dataset(card["data"])
     fitted, validation = dataset.holdout(card["train"]["validation"])
-    if checkpoint.config.has_latent:
+    if checkpoint.config.has_latent and args.refine_epochs:
         valid = add_self_consistent(checkpoint, card, dataset, fitted, validation, args)
+    elif checkpoint.config.has_latent:
+        valid = {"amortized": elbo_bpd(from_checkpoint(checkpoint).eval(), validation, samples=10)}
     else:
         valid = {"none": elbo_bpd(from_checkpoint(checkpoint).eval(), validation)}
+    checkpoint.info["default_encoder"] = min(valid, key=valid.get)
     if args.compare_with:
-        checkpoint.info["valid_bpd_compared"] = comparison(args.compare_with, checkpoint, validation)
+        particles = sorted({level_settings(checkpoint.config, level)[0] for level in LEVELS})
+        checkpoint.info["valid_bpd_compared"] = comparison(args.compare_with, checkpoint, validation, particles)
     rates = test_rates(checkpoint, args.name, dataset, args.iwae)
     checkpoint.info.update({
         "chosen_by": f"lowest validation -ELBO ({card['valid_bpd']:.4f} bits/dim on the last "

@@ -14,6 +14,7 @@ from .progress import TrainProgress
 VAE_DEFAULTS, TRAIN_DEFAULTS = VAEConfig("bernoulli"), TrainConfig("")
 REFINE_DEFAULTS = RefineConfig("optimal", "")
 LOCAL_HIDDEN = (64, 64)
+CONV_LATENT = 32
 
 
 def dataset_option(function):
@@ -33,13 +34,22 @@ def dataset_option(function):
 @click.option("--batch-size", default=TRAIN_DEFAULTS.batch_size, show_default=True)
 @click.option("--lr", default=TRAIN_DEFAULTS.lr, show_default=True)
 @click.option("--family", type=click.Choice(FAMILIES), default="mlp", show_default=True,
-              help="mlp: the seed's VAE; local: a causal local head (PixelCNN-like, no latent, "
-                   "greyscale only).")
+              help="mlp: the seed's VAE; local: a causal local head (PixelCNN-like, no latent); "
+                   "conv: a convolutional VAE, with the local head when --hidden is not 0.")
 @click.option("--hidden", help="Hidden layer widths (ReLU)  [default: "
-              f"{','.join(map(str, VAE_DEFAULTS.hidden))}; local: {','.join(map(str, LOCAL_HIDDEN))}]")
-@click.option("--latent", default=VAE_DEFAULTS.latent, show_default=True, help="mlp only.")
-@click.option("--mixture", default=5, show_default=True, help="local: logistics per pixel.")
-@click.option("--features", default=16, show_default=True, help="local: learned feature maps.")
+              f"{','.join(map(str, VAE_DEFAULTS.hidden))}; local and conv: the head's "
+              f"{','.join(map(str, LOCAL_HIDDEN))}; conv --hidden 0: no head]")
+@click.option("--latent", type=int, help=f"Latent dims (mlp, conv)  [default: {VAE_DEFAULTS.latent}; "
+              f"conv: {CONV_LATENT}]")
+@click.option("--mixture", default=5, show_default=True, help="local, conv: logistics per pixel.")
+@click.option("--features", default=16, show_default=True,
+              help="local: learned feature maps; conv: maps the decoder gives the head.")
+@click.option("--width", default=32, show_default=True, help="conv: channels of the convolutions.")
+@click.option("--free-bits", default=TRAIN_DEFAULTS.free_bits, show_default=True,
+              help="conv: nats per latent dim the KL counts as at least while training "
+                   "(keeps the latent in use; 0.5 is a good start).")
+@click.option("--head-from", metavar="MODEL",
+              help="conv with a head: start the head from this local-family model (name or path).")
 @click.option("--pixel-floor", default=VAE_DEFAULTS.pixel_floor, show_default=True,
               help="Greyscale: weight of a uniform component in each pixel's law (bounds the "
                    "cost of any pixel; 0 is the seed's discretized logistic).")
@@ -52,7 +62,8 @@ def dataset_option(function):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def train(data_name, data_root, out_dir, epochs, checkpoint_every, batch_size, lr, family, hidden,
-          latent, mixture, features, pixel_floor, seed, validation, dynamic_binarization, resume, quiet):
+          latent, mixture, features, width, free_bits, head_from, pixel_floor, seed, validation,
+          dynamic_binarization, resume, quiet):
     """Train a VAE (encoder and decoder jointly) and write checkpoints to OUT."""
     from ..training.data import load_dataset
     from ..training.train import train as run_training
@@ -61,22 +72,31 @@ def train(data_name, data_root, out_dir, epochs, checkpoint_every, batch_size, l
     try:
         widths = tuple(int(w) for w in hidden.split(",") if w) if hidden else None
         vae_config = model_config(family, dataset.likelihood, dataset.x_train[0].size, widths,
-                                  latent, mixture, features, pixel_floor)
+                                  latent, mixture, features, width, pixel_floor)
     except ValueError as e:
         raise BBCError(str(e)) from None
+    if family != "conv" and (free_bits or head_from):
+        raise BBCError("--free-bits and --head-from belong to the conv family")
     config = TrainConfig(data_name, epochs, checkpoint_every, batch_size, lr, seed, validation,
-                         dynamic_binarization)
+                         dynamic_binarization, free_bits, head_from)
     from ..training.distributed import is_leader
 
     with TrainProgress(epochs, quiet or not is_leader()) as progress:  # under torchrun: one bar
         run_training(vae_config, config, dataset, out_dir, resume, progress.update)
 
 
-def model_config(family, likelihood, pixels, widths, latent, mixture, features, pixel_floor):
+def model_config(family, likelihood, pixels, widths, latent, mixture, features, width, pixel_floor):
     if family == "mlp":
-        return VAEConfig(likelihood, pixels, widths or VAE_DEFAULTS.hidden, latent, "relu", pixel_floor)
-    return VAEConfig(likelihood, pixels, widths or LOCAL_HIDDEN, 0, "relu", pixel_floor,
-                     family, mixture, features)
+        return VAEConfig(likelihood, pixels, widths or VAE_DEFAULTS.hidden, latent or VAE_DEFAULTS.latent,
+                         "relu", pixel_floor)
+    if family == "local":
+        if latent:
+            raise ValueError("the local family has no latent")
+        return VAEConfig(likelihood, pixels, widths or LOCAL_HIDDEN, 0, "relu", pixel_floor,
+                         family, mixture, features)
+    head = tuple(w for w in (widths or LOCAL_HIDDEN) if w)  # --hidden 0: no head
+    return VAEConfig(likelihood, pixels, head, latent or CONV_LATENT, "relu", pixel_floor, family,
+                     mixture, features if head else 0, width)
 
 
 @main.command("eval")

@@ -89,3 +89,21 @@ def autoregressive(laws: Callable, steps: Callable, law: PixelLaw, mask: np.ndar
             stepper.put(position, x[:, position])
         return x
     return Codec(push, pop)
+
+
+def independent(raw: np.ndarray, law: PixelLaw, mask: np.ndarray) -> Codec:
+    """Pixels independent given their raw laws (B, P, L), all known before any is coded:
+    every decision of every coded pixel in one call each way (decision k over all pixels,
+    then decision k + 1, the order ``law.pop`` pops them)."""
+    coded = raw[mask]
+
+    def push(coder, x):
+        values = x[mask]
+        coder.encode_reverse(law.symbols(values).ravel().astype(np.int32), BERNOULLI,
+                             np.ascontiguousarray(law.probabilities(coded, values).ravel()))
+
+    def pop(coder):
+        x = np.zeros(mask.shape, dtype=np.uint8)
+        x[mask] = law.pop(coder, coded)
+        return x
+    return Codec(push, pop)

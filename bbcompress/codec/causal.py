@@ -62,10 +62,13 @@ class ExactCausalNet:
     bias); ``features`` (side*side, C) are on the 2**-ACTIVATION_BITS grid (integers f_int).
     """
 
-    def __init__(self, side: int, top: int, layers, out, features: np.ndarray):
+    def __init__(self, side: int, top: int, layers, out, features: np.ndarray,
+                 added_bound: float = 0.0):
         self.side, self.top = side, top
-        f_bound = float(np.abs(features).max(initial=0.0))
-        unit, bound, self.layers, self.float_layers = 1 / top, float(top), [], []
+        self.features = features
+        # maps added per image (``biases``) may reach ``added_bound``: the weights must allow it
+        f_bound = float(np.abs(features).max(initial=0.0)) + added_bound
+        unit, bound, self.layers, self.float_layers, self.feature_weights = 1 / top, float(top), [], [], []
         for tap_weight, bias, feature_weight, kernel, centre in layers:
             offsets = causal_offsets(kernel, centre)
             taps = [tap_weight[:, :, dr + kernel // 2, dc + kernel // 2].T for dr, dc in offsets]
@@ -73,6 +76,7 @@ class ExactCausalNet:
                 [*taps, np.asarray(feature_weight).T], [unit] * len(taps) + [2.0**-ACTIVATION_BITS],
                 [bound] * len(taps) + [f_bound], np.asarray(bias, dtype=np.float64)[None])
             position_bias = features @ ints[-1] + b_int  # exact: integers below 2**52
+            self.feature_weights.append((ints[-1], b_int))
             self.layers.append(CausalLayer(offsets, np.stack(ints[:-1]), position_bias, shift, True))
             self.float_layers.append(float_layer(self.layers[-1], unit))
             unit, bound = 2.0**-ACTIVATION_BITS, np.floor(worst * 2.0 ** (ACTIVATION_BITS - shift))
@@ -81,31 +85,48 @@ class ExactCausalNet:
         self.out = CausalLayer([(0, 0)], w[None], b_int, shift, False)
         self.float_out = float_layer(self.out, unit)
 
-    def __call__(self, pixels: np.ndarray) -> np.ndarray:
-        """Every pixel's output at once, from the whole tiles (the encoder's side)."""
+    def biases(self, added: np.ndarray) -> list[np.ndarray]:
+        """Each layer's per-image position bias (N, positions, out) when the integer maps
+        ``added`` (N, positions, C), |added| <= added_bound, join the learned ones: exact."""
+        maps = self.features[None] + added
+        return [maps @ weight + b_int for weight, b_int in self.feature_weights]
+
+    def __call__(self, pixels: np.ndarray, biases: list[np.ndarray] | None = None) -> np.ndarray:
+        """Every pixel's output at once, from the whole tiles (the encoder's side);
+        ``biases`` per image from ``biases()``, else the learned maps'."""
         count, side = len(pixels), self.side
         h = 2.0 * pixels.reshape(count, side, side, 1) - self.top
-        for layer in self.layers:
+        for index, layer in enumerate(self.layers):
             y = gathered(h, layer.offsets) @ layer.taps.reshape(-1, layer.taps.shape[-1])
-            y += np.tile(layer.bias, (count, 1))
+            y += layer_bias(layer, biases, index, count)
             h = on_grid(y, layer.shift).reshape(count, side, side, -1)
         out = h.reshape(count * side * side, -1) @ self.out.taps[0] + self.out.bias[0]
         return out.reshape(count, side * side, -1) * 2.0**-self.out.shift
 
-    def approximate(self, pixels: np.ndarray) -> np.ndarray:
+    def approximate(self, pixels: np.ndarray, biases: list[np.ndarray] | None = None) -> np.ndarray:
         """About the same outputs as calling the net, in float32 without the grids: ~3x
         faster, for cost estimates only (it never decides a bit of the stream)."""
         count, side = len(pixels), self.side
         h = (2.0 * pixels.reshape(count, side, side, 1) - self.top).astype(np.float32) / self.top
-        for layer, (weight, bias) in zip(self.layers, self.float_layers):
+        for index, (layer, (weight, bias)) in enumerate(zip(self.layers, self.float_layers)):
             y = gathered(h, layer.offsets) @ weight
-            y += np.tile(bias, (count, 1))
+            if biases is None:
+                y += np.tile(bias, (count, 1))
+            else:
+                y += (biases[index].reshape(-1, y.shape[-1]) * 2.0**-layer.shift).astype(np.float32)
             h = np.maximum(y, 0, out=y).reshape(count, side, side, -1)
         weight, bias = self.float_out
         return (h.reshape(count * side * side, -1) @ weight + bias[0]).reshape(count, side * side, -1)
 
-    def stepper(self, count: int) -> "RasterSteps":
-        return RasterSteps(self, count)
+    def stepper(self, count: int, biases: list[np.ndarray] | None = None) -> "RasterSteps":
+        return RasterSteps(self, count, biases)
+
+
+def layer_bias(layer: CausalLayer, biases: list[np.ndarray] | None, index: int, count: int) -> np.ndarray:
+    """The layer's bias at every pixel of ``count`` tiles, flat: learned, or per image."""
+    if biases is None:
+        return np.tile(layer.bias, (count, 1))
+    return biases[index].reshape(-1, layer.bias.shape[-1])
 
 
 def float_layer(layer: CausalLayer, unit: float) -> tuple[np.ndarray, np.ndarray]:
@@ -141,8 +162,9 @@ class RasterSteps:
     """The decoder's side: outputs pixel by pixel in raster order, each step from the
     pixels already decoded (``put``) and the hidden units of earlier steps."""
 
-    def __init__(self, net: ExactCausalNet, count: int):
+    def __init__(self, net: ExactCausalNet, count: int, biases: list[np.ndarray] | None = None):
         self.net, self.side = net, net.side
+        self.biases = biases if biases is not None else [layer.bias[None] for layer in net.layers]
         self.pad = max(max(abs(d) for o in layer.offsets for d in o) for layer in net.layers)
         width = self.side + 2 * self.pad
         channels = [1] + [layer.taps.shape[-1] for layer in net.layers]
@@ -156,10 +178,10 @@ class RasterSteps:
 
     def law(self, position: int) -> np.ndarray:
         """The outputs at ``position`` (B, out); needs pixels before it put."""
-        for layer, source, target in zip(self.net.layers, self.buffers, self.buffers[1:]):
+        for layer, bias, source, target in zip(self.net.layers, self.biases, self.buffers, self.buffers[1:]):
             taps = source[:, [self.index(position, dr, dc) for dr, dc in layer.offsets]]
             y = taps.reshape(len(taps), -1) @ layer.taps.reshape(-1, layer.taps.shape[-1])
-            y += layer.bias[position]
+            y += bias[:, position]
             target[:, self.index(position)] = on_grid(y, layer.shift)
         h = self.buffers[-1][:, self.index(position)]
         return (h @ self.net.out.taps[0] + self.net.out.bias[0]) * 2.0**-self.net.out.shift

@@ -172,13 +172,23 @@ def check_shapes(state: State, expected: dict[str, tuple], what: str) -> None:
                               f"{what} parameter {wrong!r}")
 
 
+def encoder_key(key: str, names) -> tuple[str, str]:
+    """(encoder name, parameter) of a stored key: names may hold dots, so the card's
+    names decide; an MLP's parameters all start with ``net.``."""
+    for name in sorted(names, key=len, reverse=True):
+        if key.startswith(f"{name}."):
+            return name, key[len(name) + 1:]
+    name, _, param = key.partition(".net.")
+    return name, f"net.{param}"
+
+
 def split_tensors(config: VAEConfig, tensors: State, card: dict) -> Checkpoint:
     decoder = {k[len("decoder."):]: v for k, v in tensors.items() if k.startswith("decoder.")}
     encoders: dict[str, State] = {}
     for key, value in tensors.items():
         if key.startswith("encoder."):
-            name, _, param = key[len("encoder."):].partition(".net.")
-            encoders.setdefault(name, {})[f"net.{param}"] = value
+            name, param = encoder_key(key[len("encoder."):], card.get("encoders", {}))
+            encoders.setdefault(name, {})[param] = value
     if not encoders and config.has_latent:
         raise CheckpointError("checkpoint holds no encoder")
     check_shapes(decoder, config.decoder_shapes(), "decoder")

@@ -13,6 +13,13 @@ excluded, then ``LOCAL_KERNELS[1]`` layers, plus ``features`` learned maps that 
 every layer by a 1x1 convolution; a mixture of ``mixture`` discretized logistics per
 pixel (greyscale) or one logit (binary); ``hidden`` are the layers' channels). ``local`` has no latent (``latent`` = 0):
 it is the no-latent ablation the issue asks for, and codes without bits-back.
+
+``conv`` is a convolutional VAE: a conv encoder (28 -> 14 -> 7, ``width`` channels) gives
+q(z|x) over ``latent`` dims; a transposed-conv decoder (7 -> 14 -> 28) gives per-pixel
+maps. Without ``hidden`` layers those maps are the pixel laws themselves (all pixels
+independent given z); with them they are ``features`` maps that feed a causal local head
+shaped like the ``local`` family's (added to its learned constant maps), so the latent
+carries what the small causal context cannot see.
 """
 from __future__ import annotations
 
@@ -26,7 +33,7 @@ ACTIVATIONS = ("relu",)
 # A logistic's log-scale is clamped: below, no bin gets probability exactly 1; above,
 # (a scale of ~1100 levels is already flat over 0..255) no bin underflows to 0.
 MIN_LOG_SCALE, MAX_LOG_SCALE = -7.0, 7.0
-FAMILIES = ("mlp", "local")
+FAMILIES = ("mlp", "local", "conv")
 LOCAL_KERNELS = (5, 3)  # first masked layer (centre excluded), later ones (centre included)
 TILE_SIDE = 28
 
@@ -41,7 +48,8 @@ class VAEConfig:
     pixel_floor: float = 0.0  # logistic256 only: weight of a uniform mixture component
     family: str = "mlp"
     mixture: int = 1  # local: logistic components per pixel
-    features: int = 0  # local: learned feature maps
+    features: int = 0  # local: learned feature maps; conv: maps the decoder gives the head
+    width: int = 0  # conv: channels of the encoder's and decoder's convolutions
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -52,6 +60,12 @@ class VAEConfig:
                              "with at least one layer and one mixture component")
         if self.family == "mlp" and (self.mixture != 1 or self.features != 0):
             raise ValueError("mixture and features belong to the local family")
+        if (self.width != 0) != (self.family == "conv"):
+            raise ValueError("width belongs to the conv family, which needs it")
+        if self.family == "conv" and (self.latent < 1 or self.pixels != TILE_SIDE**2 or self.mixture < 1
+                                      or (self.hidden and self.features < 1)):
+            raise ValueError("the conv family codes 28x28 tiles with a latent, one or more mixture "
+                             "components, and feature maps when it has a head")
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}")
         if self.activation not in ACTIVATIONS:
@@ -62,7 +76,12 @@ class VAEConfig:
 
     @property
     def has_latent(self) -> bool:
-        return self.family == "mlp"
+        return self.family != "local"
+
+    @property
+    def has_head(self) -> bool:
+        """Pixels coded in raster order through a causal local head."""
+        return self.family == "local" or (self.family == "conv" and bool(self.hidden))
 
     @property
     def kind(self) -> Kind:
@@ -91,12 +110,18 @@ class VAEConfig:
         if self.family == "mlp":
             for key in ("family", "mixture", "features"):
                 del values[key]
+        if self.family != "conv":
+            del values["width"]  # cards written before the conv family keep their form
         return values
 
     def decoder_shapes(self) -> dict[str, tuple[int, ...]]:
+        if self.family == "conv":
+            return conv_decoder_shapes(self)
         return mlp_shapes(self.decoder_sizes) if self.family == "mlp" else local_shapes(self)
 
     def encoder_shapes(self) -> dict[str, tuple[int, ...]]:
+        if self.family == "conv":
+            return conv_encoder_shapes(self)
         return mlp_shapes(self.encoder_sizes) if self.has_latent else {}
 
 
@@ -116,7 +141,7 @@ def mlp_linears(state: dict) -> list[tuple]:
 
 
 def local_shapes(config: VAEConfig) -> dict[str, tuple[int, ...]]:
-    """Parameter names and shapes of ``model.local.LocalModel``."""
+    """Parameter names and shapes of ``model.local.LocalModel`` (a conv VAE's head too)."""
     side, channels = TILE_SIDE, (1, *config.hidden)
     shapes = {"features": (config.features, side, side)}
     for i, (n_in, n_out) in enumerate(zip(channels[:-1], channels[1:])):
@@ -126,4 +151,34 @@ def local_shapes(config: VAEConfig) -> dict[str, tuple[int, ...]]:
         shapes[f"layers.{i}.features.weight"] = (n_out, config.features, 1, 1)
     shapes["out.weight"] = (config.local_outputs, channels[-1], 1, 1)
     shapes["out.bias"] = (config.local_outputs,)
+    return shapes
+
+
+# The conv family's layers: (name, kind, kernel, stride, padding) in order. The encoder maps
+# 1x28x28 -> width x14x14 -> width x7x7 -> a linear to 2 * latent; the decoder a linear
+# latent -> width x7x7, then transposed convs to 14x14 and 28x28, then a 1x1 to its maps.
+CONV_ENCODER = (("convs.0", "conv", 4, 2, 1), ("convs.1", "conv", 4, 2, 1), ("out", "linear", 0, 0, 0))
+CONV_DECODER = (("inp", "linear", 0, 0, 0), ("ups.0", "tconv", 4, 2, 1), ("ups.1", "tconv", 4, 2, 1),
+                ("maps", "conv", 1, 1, 0))
+CONV_GRID = 7  # the side of the encoder's last and the decoder's first maps
+
+
+def conv_encoder_shapes(config: VAEConfig) -> dict[str, tuple[int, ...]]:
+    w, flat = config.width, config.width * CONV_GRID**2
+    return {"convs.0.weight": (w, 1, 4, 4), "convs.0.bias": (w,), "convs.1.weight": (w, w, 4, 4),
+            "convs.1.bias": (w,), "out.weight": (2 * config.latent, flat), "out.bias": (2 * config.latent,)}
+
+
+def conv_decoder_maps(config: VAEConfig) -> int:
+    """Maps the decoder gives: the head's features, or every pixel's raw law."""
+    return config.features if config.has_head else config.local_outputs
+
+
+def conv_decoder_shapes(config: VAEConfig) -> dict[str, tuple[int, ...]]:
+    w, maps = config.width, conv_decoder_maps(config)
+    shapes = {"inp.weight": (w * CONV_GRID**2, config.latent), "inp.bias": (w * CONV_GRID**2,),
+              "ups.0.weight": (w, w, 4, 4), "ups.0.bias": (w,), "ups.1.weight": (w, w, 4, 4),
+              "ups.1.bias": (w,), "maps.weight": (maps, w, 1, 1), "maps.bias": (maps,)}
+    if config.has_head:
+        shapes.update({f"head.{k}": v for k, v in local_shapes(config).items()})
     return shapes

@@ -43,6 +43,22 @@ class CausalLayer(nn.Module):
         return F.relu(taps + self.features(f))
 
 
+def sample_pixels(raw: torch.Tensor, config: VAEConfig, generator: torch.Generator | None) -> torch.Tensor:
+    """One draw per row of raw laws (N, outputs): a Bernoulli logit, or the mixture of
+    discretized logistics with its uniform floor; pixel values as floats."""
+    if config.kind == Kind.BINARY:
+        return torch.bernoulli(torch.sigmoid(raw[:, 0]), generator=generator)
+    k = config.mixture
+    logits, raw_mean, raw_log_scale = raw.split(k, dim=1)
+    pick = torch.multinomial(torch.softmax(logits, dim=1), 1, generator=generator)
+    mean = (256.0 * torch.sigmoid(raw_mean) - 0.5).gather(1, pick)[:, 0]
+    scale = torch.exp(raw_log_scale.clamp(MIN_LOG_SCALE, MAX_LOG_SCALE)).gather(1, pick)[:, 0]
+    u = torch.rand(mean.shape, generator=generator).clamp(1e-7, 1 - 1e-7)
+    x = torch.clamp(torch.round(mean + scale * (torch.log(u) - torch.log1p(-u))), 0, 255)
+    uniform = torch.rand(mean.shape, generator=generator) < config.pixel_floor
+    return torch.where(uniform, torch.randint(256, mean.shape, generator=generator).to(x.dtype), x)
+
+
 def straight_through_clamp(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
     # A hard clamp stalled training in the prototype: log-scales ran past the bound in
     # the first huge-loss steps, got no gradient there, and every ink pixel fell on the floor.
@@ -59,6 +75,18 @@ def mixture_log_prob(x: torch.Tensor, out: torch.Tensor, components: int, floor:
     return torch.logaddexp(log_p + math.log1p(-floor), torch.full_like(log_p, math.log(floor / 256)))
 
 
+@torch.no_grad()
+def init_mixture_out(layer: nn.Conv2d, components: int) -> None:
+    """Component means spread over 0..255, scales ~20 levels, small weights: without
+    this the means saturate at the first steps and training stalls (prototype)."""
+    k = components
+    layer.weight.mul_(0.1)
+    layer.bias.zero_()
+    spread = (torch.arange(k) + 0.5) / k
+    layer.bias[k:2 * k] = torch.log(spread / (1 - spread))
+    layer.bias[2 * k:] = 3.0
+
+
 class LocalModel(nn.Module):
     def __init__(self, config: VAEConfig):
         super().__init__()
@@ -71,30 +99,42 @@ class LocalModel(nn.Module):
         self.out = nn.Conv2d(channels[-1], config.local_outputs, 1)
         self.top = 1 if config.kind == Kind.BINARY else 255
         if config.kind == Kind.GREYSCALE:
-            self.init_out()
+            init_mixture_out(self.out, config.mixture)
 
-    @torch.no_grad()
-    def init_out(self) -> None:
-        """Component means spread over 0..255, scales ~20 levels, small weights: without
-        this the means saturate at the first steps and training stalls (prototype)."""
-        k = self.config.mixture
-        self.out.weight.mul_(0.1)
-        self.out.bias.zero_()
-        spread = (torch.arange(k) + 0.5) / k
-        self.out.bias[k:2 * k] = torch.log(spread / (1 - spread))
-        self.out.bias[2 * k:] = 3.0
-
-    def log_likelihood(self, x: torch.Tensor) -> torch.Tensor:
-        """log p(x) per image (nats); x flattened pixel values 0..255."""
+    def log_likelihood(self, x: torch.Tensor, maps: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(x) per image (nats); x flattened pixel values 0..255; ``maps`` (N, C, 28, 28)
+        are added to the learned feature maps (a conv VAE's decoder gives them from z)."""
         images = x.reshape(-1, 1, TILE_SIDE, TILE_SIDE)
-        f = self.features.expand(len(images), -1, -1, -1)
+        raw = self.raw_laws(images, self.maps_of(len(images), maps))
+        if self.config.kind == Kind.BINARY:
+            return -F.binary_cross_entropy_with_logits(raw, images, reduction="none").flatten(1).sum(-1)
+        log_p = mixture_log_prob(images, raw, self.config.mixture, self.config.pixel_floor)
+        return log_p.flatten(1).sum(-1)
+
+    def maps_of(self, count: int, maps: torch.Tensor | None) -> torch.Tensor:
+        return self.features.expand(count, -1, -1, -1) if maps is None else self.features + maps
+
+    def raw_laws(self, images: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """Each pixel's raw law (N, outputs, H, W) from images (N, 1, H, W) and maps f."""
         h = (2 * images - self.top) / self.top
         for layer in self.layers:
             h = layer(h, f)
-        if self.config.kind == Kind.BINARY:
-            return -F.binary_cross_entropy_with_logits(self.out(h), images, reduction="none").flatten(1).sum(-1)
-        log_p = mixture_log_prob(images, self.out(h), self.config.mixture, self.config.pixel_floor)
-        return log_p.flatten(1).sum(-1)
+        return self.out(h)
+
+    @torch.no_grad()
+    def sample(self, count: int, generator: torch.Generator | None = None,
+               maps: torch.Tensor | None = None) -> torch.Tensor:
+        """Ancestral samples (count, 784), pixel by pixel in raster order. Each step runs
+        the network on the rows its pixel sees: each layer's half kernel above it."""
+        f = self.maps_of(count, maps)
+        images = torch.zeros(count, 1, TILE_SIDE, TILE_SIDE)
+        reach = sum(LOCAL_KERNELS[min(i, 1)] // 2 for i in range(len(self.layers)))
+        for row in range(TILE_SIDE):
+            top = max(0, row - reach)
+            for col in range(TILE_SIDE):
+                raw = self.raw_laws(images[:, :, top:row + 1], f[:, :, top:row + 1])[:, :, -1, col]
+                images[:, 0, row, col] = sample_pixels(raw, self.config, generator)
+        return images.flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The training objective per image (what DistributedDataParallel calls)."""

@@ -15,6 +15,8 @@ class TrainConfig:
     seed: int = 0
     validation: int = 0  # hold out the last N training images to choose the epoch on
     dynamic_binarization: bool = False  # re-draw binary training images every epoch
+    free_bits: float = 0.0  # conv family: nats per latent dim the KL counts as at least
+    head_from: str | None = None  # conv family with a head: start it from this local model
 
 
 METHODS = ("self-consistent", "optimal")

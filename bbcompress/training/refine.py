@@ -23,7 +23,8 @@ import torch
 
 from ..errors import BBCError, OutputExists
 from ..model.checkpoint import Checkpoint, load_checkpoint
-from ..model.vae import VAE, state_arrays, vae_from_checkpoint
+from ..model.networks import from_checkpoint
+from ..model.vae import VAE, state_arrays
 from .config import RefineConfig
 from .evaluate import elbo_bpd
 from .steps import as_pixels, guarded_step
@@ -73,7 +74,7 @@ def refine_encoder(checkpoint: Checkpoint, images: np.ndarray, config: RefineCon
     validation set: the curve images must not be the images it is judged on later)."""
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed + 1)
-    vae = vae_from_checkpoint(checkpoint, config.start)
+    vae = from_checkpoint(checkpoint, config.start)
     for p in vae.decoder.parameters():
         p.requires_grad_(False)
     encoder = copy.deepcopy(vae.encoder)

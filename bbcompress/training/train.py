@@ -19,7 +19,8 @@ from safetensors.torch import load_file, save
 from ..errors import BBCError
 from ..io.atomic import atomic_write_bytes
 from ..model.config import VAEConfig
-from ..model.networks import build, to_checkpoint
+from ..model.networks import build, start_head_from, to_checkpoint
+from ..model.zoo import resolve_model
 from ..model.vae import bits_per_dim
 from .config import TrainConfig
 from .data import Dataset
@@ -71,7 +72,9 @@ class TrainState:
 
 def new_state(vae_config: VAEConfig, train_config: TrainConfig) -> TrainState:
     torch.manual_seed(train_config.seed)
-    vae = build(vae_config)
+    vae = build(vae_config, train_config.free_bits)
+    if train_config.head_from:
+        start_head_from(vae, resolve_model(train_config.head_from))
     optimizer = torch.optim.Adam(vae.parameters(), lr=train_config.lr)
     shuffle = torch.Generator().manual_seed(train_config.seed + 1)
     return TrainState(vae, optimizer, shuffle)
@@ -85,7 +88,9 @@ def prepare_folder(folder: Path, vae_config: VAEConfig, train_config: TrainConfi
         if not resume_card.exists():
             raise BBCError(f"{folder}: nothing to resume (no {RESUME}.json)")
         meta = json.loads(resume_card.read_text())
-        same_run = {**meta["train"], "epochs": train_config.epochs} == asdict(train_config)
+        # settings added since the run began count at their defaults
+        began = {**asdict(TrainConfig(train_config.data)), **meta["train"], "epochs": train_config.epochs}
+        same_run = began == asdict(train_config)
         if meta["vae"] != vae_config.to_json() or not same_run:
             raise BBCError(f"{folder}: the run there was started with other settings: "
                            f"{meta['vae']} {meta['train']}")

@@ -1,0 +1,207 @@
+"""The conv family (a convolutional VAE, with or without the causal local head): its exact
+networks, bits-back and BB-IS coding over it, archives, training and refinement."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+from threadpoolctl import threadpool_limits
+
+from bbcompress.api import CodingOptions, compress_images, decompress_archive, level_settings
+from bbcompress.codec.bits_back import pop_batches, push_batches
+from bbcompress.codec.core import seed_bits
+from bbcompress.codec.conv import ConvSpec, ExactConvNet
+from bbcompress.errors import BBCError, CodingError
+from bbcompress.io.archive import parse
+from bbcompress.io.images import Image as BBImage
+from bbcompress.kinds import Kind
+from bbcompress.model.checkpoint import load_checkpoint
+from bbcompress.model.config import VAEConfig
+from bbcompress.model.conv import ConvVAE, checkpoint_from_conv, conv_from_checkpoint
+from bbcompress.model.conv_coding import GRID, ConvCoding
+from bbcompress.model.zoo import ModelSet
+from bbcompress.training.data import load_dataset
+
+HEAD = VAEConfig("logistic256", 784, (8, 8), 6, "relu", 0.001, "conv", 2, 3, 4)
+PLAIN = VAEConfig("logistic256", 784, (), 6, "relu", 0.001, "conv", 2, 0, 4)
+BINARY = VAEConfig("bernoulli", 784, (8, 8), 6, "relu", 0.0, "conv", 1, 3, 4)
+
+
+def seeded_conv(config: VAEConfig, seed: int = 0) -> ConvVAE:
+    """A small conv VAE with numpy-drawn weights (independent of torch's initializer)."""
+    model = ConvVAE(config)
+    rng = np.random.default_rng(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.from_numpy(rng.normal(0, 0.15, p.shape)).float())
+    return model.eval()
+
+
+@pytest.fixture(scope="module", params=["head", "plain"])
+def conv_model(request, tmp_path_factory):
+    path = tmp_path_factory.mktemp("conv") / f"tiny-conv-{request.param}"
+    config = HEAD if request.param == "head" else PLAIN
+    checkpoint_from_conv(seeded_conv(config), {"data": "mnist10k", "epoch": 0}, {"method": "amortized"}).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("mnist10k").x_test[:12].reshape(12, -1)
+
+
+def test_a_transposed_convolution_is_exactly_torchs():
+    rng = np.random.default_rng(3)
+    weight, bias = rng.normal(0, 0.3, (3, 5, 4, 4)), rng.normal(0, 0.3, 5)
+    net = ExactConvNet([(ConvSpec("tconv", 4, 2, 1), weight, bias)], 2.0**-16, 2.0**17)
+    h = np.round(rng.normal(0, 1, (2, 7, 7, 3)) * 2**16)
+    out = net(h)
+    expected = torch.nn.functional.conv_transpose2d(torch.from_numpy(h / 2**16).permute(0, 3, 1, 2),
+                                                    torch.from_numpy(weight), torch.from_numpy(bias), 2, 1)
+    assert out.shape == (2, 14, 14, 5)
+    assert np.allclose(out, expected.permute(0, 2, 3, 1).numpy(), atol=1e-6)
+
+
+def test_the_exact_networks_are_the_torch_networks(conv_model, digits):
+    checkpoint = load_checkpoint(conv_model)
+    coding, model = ConvCoding(checkpoint, "amortized"), conv_from_checkpoint(checkpoint).double()
+    x = digits[:4]
+    mean, std = coding.encode(x, np.ones(x.shape, dtype=bool))
+    with torch.no_grad():
+        torch_mean, torch_log_std = model.encoder(torch.from_numpy(x / 255.0))
+    assert np.allclose(mean, torch_mean.numpy(), atol=1e-4) and np.allclose(np.log(std), torch_log_std.numpy(), atol=1e-4)
+    z = np.round(mean * GRID) / GRID
+    exact = coding.pixel_log_probs(coding.decode(z), x).sum(axis=1)
+    with torch.no_grad():
+        expected = model.decoder.log_likelihood(torch.from_numpy(x.astype(np.float64)), torch.from_numpy(z)).numpy()
+    assert np.allclose(exact, expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize("particles", [1, 3])
+def test_roundtrip_under_any_batch_and_thread_count(conv_model, digits, particles):
+    mask = np.ones(digits.shape, dtype=bool)
+    mask[5, 600:] = False  # the padding of an edge tile: not coded, zero on both sides
+    x = np.where(mask, digits, 0)
+    with threadpool_limits(2):
+        words, schedule, warmup = push_batches(ConvCoding(load_checkpoint(conv_model), "amortized",
+                                                          particles=particles), x, mask, max_batch=5)
+    assert len(schedule) > 2
+    with threadpool_limits(1):
+        decoder = ConvCoding(load_checkpoint(conv_model), "amortized", particles=particles)
+        assert np.array_equal(pop_batches(decoder, words, mask, schedule, warmup), x)
+
+
+def test_the_decoders_pixel_steps_equal_the_whole_tile_pass(digits):
+    checkpoint = checkpoint_from_conv(seeded_conv(HEAD, 1), {}, {})
+    coding = ConvCoding(checkpoint, "amortized")
+    x = digits[:3]
+    params = coding.decode(np.round(coding.encode(x, np.ones(x.shape, bool))[0] * GRID) / GRID)
+    whole, steps = coding.laws(params, x), coding.head.stepper(len(x), params)
+    for position in range(784):
+        assert np.array_equal(steps.law(position), whole[:, position]), position
+        steps.put(position, x[:, position])
+
+
+def test_a_binary_conv_model_roundtrips():
+    checkpoint = checkpoint_from_conv(seeded_conv(BINARY, 2), {}, {})
+    x = load_dataset("mnist10k-binary").x_test[:7].reshape(7, -1)
+    mask = np.ones(x.shape, dtype=bool)
+    words, schedule, warmup = push_batches(ConvCoding(checkpoint, "amortized", particles=2), x, mask, 3)
+    assert np.array_equal(pop_batches(ConvCoding(checkpoint, "amortized", particles=2), words, mask,
+                                      schedule, warmup), x)
+
+
+def test_realized_rate_is_the_one_sample_elbo(conv_model):
+    """Over many images the net stack growth is about the -ELBO: the mean over sampled
+    latents of -log p(x, z) + log Q(z|x), computed exactly apart from the coder."""
+    coding = ConvCoding(load_checkpoint(conv_model), "amortized")
+    x = load_dataset("mnist10k").x_test[:40].reshape(40, -1)
+    mask = np.ones(x.shape, dtype=bool)
+    words, _, _ = push_batches(coding, x, mask, max_batch=20)
+    mean, std = coding.encode(x, mask)
+    z = mean[:, None] + std[:, None] * np.random.default_rng(0).standard_normal((40, 8, mean.shape[1]))
+    elbo_bits = -coding.log_weights(x, mask, coding.latents.nearest(z)).mean(axis=1).sum() / np.log(2)
+    net = 32 * len(words) - seed_bits(coding.pops_per_image(warm=True))
+    assert abs(net / elbo_bits - 1) < 0.02
+
+
+def test_archives_of_a_conv_model_roundtrip_at_every_level(conv_model):
+    grey = load_dataset("mnist10k").x_test[:5]
+    images = [BBImage(f"g{i}.png", "L", d, Kind.GREYSCALE) for i, d in enumerate(grey)]
+    images.append(BBImage("wide.png", "L", np.tile(grey[0], (2, 2))[:40, :50], Kind.GREYSCALE))
+    models = ModelSet([conv_model])
+    for level in (1, 5):
+        data = compress_images(images, models, CodingOptions(level=level, fallback=False)).to_bytes()
+        section = parse(data).sections[0]
+        assert section.coder.particles == level_settings(HEAD, level)[0] and section.coder.refine_steps == 0
+        restored = decompress_archive(parse(data), models, threads=1)
+        assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, restored))
+
+
+def test_a_conv_model_refuses_refinement(conv_model):
+    with pytest.raises(CodingError, match="refinement"):
+        ConvCoding(load_checkpoint(conv_model), "amortized", refine_steps=3)
+
+
+def test_golden_conv_bitstream(digits):
+    """A fixed model and input give these exact words: a change here is a format change."""
+    checkpoint = checkpoint_from_conv(seeded_conv(HEAD), {}, {})
+    mask = np.ones(digits[:4].shape, dtype=bool)
+    words, _, _ = push_batches(ConvCoding(checkpoint, "amortized", particles=2), digits[:4], mask, max_batch=3)
+    assert hashlib.sha256(words.tobytes()).hexdigest()[:16] == GOLDEN_CONV
+
+
+GOLDEN_CONV = "853c56307099a345"
+
+
+def test_free_bits_lift_only_the_training_objective():
+    """Each dim's batch-mean KL counts as at least ``free_bits``; eval reports the ELBO."""
+    model = seeded_conv(HEAD)
+    x = torch.from_numpy(load_dataset("mnist10k").x_test[:8].reshape(8, -1).astype(np.float32))
+    torch.manual_seed(0)
+    plain = model.train()(x).mean()
+    model.free_bits = 100.0  # above any dim's KL here
+    torch.manual_seed(0)
+    lifted = model(x).mean()
+    torch.manual_seed(0)
+    elbo = model.eval().elbo(x).mean()
+    mean, log_std = model.encoder(x / 255)
+    kl = (0.5 * (mean**2 + torch.exp(2 * log_std) - 1 - 2 * log_std)).mean(0)
+    assert kl.max() < 100 and torch.isclose(elbo, plain)
+    assert torch.isclose(plain - lifted, 100.0 * 6 - kl.sum(), rtol=1e-4)
+
+
+def test_train_a_conv_model_from_a_local_head_then_refine_and_compress(tmp_path):
+    from click.testing import CliRunner
+
+    from bbcompress.cli import main
+    from bbcompress.model.local import checkpoint_from_local
+    from tests.test_local import seeded_local
+    local = tmp_path / "head"
+    local_config = VAEConfig("logistic256", 784, (8, 8), 0, "relu", 0.001, "local", 2, 3)
+    checkpoint_from_local(seeded_local(0, local_config), {"data": "mnist10k"}).save(local)
+    run = tmp_path / "run"
+    args = ["train", "--data", "mnist10k", "--family", "conv", "--hidden", "8,8", "--features", "3",
+            "--mixture", "2", "--width", "4", "--latent", "4", "--free-bits", "0.5", "--head-from", str(local),
+            "--pixel-floor", "0.001", "--checkpoint-every", "1", "-o", str(run), "-q"]
+    result = CliRunner().invoke(main, args + ["--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    assert CliRunner().invoke(main, args + ["--epochs", "2", "--resume"]).exit_code == 0
+    trained = load_checkpoint(run / "epoch-0002")
+    assert np.array_equal(trained.decoder["head.features"].shape, (3, 28, 28))
+    result = CliRunner().invoke(main, ["refine", str(run / "epoch-0002"), "--method", "optimal", "--epochs", "1",
+                                       "--data", "mnist10k", "--split", "test"])
+    assert result.exit_code == 0, result.output
+    assert "optimal-test" in load_checkpoint(run / "epoch-0002").encoders
+
+
+def test_a_head_starts_only_from_a_matching_local_model(tmp_path):
+    from bbcompress.model.networks import start_head_from
+    from bbcompress.model.local import checkpoint_from_local
+    from tests.test_local import seeded_local
+    other = checkpoint_from_local(seeded_local(0, VAEConfig("logistic256", 784, (8,), 0, "relu", 0.001,
+                                                            "local", 2, 3)), {})
+    with pytest.raises(BBCError, match="differs"):
+        start_head_from(ConvVAE(HEAD), other)
