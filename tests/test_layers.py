@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bbcompress"
 TORCH_FREE = ("codec", "io", "model/config.py", "model/checkpoint.py", "model/coding.py",
-              "model/codings.py", "model/local_coding.py",
+              "model/codings.py", "model/local_coding.py", "model/conv_coding.py",
               "model/zoo.py", "api.py", "kinds.py", "errors.py", "demo.py", "cli/__init__.py",
               "cli/coding.py", "cli/progress.py", "training/config.py")
 FORBIDDEN_EVERYWHERE_BELOW = {

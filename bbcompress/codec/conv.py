@@ -1,8 +1,9 @@
 """Bit-exact convolutional networks, the same on every machine, thread count and batch.
 
-A convolution is a matmul over gathered patches (im2col), a transposed convolution the
-same over the input with zeros between its pixels and the kernel flipped, a linear layer
-a plain matmul. Each runs on integer-valued float64 arrays as in ``exact.ExactMLP``:
+A convolution is a matmul over gathered patches (im2col); a transposed convolution of
+stride s is s*s such matmuls, one per output phase over the kernel taps that reach it
+(the taps of its equivalent, flipped convolution over the input with zeros between the
+pixels, without the products with those zeros); a linear layer is a plain matmul. Each runs on integer-valued float64 arrays as in ``exact.ExactMLP``:
 
     y_int = patches_int @ W_int + b_int       (every product and partial sum < 2**52)
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .causal import on_grid, quantize
+from .causal import on_grid, quantize, shifted
 from .exact import ACTIVATION_BITS
 
 
@@ -51,17 +52,36 @@ def patch_matrix(weight: np.ndarray, kind: str) -> np.ndarray:
 
 def patches(h: np.ndarray, spec: ConvSpec) -> np.ndarray:
     """Each output position's input patch, (N * H_out * W_out, k * k * C)."""
-    if spec.kind == "tconv":  # zeros between the pixels, then a stride-1 conv
-        count, side, _, channels = h.shape
-        spread = np.zeros((count, spec.stride * (side - 1) + 1, spec.stride * (side - 1) + 1, channels))
-        spread[:, ::spec.stride, ::spec.stride] = h
-        h, stride, pad = spread, 1, spec.kernel - 1 - spec.padding
-    else:
-        stride, pad = spec.stride, spec.padding
+    pad = spec.padding
     padded = np.pad(h, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     windows = np.lib.stride_tricks.sliding_window_view(padded, (spec.kernel, spec.kernel), axis=(1, 2))
-    windows = windows[:, ::stride, ::stride]  # (N, H_out, W_out, C, k, k)
+    windows = windows[:, ::spec.stride, ::spec.stride]  # (N, H_out, W_out, C, k, k)
     return windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, spec.kernel**2 * h.shape[-1])
+
+
+def phase_taps(spec: ConvSpec, phase: int) -> list[tuple[int, int]]:
+    """(input offset, kernel index of the flipped conv) of the taps that reach output rows
+    phase, phase + s, ...: output s*m + phase reads input m + offset."""
+    k, s, p = spec.kernel, spec.stride, spec.padding
+    return [((phase + p - kk) // s, k - 1 - kk) for kk in range(k) if (phase + p - kk) % s == 0]
+
+
+def transposed(h: np.ndarray, weight: np.ndarray, bias: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    """y_int of a transposed conv whose output is exactly ``stride`` times its input,
+    (N, s H, s W, out), phase by phase; the same integers as the zero-filled conv."""
+    count, side, _, channels = h.shape
+    s = spec.stride
+    if spec.kernel - 2 * spec.padding != s:
+        raise ValueError("transposed convolutions must scale their input by their stride exactly")
+    out = np.empty((count, s * side, s * side, weight.shape[-1]))
+    for a in range(s):
+        for b in range(s):
+            taps = [(dr, dc, i * spec.kernel + j) for dr, i in phase_taps(spec, a) for dc, j in phase_taps(spec, b)]
+            columns = np.concatenate([shifted(h, dr, dc) for dr, dc, _ in taps], axis=-1)
+            rows = np.concatenate([np.arange(t * channels, (t + 1) * channels) for *_, t in taps])
+            y = columns.reshape(-1, len(rows)) @ weight[rows] + bias
+            out[:, a::s, b::s] = y.reshape(count, side, side, -1)
+    return out
 
 
 class ExactConvNet:
@@ -103,6 +123,9 @@ class ExactConvNet:
             if spec.shape is None:
                 return y, y.shape
             return y.reshape(count, *spec.shape).transpose(0, 2, 3, 1).copy(), (count, *spec.shape[1:], spec.shape[0])
+        if spec.kind == "tconv":
+            y = transposed(h, layer.weight, layer.bias, spec)
+            return y, y.shape
         y = patches(h, spec) @ layer.weight
         y += layer.bias
         side = int(round((y.shape[0] // count) ** 0.5))
