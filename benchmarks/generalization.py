@@ -26,7 +26,8 @@ from bbcompress.codec.core import MAX_SYMBOL_BITS
 from bbcompress.io.images import images_from_array
 from bbcompress.kinds import Kind
 from bbcompress.model.checkpoint import load_checkpoint
-from bbcompress.model.vae import VAE, vae_from_checkpoint
+from bbcompress.model.networks import from_checkpoint
+from bbcompress.model.vae import VAE
 from bbcompress.training.config import RefineConfig
 from bbcompress.training.data import load_dataset
 from bbcompress.training.evaluate import elbo_bpd, iwae_bpd
@@ -87,7 +88,7 @@ def coder_clipped(vae: VAE) -> VAE:
 
 def coder_clipped_bpd(vae: VAE, images) -> float | None:
     """-ELBO with the coder's probability floor; None for greyscale (no floor to add)."""
-    if vae.config.kind != Kind.BINARY:
+    if vae.config.kind != Kind.BINARY or not isinstance(vae, VAE):  # the MLP decoder's logits only
         return None
     return elbo_bpd(coder_clipped(vae), images, samples=5)
 
@@ -97,7 +98,7 @@ def add_clipped(report: dict, dataset) -> None:
     for row in report["rows"]:
         checkpoint = load_checkpoint(Path(report["run"]) / f"epoch-{row['epoch']:04d}")
         for name, entry in row["encoders"].items():
-            entry["clipped_test_bpd"] = coder_clipped_bpd(vae_from_checkpoint(checkpoint, name).eval(),
+            entry["clipped_test_bpd"] = coder_clipped_bpd(from_checkpoint(checkpoint, name).eval(),
                                                           dataset.x_test)
 
 
@@ -106,13 +107,13 @@ def measure_checkpoint(path: Path, dataset, recipes, iwae_samples: int) -> dict:
     images = images_from_array(dataset.x_test, dataset.kind)
     row = {"epoch": checkpoint.info["epoch"], "train_bpd": checkpoint.info["train_bpd"], "encoders": {}}
     for name in ["amortized", *recipes]:
-        vae = vae_from_checkpoint(checkpoint, name).eval()
+        vae = from_checkpoint(checkpoint, name).eval()
         rate = realized_rate(images, str(path), checkpoint, model_only(encoder=name))
         row["encoders"][name] = {"test_bpd": elbo_bpd(vae, dataset.x_test, samples=5),
                                  "realized_bpd": rate.net_bits_per_dim,
                                  "clipped_test_bpd": coder_clipped_bpd(vae, dataset.x_test)}
     if iwae_samples:
-        row["iwae_test_bpd"] = iwae_bpd(vae_from_checkpoint(checkpoint).eval(), dataset.x_test, iwae_samples)
+        row["iwae_test_bpd"] = iwae_bpd(from_checkpoint(checkpoint).eval(), dataset.x_test, iwae_samples)
     return row
 
 
@@ -218,6 +219,9 @@ def main() -> None:
     parser.add_argument("--refine-epochs", type=int, default=50)
     parser.add_argument("--optimal-epochs", type=int, default=200)
     parser.add_argument("--iwae", type=int, default=200)
+    parser.add_argument("--encoders", help=f"refined encoders to measure, of {','.join(encoder_recipes('', 0, 0))} "
+                        "(default: all; a model with a local head samples pixel by pixel, so self-consistent "
+                        "refinement is slow for it)")
     parser.add_argument("--out", help="results name (default: generalization-DATA)")
     args = parser.parse_args()
     if args.replot:
@@ -237,6 +241,8 @@ def main() -> None:
     data = json.loads(cards[0].read_text())["data"]
     dataset = load_dataset(data)
     recipes = encoder_recipes(data, args.refine_epochs, args.optimal_epochs)
+    if args.encoders:
+        recipes = {name: recipes[name] for name in args.encoders.split(",")}
     started = time.monotonic()
     rows = []
     for card in cards:

@@ -12,6 +12,7 @@ benchmarks.generalization.
 Usage:
     python -m benchmarks.seed_levels --run runs/seed-mnist10k-binary --epochs 100,500,1000
     python -m benchmarks.seed_levels --replot benchmarks/results/levels-seed-mnist10k-binary.json
+    (--replot A.json B.json: one report of the checkpoints of both, measured apart)
 Writes benchmarks/results/levels-seed-DATA.{json,md,png} (or --out NAME).
 """
 from __future__ import annotations
@@ -117,10 +118,22 @@ def write_outputs(report: dict, out: str | None) -> None:
                   body, report, lambda path: plot(report, path))
 
 
+def merged(reports: list[dict]) -> dict:
+    """One report of the checkpoints of several runs of this benchmark on the same run."""
+    first = reports[0]
+    if any(r["run"] != first["run"] or r["refine_epochs"] != first["refine_epochs"] for r in reports):
+        raise SystemExit("the reports were made on other runs or with other settings")
+    rows = sorted((row for r in reports for row in r["rows"]), key=lambda row: row["epoch"])
+    commands = [r["command"] for r in reports]
+    return {**first, "rows": rows, "wall_s": sum(r["wall_s"] for r in reports),
+            "command": commands[0] if len(commands) == 1 else " && ".join(commands)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, help="training run folder")
-    parser.add_argument("--replot", type=Path, metavar="REPORT_JSON", help="only redraw a saved report")
+    parser.add_argument("--replot", type=Path, nargs="+", metavar="REPORT_JSON",
+                        help="only redraw saved reports (several: their checkpoints in one report)")
     parser.add_argument("--epochs", default="100,500,1000", help="comma-separated checkpoint epochs")
     parser.add_argument("--levels", default=",".join(map(str, LEVELS)))
     parser.add_argument("--refine-epochs", type=int, default=100)
@@ -128,7 +141,7 @@ def main() -> None:
     parser.add_argument("--out", help="results name (default: levels-seed-DATA)")
     args = parser.parse_args()
     if args.replot:
-        write_outputs(json.loads(args.replot.read_text()), args.out)
+        write_outputs(merged([json.loads(path.read_text()) for path in args.replot]), args.out)
         return
     if not args.run:
         parser.error("--run is required (or --replot)")
