@@ -13,6 +13,7 @@ from ..codec.bits_back import DEFAULT_MAX_BATCH
 from ..errors import BBCError
 from ..io.archive import check_writable, read_archive, write_archive
 from ..model.local_coding import LOCAL_MAX_BATCH
+from ..model.conv_coding import CONV_MAX_BATCH
 from ..parallel import available_cores
 from ..model.zoo import DEFAULT_MODELS, ModelSet, shipped_cards
 from . import friendly_errors, main
@@ -33,13 +34,15 @@ def coding_options(function):
                      help="buckets: 2^N buckets per dim; grid: 2^N steps per unit of z."),
         click.option("--batch", "max_batch", default=None, type=click.IntRange(min=1),
                      help="Most images coded per batch  [default: the model's: "
-                          f"{DEFAULT_MAX_BATCH} for MLP models, {LOCAL_MAX_BATCH} for local ones]"),
+                          f"{DEFAULT_MAX_BATCH} for MLP models, {LOCAL_MAX_BATCH} for local ones, "
+                          f"{CONV_MAX_BATCH} for conv ones]"),
         click.option("--fallback/--no-fallback", default=DEFAULTS.fallback, show_default=True,
                      help="Store an image with a classic codec (raw, PNG, lossless WebP) when "
                           "that is smaller than the model's estimate."),
         click.option("-l", "--level", default=DEFAULTS.level, show_default=True, type=click.IntRange(1, 9),
                      help="1 fastest .. 9 smallest: importance-sampled particles and per-image "
                           "refinement steps " + ", ".join(f"{p}/{k}" for p, k in api.LEVELS.values())
+                          + "; a conv model's particles " + ", ".join(map(str, api.CONV_PARTICLES.values()))
                           + " (a model without a latent codes the same at every level)."),
     ]
     for option in reversed(options):
