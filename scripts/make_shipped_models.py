@@ -97,6 +97,8 @@ def main() -> None:
     parser.add_argument("--refine-epochs", type=int, default=200, help="most refinement epochs")
     parser.add_argument("--check-every", type=int, default=5, help="validation check interval")
     parser.add_argument("--iwae", type=int, default=200)
+    parser.add_argument("--opt-in", action="store_true",
+                        help="compress uses the model only when asked for by name (a slow model)")
     parser.add_argument("--compare-with", action="append", default=[],
                         help="model whose validation -ELBO the card reports beside this one's")
     args = parser.parse_args()
@@ -120,6 +122,7 @@ def main() -> None:
                      f"{card['train']['validation']} training images) among the checkpoints of {args.run}",
         "valid_bpd_by_encoder": valid, "default_encoder": min(valid, key=valid.get),
         "test": rates, "iwae_samples": args.iwae, "elbo_samples_test": 10,
+        **({"opt_in": True} if args.opt_in else {}),
         "realized_on": f"the {len(dataset.x_test):,} {dataset.name} test images in one archive, "
                        f"level 1 (net of initial bits)"})
     written = checkpoint.save(MODELS / args.name)

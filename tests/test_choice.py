@@ -68,14 +68,18 @@ def test_a_model_forced_with_model_codes_everything(zoo, monkeypatch):
     assert [s.model.name for s in archive.sections] == ["mnist-binary"]
 
 
-def test_retired_models_are_not_candidates(zoo, monkeypatch, tmp_path):
+@pytest.mark.parametrize("flag", ["retired", "opt_in"])
+def test_retired_and_opt_in_models_are_not_candidates(zoo, monkeypatch, tmp_path, flag):
     import json
     for path in zoo.iterdir():
         shutil.copy(path, tmp_path / path.name)
     card = tmp_path / "mnist-binary-inverted.json"
-    card.write_text(json.dumps({**json.loads(card.read_text()), "retired": True}))
+    card.write_text(json.dumps({**json.loads(card.read_text()), flag: True}))
     monkeypatch.setenv("BBCOMPRESS_MODELS", str(tmp_path))
     assert [name for name, _ in ModelSet().candidates(Kind.BINARY)] == ["mnist-binary"]
+    inverted = images_from_array(1 - load_dataset("mnist10k-binary").x_test[:3], Kind.BINARY)
+    archive = compress_images(inverted, ModelSet(["mnist-binary-inverted"]), CodingOptions(fallback=False))
+    assert [s.model.name for s in archive.sections] == ["mnist-binary-inverted"], "asked for by name, it codes"
 
 
 def test_a_small_group_that_cannot_pay_its_initial_bits_joins_the_others():

@@ -97,11 +97,13 @@ class ModelSet:
 
     def candidates(self, kind: Kind) -> list[tuple[str, Checkpoint]]:
         """The models compress may choose from for an image of ``kind``: the one offered, or
-        every shipped model of that kind not marked retired (the default first)."""
+        every shipped model of that kind not marked retired or opt-in (the default first).
+        An opt-in model codes only when asked for by name (``-m``): one much slower to
+        code than the defaults for a small gain in size."""
         if kind in self.offered:
             return [self.offered[kind]]
         names = [name for name, card in shipped_cards().items()
-                 if card_kind(card) == kind and not card.get("retired")]
+                 if card_kind(card) == kind and not card.get("retired") and not card.get("opt_in")]
         names = sorted(names, key=lambda name: name != DEFAULT_MODELS[kind])
         return [(name, self.shipped_model(name)) for name in names] or [self.for_kind(kind)]
 
