@@ -1,2 +1,2 @@
 """bbcompress: lossless image compression by bits-back ANS over a VAE."""
-__version__ = "0.3.0"
+__version__ = "0.4.0"

@@ -205,3 +205,15 @@ def test_a_head_starts_only_from_a_matching_local_model(tmp_path):
                                                             "local", 2, 3)), {})
     with pytest.raises(BBCError, match="differs"):
         start_head_from(ConvVAE(HEAD), other)
+
+
+def test_eval_reports_what_the_latent_carries(conv_model):
+    import json
+
+    from click.testing import CliRunner
+
+    from bbcompress.cli import main
+    result = CliRunner().invoke(main, ["eval", conv_model, "--data", "mnist10k", "--iwae", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["kl_bpd"] > 0 and report["iwae_bpd"] < report["elbo_bpd"] + 0.01

@@ -130,6 +130,8 @@ def eval_command(checkpoint, data_name, data_root, split, encoder, samples, iwae
         return
     click.echo(f"{dataset.name} {split} ({result['images']} images), encoder {encoder}:")
     click.echo(f"  -ELBO   {result['elbo_bpd']:.4f} bits/dim ({samples} z sample(s) per image)")
+    if "kl_bpd" in result:
+        click.echo(f"  KL     {result['kl_bpd']:.4f} bits/dim (what the latent carries)")
     if iwae_samples:
         click.echo(f"  -IWAE-{iwae_samples} {result['iwae_bpd']:.4f} bits/dim")
     if level:

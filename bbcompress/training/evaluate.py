@@ -40,6 +40,15 @@ def iwae_bpd(vae: VAE, images: np.ndarray, samples: int = 1000, encoder=None,
     return bits_per_dim(total / len(x), vae.config.pixels)
 
 
+@torch.no_grad()
+def kl_bpd(vae, images: np.ndarray, encoder=None) -> float:
+    """The mean analytic KL(q(z|x) || N(0, I)) in bits/dim: what the latent carries."""
+    x = as_pixels(images)
+    mean, log_std = (encoder or vae.encoder)(vae.scale_input(x))
+    kl = 0.5 * (mean**2 + torch.exp(2 * log_std) - 1 - 2 * log_std).sum(-1)
+    return bits_per_dim(-kl.mean(), vae.config.pixels)
+
+
 def evaluate_checkpoint(checkpoint, dataset, split: str = "test", encoder: str = "amortized",
                         samples: int = 1, iwae_samples: int = 0) -> dict:
     """-ELBO (and -IWAE-K when ``iwae_samples``) in bits/dim of one encoder on a split."""
@@ -50,6 +59,8 @@ def evaluate_checkpoint(checkpoint, dataset, split: str = "test", encoder: str =
     images = dataset.split(split)
     result = {"data": dataset.name, "split": split, "images": len(images), "encoder": encoder,
               "elbo_bpd": elbo_bpd(vae, images, samples), "elbo_samples": samples}
+    if checkpoint.config.has_latent:
+        result["kl_bpd"] = kl_bpd(vae, images)
     if iwae_samples:
         result.update(iwae_bpd=iwae_bpd(vae, images, iwae_samples), iwae_samples=iwae_samples)
     return result
