@@ -19,7 +19,7 @@ from .checkpoint import Checkpoint, checkpoint_paths, from_bytes, load_checkpoin
 MODELS_ENV = "BBCOMPRESS_MODELS"
 # The greyscale default is the fastest of the best: the conv VAE with the local head
 # (mnist-greyscale-conv-v1, opt-in) is 0.3-1.9% smaller on validation (level 1..9) but
-# decodes 3.5-20x slower (benchmarks/results/levels-conv.md).
+# decodes 2.4-20x slower (benchmarks/results/throughput-conv-vs-local.md, levels-conv.md).
 DEFAULT_MODELS = {Kind.BINARY: "mnist-binary-local-v1", Kind.GREYSCALE: "mnist-greyscale-local-v2"}
 
 
