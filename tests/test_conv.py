@@ -29,14 +29,22 @@ PLAIN = VAEConfig("logistic256", 784, (), 6, "relu", 0.001, "conv", 2, 0, 4)
 BINARY = VAEConfig("bernoulli", 784, (8, 8), 6, "relu", 0.0, "conv", 1, 3, 4)
 
 
-def seeded_conv(config: VAEConfig, seed: int = 0) -> ConvVAE:
-    """A small conv VAE with numpy-drawn weights (independent of torch's initializer)."""
-    model = ConvVAE(config)
+def seeded(model: torch.nn.Module, seed: int = 0, std: float = 0.15) -> torch.nn.Module:
+    """``model`` with numpy-drawn weights (independent of torch's initializer)."""
     rng = np.random.default_rng(seed)
     with torch.no_grad():
         for p in model.parameters():
-            p.copy_(torch.from_numpy(rng.normal(0, 0.15, p.shape)).float())
+            p.copy_(torch.from_numpy(rng.normal(0, std, p.shape)).float())
     return model.eval()
+
+
+def seeded_conv(config: VAEConfig, seed: int = 0) -> ConvVAE:
+    return seeded(ConvVAE(config), seed)
+
+
+def seeded_local(seed: int, config: VAEConfig):
+    from bbcompress.model.local import LocalModel
+    return seeded(LocalModel(config), seed, 0.1)
 
 
 @pytest.fixture(scope="module", params=["head", "plain"])
@@ -178,7 +186,6 @@ def test_train_a_conv_model_from_a_local_head_then_refine_and_compress(tmp_path)
 
     from bbcompress.cli import main
     from bbcompress.model.local import checkpoint_from_local
-    from tests.test_local import seeded_local
     local = tmp_path / "head"
     local_config = VAEConfig("logistic256", 784, (8, 8), 0, "relu", 0.001, "local", 2, 3)
     checkpoint_from_local(seeded_local(0, local_config), {"data": "mnist10k"}).save(local)
@@ -200,7 +207,6 @@ def test_train_a_conv_model_from_a_local_head_then_refine_and_compress(tmp_path)
 def test_a_head_starts_only_from_a_matching_local_model(tmp_path):
     from bbcompress.model.networks import start_head_from
     from bbcompress.model.local import checkpoint_from_local
-    from tests.test_local import seeded_local
     other = checkpoint_from_local(seeded_local(0, VAEConfig("logistic256", 784, (8,), 0, "relu", 0.001,
                                                             "local", 2, 3)), {})
     with pytest.raises(BBCError, match="differs"):
