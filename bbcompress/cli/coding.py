@@ -221,7 +221,8 @@ def models_command(as_json):
         click.echo("no shipped models installed")
     for name, card in cards.items():
         click.echo(f"{'*' if name in DEFAULT_MODELS.values() else ' '} {name}: {card.get('data', '?')}, "
-                   f"epoch {card.get('epoch', '?')}; {coders_of(card)}")
+                   f"epoch {card.get('epoch', '?')}; {coders_of(card)}"
+                   + ("; opt-in: codes only when named with --model" if card.get("opt_in") else ""))
 
 
 def coders_of(card: dict) -> str:
