@@ -19,8 +19,9 @@ from bbcompress.io.images import Image as BBImage
 from bbcompress.kinds import Kind
 from bbcompress.model.checkpoint import load_checkpoint
 from bbcompress.model.config import VAEConfig
-from bbcompress.model.conv import ConvVAE, checkpoint_from_conv, conv_from_checkpoint
+from bbcompress.model.conv import ConvVAE
 from bbcompress.model.conv_coding import GRID, ConvCoding
+from bbcompress.model.networks import from_checkpoint, to_checkpoint
 from bbcompress.model.zoo import ModelSet
 from bbcompress.training.data import load_dataset
 
@@ -51,7 +52,7 @@ def seeded_local(seed: int, config: VAEConfig):
 def conv_model(request, tmp_path_factory):
     path = tmp_path_factory.mktemp("conv") / f"tiny-conv-{request.param}"
     config = HEAD if request.param == "head" else PLAIN
-    checkpoint_from_conv(seeded_conv(config), {"data": "mnist10k", "epoch": 0}, {"method": "amortized"}).save(path)
+    to_checkpoint(seeded_conv(config), {"data": "mnist10k", "epoch": 0}, {"method": "amortized"}).save(path)
     return str(path)
 
 
@@ -74,7 +75,7 @@ def test_a_transposed_convolution_is_exactly_torchs():
 
 def test_the_exact_networks_are_the_torch_networks(conv_model, digits):
     checkpoint = load_checkpoint(conv_model)
-    coding, model = ConvCoding(checkpoint, "amortized"), conv_from_checkpoint(checkpoint).double()
+    coding, model = ConvCoding(checkpoint, "amortized"), from_checkpoint(checkpoint).double()
     x = digits[:4]
     mean, std = coding.encode(x, np.ones(x.shape, dtype=bool))
     with torch.no_grad():
@@ -102,7 +103,7 @@ def test_roundtrip_under_any_batch_and_thread_count(conv_model, digits, particle
 
 
 def test_the_decoders_pixel_steps_equal_the_whole_tile_pass(digits):
-    checkpoint = checkpoint_from_conv(seeded_conv(HEAD, 1), {}, {})
+    checkpoint = to_checkpoint(seeded_conv(HEAD, 1), {}, {})
     coding = ConvCoding(checkpoint, "amortized")
     x = digits[:3]
     params = coding.decode(np.round(coding.encode(x, np.ones(x.shape, bool))[0] * GRID) / GRID)
@@ -113,7 +114,7 @@ def test_the_decoders_pixel_steps_equal_the_whole_tile_pass(digits):
 
 
 def test_a_binary_conv_model_roundtrips():
-    checkpoint = checkpoint_from_conv(seeded_conv(BINARY, 2), {}, {})
+    checkpoint = to_checkpoint(seeded_conv(BINARY, 2), {}, {})
     x = load_dataset("mnist10k-binary").x_test[:7].reshape(7, -1)
     mask = np.ones(x.shape, dtype=bool)
     words, schedule, warmup = push_batches(ConvCoding(checkpoint, "amortized", particles=2), x, mask, 3)
@@ -155,7 +156,7 @@ def test_a_conv_model_refuses_refinement(conv_model):
 
 def test_golden_conv_bitstream(digits):
     """A fixed model and input give these exact words: a change here is a format change."""
-    checkpoint = checkpoint_from_conv(seeded_conv(HEAD), {}, {})
+    checkpoint = to_checkpoint(seeded_conv(HEAD), {}, {})
     mask = np.ones(digits[:4].shape, dtype=bool)
     words, _, _ = push_batches(ConvCoding(checkpoint, "amortized", particles=2), digits[:4], mask, max_batch=3)
     assert hashlib.sha256(words.tobytes()).hexdigest()[:16] == GOLDEN_CONV

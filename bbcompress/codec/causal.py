@@ -103,17 +103,14 @@ class ExactCausalNet:
         out = h.reshape(count * side * side, -1) @ self.out.taps[0] + self.out.bias[0]
         return out.reshape(count, side * side, -1) * 2.0**-self.out.shift
 
-    def approximate(self, pixels: np.ndarray, biases: list[np.ndarray] | None = None) -> np.ndarray:
+    def approximate(self, pixels: np.ndarray) -> np.ndarray:
         """About the same outputs as calling the net, in float32 without the grids: ~3x
         faster, for cost estimates only (it never decides a bit of the stream)."""
         count, side = len(pixels), self.side
         h = (2.0 * pixels.reshape(count, side, side, 1) - self.top).astype(np.float32) / self.top
-        for index, (layer, (weight, bias)) in enumerate(zip(self.layers, self.float_layers)):
+        for layer, (weight, bias) in zip(self.layers, self.float_layers):
             y = gathered(h, layer.offsets) @ weight
-            if biases is None:
-                y += np.tile(bias, (count, 1))
-            else:
-                y += (biases[index].reshape(-1, y.shape[-1]) * 2.0**-layer.shift).astype(np.float32)
+            y += np.tile(bias, (count, 1))
             h = np.maximum(y, 0, out=y).reshape(count, side, side, -1)
         weight, bias = self.float_out
         return (h.reshape(count * side * side, -1) @ weight + bias[0]).reshape(count, side * side, -1)

@@ -21,10 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..kinds import Kind
-from .checkpoint import Checkpoint
 from .config import CONV_GRID, TILE_SIDE, VAEConfig, conv_decoder_maps
 from .local import LocalModel, init_mixture_out, mixture_log_prob, sample_pixels
-from .vae import load_arrays, state_arrays
 
 
 class ConvEncoder(nn.Module):
@@ -97,18 +95,16 @@ class ConvVAE(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The training objective per image: the ELBO with each dim's batch-mean KL
         raised to ``free_bits`` (what DistributedDataParallel calls)."""
-        mean, log_std = self.encoder(self.scale_input(x))
-        z = mean + torch.exp(log_std) * torch.randn_like(mean)
-        kl = 0.5 * (mean**2 + torch.exp(2 * log_std) - 1 - 2 * log_std)
-        if self.training and self.free_bits:  # a dim below its free bits gets no gradient
-            kl = kl + (kl.mean(0).clamp(min=self.free_bits) - kl.mean(0))
-        return self.decoder.log_likelihood(x, z) - kl.sum(-1)
+        return self.elbo(x, free_bits=self.free_bits if self.training else 0.0)
 
-    def elbo(self, x: torch.Tensor, encoder: nn.Module | None = None) -> torch.Tensor:
+    def elbo(self, x: torch.Tensor, encoder: nn.Module | None = None, free_bits: float = 0.0) -> torch.Tensor:
+        """Single-sample reparameterized ELBO per image (nats), analytic KL."""
         mean, log_std = (encoder or self.encoder)(self.scale_input(x))
         z = mean + torch.exp(log_std) * torch.randn_like(mean)
-        kl = 0.5 * (mean**2 + torch.exp(2 * log_std) - 1 - 2 * log_std).sum(-1)
-        return self.decoder.log_likelihood(x, z) - kl
+        kl = 0.5 * (mean**2 + torch.exp(2 * log_std) - 1 - 2 * log_std)
+        if free_bits:  # a dim below its free bits gets no gradient
+            kl = kl + (kl.mean(0).clamp(min=free_bits) - kl.mean(0))
+        return self.decoder.log_likelihood(x, z) - kl.sum(-1)
 
     def log_weights(self, x: torch.Tensor, samples: int, encoder: nn.Module | None = None) -> torch.Tensor:
         """log p(x, z_k) - log q(z_k|x) for K draws z_k ~ q(z|x): shape (K, images), nats."""
@@ -133,14 +129,3 @@ class ConvVAE(nn.Module):
         chunks = [self.log_weights(x, min(8, samples - k), encoder) for k in range(0, samples, 8)]
         return torch.logsumexp(torch.cat(chunks), dim=0) - math.log(samples)
 
-
-def conv_from_checkpoint(checkpoint: Checkpoint, encoder: str = "amortized") -> ConvVAE:
-    model = ConvVAE(checkpoint.config)
-    load_arrays(model.decoder, checkpoint.decoder)
-    load_arrays(model.encoder, checkpoint.encoder(encoder))
-    return model
-
-
-def checkpoint_from_conv(model: ConvVAE, info: dict, encoder_info: dict) -> Checkpoint:
-    return Checkpoint(model.config, state_arrays(model.decoder), {"amortized": state_arrays(model.encoder)},
-                      {"amortized": encoder_info}, info)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..codec.autoregressive import autoregressive, binary_pixels, independent, log_prob
-from ..codec.causal import ExactCausalNet
 from ..codec.conv import ConvSpec, ExactConvNet
 from ..codec.core import Codec
 from ..codec.exact import ACTIVATION_BITS
@@ -23,40 +22,32 @@ from ..errors import CodingError
 from ..kinds import Kind
 from .checkpoint import Checkpoint
 from .coding import VAECoding
-from .local_coding import ENCODE_CHUNK
-from .config import CONV_GRID, LOCAL_KERNELS, MAX_LOG_SCALE, MIN_LOG_SCALE, TILE_SIDE, conv_decoder_maps
+from .config import (CONV_DECODER, CONV_ENCODER, CONV_GRID, MAX_LOG_SCALE, MIN_LOG_SCALE, TILE_SIDE,
+                     conv_decoder_maps)
+from .local_coding import causal_net, in_chunks
 
 # Each image of a batch holds its head biases (784 x 64 x 8 bytes per layer: 0.8 MB for
 # two layers); the decoder steps through 784 pixels, so larger batches spread its
-# per-step overhead. Full-tile passes go ENCODE_CHUNK images at a time.
+# per-step overhead. Full-tile passes go ENCODE_CHUNK images at a time (``in_chunks``).
 CONV_MAX_BATCH = 200
 GRID = 2.0**ACTIVATION_BITS
 
 
+def exact_layers(state: dict, table, linear_shape: tuple | None = None) -> list:
+    """(spec, weight, bias) of each layer of ``CONV_ENCODER`` or ``CONV_DECODER``; a
+    linear layer hands ``linear_shape`` maps on."""
+    return [(ConvSpec(kind, kernel, stride, padding, linear_shape if kind == "linear" else None),
+             state[f"{name}.weight"], state[f"{name}.bias"]) for name, kind, kernel, stride, padding in table]
+
+
 def encoder_net(state: dict, config) -> ExactConvNet:
-    layers = [(ConvSpec("conv", 4, 2, 1), state["convs.0.weight"], state["convs.0.bias"]),
-              (ConvSpec("conv", 4, 2, 1), state["convs.1.weight"], state["convs.1.bias"]),
-              (ConvSpec("linear"), state["out.weight"], state["out.bias"])]
     top = 255 if config.kind == Kind.GREYSCALE else 1
-    return ExactConvNet(layers, 1 / top, float(top), input_shape=(TILE_SIDE, TILE_SIDE, 1))
+    return ExactConvNet(exact_layers(state, CONV_ENCODER), 1 / top, float(top), input_shape=(TILE_SIDE, TILE_SIDE, 1))
 
 
 def decoder_net(state: dict, config, z_max: float) -> ExactConvNet:
-    layers = [(ConvSpec("linear", shape=(config.width, CONV_GRID, CONV_GRID)), state["inp.weight"], state["inp.bias"]),
-              (ConvSpec("tconv", 4, 2, 1), state["ups.0.weight"], state["ups.0.bias"]),
-              (ConvSpec("tconv", 4, 2, 1), state["ups.1.weight"], state["ups.1.bias"]),
-              (ConvSpec("conv", 1, 1, 0), state["maps.weight"], state["maps.bias"])]
+    layers = exact_layers(state, CONV_DECODER, (config.width, CONV_GRID, CONV_GRID))
     return ExactConvNet(layers, 1 / GRID, np.ceil(z_max * GRID))
-
-
-def head_net(state: dict, config, added_bound: float) -> ExactCausalNet:
-    features = np.asarray(state["head.features"], dtype=np.float64).reshape(config.features, -1).T
-    layers = [(state[f"head.layers.{i}.taps.weight"], state[f"head.layers.{i}.taps.bias"],
-               state[f"head.layers.{i}.features.weight"][:, :, 0, 0], LOCAL_KERNELS[min(i, 1)], i > 0)
-              for i in range(len(config.hidden))]
-    out = (state["head.out.weight"][:, :, 0, 0], state["head.out.bias"])
-    return ExactCausalNet(TILE_SIDE, 255 if config.kind == Kind.GREYSCALE else 1, layers, out,
-                          np.round(features * GRID), added_bound)
 
 
 class ConvCoding(VAECoding):
@@ -77,7 +68,7 @@ class ConvCoding(VAECoding):
             self.encoder = encoder_net(checkpoint.encoder(encoder), config)
             self.decoder = decoder_net(checkpoint.decoder, config, self.latents.z_max)
             # the head's maps are the decoder's output floored to the grid: one unit more at most
-            self.head = head_net(checkpoint.decoder, config, np.ceil(self.decoder.output_bound * GRID) + 1) \
+            self.head = causal_net(config, checkpoint.decoder, "head.", np.ceil(self.decoder.output_bound * GRID) + 1) \
                 if config.has_head else None
         except (ValueError, OverflowError) as e:
             raise CodingError(f"this model cannot drive the coder: {e}") from None
@@ -96,10 +87,7 @@ class ConvCoding(VAECoding):
 
     def laws(self, params, x: np.ndarray) -> np.ndarray:
         """Raw laws (B, 784, L) of every pixel of whole tiles x."""
-        if self.head is None:
-            return params
-        return np.concatenate([self.head(x[i:i + ENCODE_CHUNK], [b[i:i + ENCODE_CHUNK] for b in params])
-                               for i in range(0, len(x), ENCODE_CHUNK)])
+        return params if self.head is None else in_chunks(self.head, x, params)
 
     def pixels(self, params, mask: np.ndarray) -> Codec:
         if self.head is None:
@@ -117,6 +105,6 @@ class ConvCoding(VAECoding):
                     refine: bool = True) -> np.ndarray:
         """As ``VAECoding.log_weights``, one particle at a time (a particle's head biases
         for a whole batch are already ~40 MB)."""
-        return np.concatenate([super(ConvCoding, self).log_weights(x, mask, particles[:, k:k + 1])
+        return np.concatenate([VAECoding.log_weights(self, x, mask, particles[:, k:k + 1])
                                for k in range(particles.shape[1])], axis=1)
 

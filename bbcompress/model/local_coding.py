@@ -24,16 +24,21 @@ LOCAL_MAX_BATCH = 500
 ENCODE_CHUNK = 50  # images per all-pixels pass: bounds the gathered taps' memory (~100 MB)
 
 
-def exact_network(checkpoint: Checkpoint) -> ExactCausalNet:
-    config, weights = checkpoint.config, checkpoint.decoder
-    features = np.asarray(weights["features"], dtype=np.float64).reshape(config.features, -1).T
-    layers = [(weights[f"layers.{i}.taps.weight"], weights[f"layers.{i}.taps.bias"],
-               weights[f"layers.{i}.features.weight"][:, :, 0, 0], LOCAL_KERNELS[min(i, 1)], i > 0)
+def causal_net(config, weights: dict, prefix: str = "", added_bound: float = 0.0) -> ExactCausalNet:
+    """The exact causal head of a local model (or of a conv VAE's, its weights under
+    ``prefix``; ``added_bound``: how large the maps its decoder adds may be)."""
+    features = np.asarray(weights[f"{prefix}features"], dtype=np.float64).reshape(config.features, -1).T
+    layers = [(weights[f"{prefix}layers.{i}.taps.weight"], weights[f"{prefix}layers.{i}.taps.bias"],
+               weights[f"{prefix}layers.{i}.features.weight"][:, :, 0, 0], LOCAL_KERNELS[min(i, 1)], i > 0)
               for i in range(len(config.hidden))]
-    out = (weights["out.weight"][:, :, 0, 0], weights["out.bias"])
+    out = (weights[f"{prefix}out.weight"][:, :, 0, 0], weights[f"{prefix}out.bias"])
+    return ExactCausalNet(TILE_SIDE, 255 if config.kind == Kind.GREYSCALE else 1, layers, out,
+                          np.round(features * 2.0**ACTIVATION_BITS), added_bound)
+
+
+def exact_network(checkpoint: Checkpoint) -> ExactCausalNet:
     try:
-        return ExactCausalNet(TILE_SIDE, 255 if config.kind == Kind.GREYSCALE else 1, layers, out,
-                              np.round(features * 2.0**ACTIVATION_BITS))
+        return causal_net(checkpoint.config, checkpoint.decoder)
     except (ValueError, OverflowError) as e:
         raise CodingError(f"this model cannot drive the coder: {e}") from None
 
@@ -77,6 +82,10 @@ class LocalCoding:
         return -per_image / np.log(2)
 
 
-def in_chunks(network, x: np.ndarray) -> np.ndarray:
-    """``network`` over ENCODE_CHUNK images at a time, the outputs joined."""
-    return np.concatenate([network(x[i:i + ENCODE_CHUNK]) for i in range(0, len(x), ENCODE_CHUNK)])
+def in_chunks(network, x: np.ndarray, biases: list[np.ndarray] | None = None) -> np.ndarray:
+    """``network`` over ENCODE_CHUNK images at a time (with their per-image ``biases``,
+    if any), the outputs joined."""
+    chunks = (slice(i, i + ENCODE_CHUNK) for i in range(0, len(x), ENCODE_CHUNK))
+    if biases is None:
+        return np.concatenate([network(x[chunk]) for chunk in chunks])
+    return np.concatenate([network(x[chunk], [b[chunk] for b in biases]) for chunk in chunks])

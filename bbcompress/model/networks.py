@@ -7,9 +7,9 @@ from torch import nn
 from ..errors import BBCError
 from .checkpoint import Checkpoint
 from .config import VAEConfig
-from .conv import ConvVAE, checkpoint_from_conv, conv_from_checkpoint
+from .conv import ConvVAE
 from .local import LocalModel, checkpoint_from_local, local_from_checkpoint
-from .vae import VAE, checkpoint_from_vae, load_arrays, vae_from_checkpoint
+from .vae import VAE, checkpoint_from_vae, load_arrays, vae_from_checkpoint, with_weights
 
 
 def build(config: VAEConfig, free_bits: float = 0.0) -> nn.Module:
@@ -20,16 +20,14 @@ def build(config: VAEConfig, free_bits: float = 0.0) -> nn.Module:
 
 def from_checkpoint(checkpoint: Checkpoint, encoder: str = "amortized") -> nn.Module:
     if checkpoint.config.family == "conv":
-        return conv_from_checkpoint(checkpoint, encoder)
+        return with_weights(ConvVAE(checkpoint.config), checkpoint, encoder)
     if checkpoint.config.family == "mlp":
         return vae_from_checkpoint(checkpoint, encoder)
     return local_from_checkpoint(checkpoint)
 
 
 def to_checkpoint(model: nn.Module, info: dict, encoder_info: dict) -> Checkpoint:
-    if isinstance(model, ConvVAE):
-        return checkpoint_from_conv(model, info, encoder_info)
-    if isinstance(model, VAE):
+    if isinstance(model, (VAE, ConvVAE)):
         return checkpoint_from_vae(model, info, encoder_info)
     return checkpoint_from_local(model, info)
 

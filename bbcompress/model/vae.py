@@ -159,13 +159,19 @@ def load_arrays(module: nn.Module, state: State) -> None:
     module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
 
 
+def with_weights(model: nn.Module, checkpoint: Checkpoint, encoder: str = "amortized") -> nn.Module:
+    """``model`` (a VAE of any family with a latent: ``encoder`` and ``decoder`` modules)
+    holding the checkpoint's decoder and the named encoder."""
+    load_arrays(model.decoder, checkpoint.decoder)
+    load_arrays(model.encoder, checkpoint.encoder(encoder))
+    return model
+
+
 def vae_from_checkpoint(checkpoint: Checkpoint, encoder: str = "amortized") -> VAE:
-    vae = VAE(checkpoint.config)
-    load_arrays(vae.decoder, checkpoint.decoder)
-    load_arrays(vae.encoder, checkpoint.encoder(encoder))
-    return vae
+    return with_weights(VAE(checkpoint.config), checkpoint, encoder)
 
 
-def checkpoint_from_vae(vae: VAE, info: dict, encoder_info: dict) -> Checkpoint:
+def checkpoint_from_vae(vae: nn.Module, info: dict, encoder_info: dict) -> Checkpoint:
+    """A checkpoint of a VAE of any family with a latent; its encoder is "amortized"."""
     return Checkpoint(vae.config, state_arrays(vae.decoder), {"amortized": state_arrays(vae.encoder)},
                       {"amortized": encoder_info}, info)

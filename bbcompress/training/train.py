@@ -73,8 +73,6 @@ class TrainState:
 def new_state(vae_config: VAEConfig, train_config: TrainConfig) -> TrainState:
     torch.manual_seed(train_config.seed)
     vae = build(vae_config, train_config.free_bits)
-    if train_config.head_from:
-        start_head_from(vae, resolve_model(train_config.head_from))
     optimizer = torch.optim.Adam(vae.parameters(), lr=train_config.lr)
     shuffle = torch.Generator().manual_seed(train_config.seed + 1)
     return TrainState(vae, optimizer, shuffle)
@@ -98,6 +96,8 @@ def prepare_folder(folder: Path, vae_config: VAEConfig, train_config: TrainConfi
     elif folder.exists() and any(folder.iterdir()):
         raise BBCError(f"{folder} is not empty: resume the run there, "
                        f"or choose another output folder")
+    elif train_config.head_from:  # a resumed run restores its head with the rest
+        start_head_from(state.vae, resolve_model(train_config.head_from))
     folder.mkdir(parents=True, exist_ok=True)
     return state
 
