@@ -43,9 +43,22 @@ def write_results(name: str, title: str, body: str, report: dict,
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / f"{name}.md").write_text(f"### {title}\n\nCommand: `{report['command']}`\n\n{body.rstrip()}\n")
-    if figure:
+    if figure and plotting_available():
         figure(RESULTS / f"{name}.png")
     print(body)
+
+
+def plotting_available() -> bool:
+    """Whether matplotlib (the bench extra) is installed; says what to do when it is not,
+    so that a long benchmark keeps its numbers instead of failing at its last step."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("no figure: matplotlib is missing (pip install -e '.[bench]'); the JSON and "
+              "Markdown are written (generalization and seed_levels redraw from it with --replot)",
+              file=sys.stderr)
+        return False
+    return True
 
 
 def test_images(checkpoint: Checkpoint) -> tuple[Dataset, list[Image]]:
