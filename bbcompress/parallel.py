@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from typing import Callable, TypeVar
 
@@ -39,7 +40,7 @@ def run_jobs(jobs: list[Job], workers: int, progress: Progress | None = None) ->
     global _jobs, _reports
     context = multiprocessing.get_context("fork")
     _jobs, _reports = jobs, context.SimpleQueue() if progress else None
-    pool = ProcessPoolExecutor(workers, mp_context=context)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=die_on_sigterm)
     try:
         futures = [pool.submit(run_one, index) for index in range(len(jobs))]
         while not all(f.done() for f in futures):
@@ -56,6 +57,14 @@ def run_jobs(jobs: list[Job], workers: int, progress: Progress | None = None) ->
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         _jobs, _reports = [], None
+
+
+def die_on_sigterm() -> None:
+    """In a worker: SIGTERM (run_jobs stopping it) ends the process at once. A forked worker
+    inherits the CLI's handler, which makes SIGTERM a KeyboardInterrupt; concurrent.futures'
+    worker loop catches that and carries on, and if it lands inside the result queue's lock,
+    the worker then waits on the lock it leaked, and the pool's shutdown on it, for ever."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def run_one(index: int):

@@ -74,3 +74,40 @@ def test_cli_threads(tmp_path, tiny_models):
     assert result.exit_code == 0
     for path in folder.iterdir():
         assert np.array_equal(np.asarray(Image.open(path)), np.asarray(Image.open(tmp_path / "out" / "in" / path.name)))
+
+
+def test_stopping_the_workers_cannot_hang_on_a_job_that_outlives_sigterm():
+    """When one job fails, run_jobs terminates the other workers (SIGTERM). Forked workers
+    inherit the CLI's handler, which turns SIGTERM into KeyboardInterrupt, and
+    concurrent.futures' worker loop catches that (BaseException) and carries on: if it
+    lands inside the result queue's lock (a SIGTERM between the lock's acquire and its
+    ``with``), the worker retries the put, waits on the lock it leaked, and the pool's
+    shutdown waits on that worker for ever (seen as a 20 s "hang" in test_fuzz). The job
+    below swallows the interrupt the same way; a worker must die of SIGTERM regardless."""
+    import multiprocessing
+    import signal
+    import time
+
+    from bbcompress.cli import interrupt
+
+    def fails(report):
+        time.sleep(0.5)  # the other job is running by now
+        raise ValueError("chain 0 is corrupt")
+
+    def outlives_sigterm(report):
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                time.sleep(0.05)
+            except KeyboardInterrupt:
+                pass
+
+    previous = signal.signal(signal.SIGTERM, interrupt)  # as the CLI's main() installs it
+    try:
+        started = time.monotonic()
+        with pytest.raises(ValueError, match="corrupt"):
+            run_jobs([fails, outlives_sigterm], 2)
+        assert time.monotonic() - started < 8, "run_jobs waited for a worker it had terminated"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert multiprocessing.active_children() == [], "a worker outlived run_jobs"
