@@ -56,7 +56,12 @@ def measure_model(name: str, encoder: str | None, levels: list[int], count: int 
     bounds = {"elbo_bpd": elbo_bpd(vae, x, samples=10), "iwae_bpd": iwae_bpd(vae, x, samples=iwae),
               "iwae_samples": iwae}
     models = ModelSet.of(**{name: checkpoint})
-    rows = [timed_level(images, models, encoder, level, checkpoint.config) for level in levels]
+    rows = []
+    for level in levels:  # minutes each at the top levels: say where it is
+        rows.append(timed_level(images, models, encoder, level, checkpoint.config))
+        print(f"  {name} level {level}: {rows[-1]['whole_file_bpd']:.4f} bits/dim whole file, "
+              f"{rows[-1]['compress_images_per_s']:,.0f} / {rows[-1]['decompress_images_per_s']:,.0f} "
+              f"images/s", flush=True)
     return {"model": name, "encoder": encoder, "data": dataset.name, "images": len(images), **bounds,
             "levels": rows}
 
