@@ -77,3 +77,22 @@ print("ok")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-2000:]
     assert len(list((tmp_path / "out").rglob("*.p*m"))) + len(list((tmp_path / "out").rglob("*.png"))) == 48
+
+
+def test_models_without_a_latent_code_without_importing_scipy(tmp_path):
+    """scipy.special (0.3 s to import) serves only the latent codecs: an image coded and
+    decoded by a local model, the default for digits, must not wait for it."""
+    archive, sample = tmp_path / "g.bbc", PACKAGE / "assets/samples/greyscale/test-0000.png"
+    script = f"""
+import sys
+from bbcompress.cli import main
+for args in (["compress", {str(sample)!r}, "-o", {str(archive)!r}, "-m", "mnist-greyscale-local-v2", "-q"],
+             ["test", {str(archive)!r}, "-q"]):
+    try:
+        main(args, standalone_mode=False)
+    except SystemExit as e:
+        assert not e.code, (args, e.code)
+print("scipy.special" in sys.modules)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.split() == ["False"], result.stderr[-2000:]

@@ -1,5 +1,6 @@
 """ANS codecs as values (``core``), pixel laws, latent schemes, bits-back, exact networks.
 
-This layer imports numpy, scipy.special and constriction only: nothing of torch,
-training, data loading or the command line (tests/test_layers.py enforces it).
+This layer imports numpy, scipy.special (on first use, for latents) and constriction
+only: nothing of torch, training, data loading or the command line (tests/test_layers.py
+enforces it).
 """

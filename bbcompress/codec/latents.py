@@ -8,12 +8,25 @@ Two schemes (both land within 0.2% of the -ELBO; benchmarks/results/coder-rate.m
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from ..errors import CodingError
 from .core import MAX_SYMBOL_BITS, MODELS, Codec
 
 SCHEMES = ("buckets", "grid")
+
+
+# scipy.special is imported on first use, not with this module: it takes 0.3 s, a third
+# of a one-image compress, and the local models (the defaults for digits) never need it.
+def ndtr(x: np.ndarray) -> np.ndarray:
+    """The standard normal CDF (scipy's, whose exact values the bitstream depends on)."""
+    from scipy.special import ndtr as normal_cdf
+    return normal_cdf(x)
+
+
+def ndtri(p: np.ndarray) -> np.ndarray:
+    """The inverse of ``ndtr``."""
+    from scipy.special import ndtri as normal_quantile
+    return normal_quantile(p)
 
 
 class EqualMassLatents:
