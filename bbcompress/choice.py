@@ -17,6 +17,11 @@ from .model.codings import Coding
 from .parallel import run_jobs
 
 Candidate = tuple[str, Checkpoint]
+# What one more model section adds to the archive's header: its model's name and
+# fingerprint, two SHA-256s, its coder settings, and image entries that compress less
+# well apart. Measured: 400 test digits split 319 / 81 between two local models took
+# 212 header bytes more than in one section, for 36 payload bytes saved.
+SECTION_HEADER_BITS = 8 * 200
 Classic = tuple[Image, str, bytes]  # image, classic codec, its bytes
 
 
@@ -58,7 +63,7 @@ def plan(images: list[Image], candidates: list[Candidate], codings: list[Coding]
                 continue
         chosen.setdefault(int(best[index]), []).append((index, image))
     initial_bits = [seed_bits(coding.pops_per_image(warm=True)) for coding in codings]
-    chosen = merge_small_groups(chosen, estimates, initial_bits)
+    chosen = merge_small_groups(chosen, estimates, [bits + SECTION_HEADER_BITS for bits in initial_bits])
     for model, members in sorted(chosen.items()):
         assigned = [(image, estimates[model, index]) for index, image in sorted(members, key=lambda m: m[0])]
         name, checkpoint = candidates[model]
@@ -70,16 +75,17 @@ def plan(images: list[Image], candidates: list[Candidate], codings: list[Coding]
     return result
 
 
-def merge_small_groups(chosen: dict[int, list], estimates: np.ndarray, initial: list[int]) -> dict[int, list]:
-    """Every model section pays its initial bits once: a group whose images cost less,
-    initial bits included, under the other models already chosen goes to them (each
-    image to its cheapest among those), smallest group first, until none does."""
+def merge_small_groups(chosen: dict[int, list], estimates: np.ndarray, one_time_bits: list[int]) -> dict[int, list]:
+    """Every model section pays ``one_time_bits`` once (its initial bits and header): a
+    group whose images cost less, that included, under the other models already chosen
+    goes to them (each image to its cheapest among those), smallest group first, until
+    none does."""
     while len(chosen) > 1:
         for model in sorted(chosen, key=lambda m: len(chosen[m])):
             others = [m for m in chosen if m != model]
             indices = [index for index, _ in chosen[model]]
             alternatives = estimates[others][:, indices]
-            if alternatives.min(axis=0).sum() < estimates[model, indices].sum() + initial[model]:
+            if alternatives.min(axis=0).sum() < estimates[model, indices].sum() + one_time_bits[model]:
                 for (index, image), pick in zip(chosen.pop(model), alternatives.argmin(axis=0)):
                     chosen[others[pick]].append((index, image))
                 break

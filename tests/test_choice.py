@@ -91,3 +91,14 @@ def test_a_small_group_that_cannot_pay_its_initial_bits_joins_the_others():
     assert merged == {1: [(0, "a"), (1, "b"), (2, "c"), (3, "d")]}, "40 bits saved < 800 initial"
     kept = merge_small_groups({k: list(v) for k, v in chosen.items()}, estimates, [10, 32])
     assert kept == chosen, "a group that pays for its section stays"
+
+
+def test_a_second_section_must_pay_for_its_header_too():
+    """Two near-equal models (the shipped greyscale local models): splitting 400 digits
+    between them saved 36 payload bytes and cost 212 header bytes. The default choice
+    must code them no larger than the better model alone."""
+    digits = images_from_array(load_dataset("mnist10k").x_test[:400], Kind.GREYSCALE)
+    options = CodingOptions(fallback=False, level=1)
+    chosen = compress_images(digits, ModelSet(), options)
+    alone = compress_images(digits, ModelSet(["mnist-greyscale-local-v2"]), options)
+    assert len(chosen.to_bytes()) <= len(alone.to_bytes()), [(s.model.name, len(s.images)) for s in chosen.sections]
