@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
+from math import lgamma, log
 
 import numpy as np
 
@@ -76,22 +77,30 @@ def plan(images: list[Image], candidates: list[Candidate], codings: list[Coding]
 
 
 def merge_small_groups(chosen: dict[int, list], estimates: np.ndarray, one_time_bits: list[int]) -> dict[int, list]:
-    """Every model section pays ``one_time_bits`` once (its initial bits and header): a
-    group whose images cost less, that included, under the other models already chosen
-    goes to them (each image to its cheapest among those), smallest group first, until
-    none does."""
+    """Every model section pays ``one_time_bits`` once (its initial bits and header), and
+    the header must say which images it holds: a group whose images cost less, that
+    included, under the other models already chosen goes to them (each image to its
+    cheapest among those), smallest group first, until none does."""
     while len(chosen) > 1:
         for model in sorted(chosen, key=lambda m: len(chosen[m])):
             others = [m for m in chosen if m != model]
             indices = [index for index, _ in chosen[model]]
             alternatives = estimates[others][:, indices]
-            if alternatives.min(axis=0).sum() < estimates[model, indices].sum() + one_time_bits[model]:
+            own = one_time_bits[model] + which_bits(len(indices), sum(len(g) for g in chosen.values()))
+            if alternatives.min(axis=0).sum() < estimates[model, indices].sum() + own:
                 for (index, image), pick in zip(chosen.pop(model), alternatives.argmin(axis=0)):
                     chosen[others[pick]].append((index, image))
                 break
         else:
             return chosen
     return chosen
+
+
+def which_bits(members: int, images: int) -> float:
+    """log2 C(images, members): the least a header can spend saying which ``members`` of
+    ``images`` a section holds (measured: 426 of 2,000 digits in a second section took
+    699 header bytes more, 187 of them this bound)."""
+    return (lgamma(images + 1) - lgamma(members + 1) - lgamma(images - members + 1)) / log(2)
 
 
 def classic_is_cheaper(assigned: list[tuple[Image, float]], initial_bits: int) -> bool:

@@ -102,3 +102,16 @@ def test_a_second_section_must_pay_for_its_header_too():
     chosen = compress_images(digits, ModelSet(), options)
     alone = compress_images(digits, ModelSet(["mnist-greyscale-local-v2"]), options)
     assert len(chosen.to_bytes()) <= len(alone.to_bytes()), [(s.model.name, len(s.images)) for s in chosen.sections]
+
+
+def test_a_group_pays_for_saying_which_images_it_holds():
+    """Five of ten images 6 bits cheaper under model 0 do not pay for the log2 C(10, 5) =
+    8 bits a header needs to name them; 2 bits cheaper each (10 in all), they do."""
+    from bbcompress.choice import merge_small_groups
+    chosen = {1: [(i, str(i)) for i in range(5)], 0: [(i, str(i)) for i in range(5, 10)]}
+    for saving, kept in ((1.2, False), (2.0, True)):
+        estimates = np.full((2, 10), 100.0)
+        estimates[0, :5] = 150.0  # model 1's images stay with it either way
+        estimates[0, 5:] -= saving
+        merged = merge_small_groups({k: list(v) for k, v in chosen.items()}, estimates, [0, 0])
+        assert (merged == chosen) is kept, (saving, merged)
