@@ -13,12 +13,12 @@ import numpy as np
 from .codec.core import seed_bits
 from .io.classic import best_encoding
 from .io.images import Image, to_tiles
-from .model.checkpoint import Checkpoint
-from .model.codings import Coding
-from .parallel import run_jobs
+from .checkpoint import Checkpoint
+from .codec.bits_back import Coding
+from .sections import Classic
+from .workers import run_jobs
 
 Candidate = tuple[str, Checkpoint]
-Classic = tuple[Image, str, bytes]  # image, classic codec, its bytes
 
 # What one more model section adds to the archive's header besides the list of its
 # images (which_bits): its model's name and fingerprint, two SHA-256s, its coder

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .api import CodingOptions, archive_rates, roundtrip, section_rate
+from .api import CodingOptions, archive_rates, roundtrip
+from .rates import section_rate
 from .errors import IntegrityError
 from .io.archive import parse
 from .io.images import restored
 from .io.paths import read_inputs
 from .kinds import Kind
-from .model.zoo import ModelSet
+from .zoo import ModelSet
 
 
 def samples_folder() -> Path:

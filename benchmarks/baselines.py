@@ -33,7 +33,7 @@ import numpy as np
 
 from bbcompress.io.images import images_from_array
 from bbcompress.kinds import Kind
-from bbcompress.model.zoo import DEFAULT_MODELS, resolve_model, shipped_cards
+from bbcompress.zoo import DEFAULT_MODELS, resolve_model, shipped_cards
 from bbcompress.training.data import load_dataset
 
 from .harness import model_only, verified_archive, write_results

@@ -15,8 +15,8 @@ import math
 import numpy as np
 import torch
 
-from bbcompress.model.vae import VAE, vae_from_checkpoint
-from bbcompress.model.zoo import resolve_model
+from bbcompress.families.mlp import VAE, from_checkpoint
+from bbcompress.zoo import resolve_model
 from bbcompress.training.evaluate import EVAL_SEED
 from bbcompress.training.steps import as_pixels
 
@@ -43,7 +43,7 @@ def measure_model(name: str, encoder: str | None, batches, samples: int) -> dict
         options = model_only(encoder=encoder, max_batch=max_batch)
         realized[max_batch] = realized_rate(images, name, checkpoint, options).net_bits_per_dim
         print(f"{name} ({encoder}) batch {max_batch}: {realized[max_batch]:.4f}", flush=True)
-    costs = one_sample_costs_bits(vae_from_checkpoint(checkpoint, encoder).eval(), dataset.x_test, samples)
+    costs = one_sample_costs_bits(from_checkpoint(checkpoint, encoder).eval(), dataset.x_test, samples)
     pixels = dataset.x_test[0].size
     return {"model": name, "encoder": encoder, "images": len(images), "realized_bpd": realized,
             "clipped_elbo_bpd": costs.mean().item() / pixels,

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 
-from bbcompress.model.vae import vae_from_checkpoint
-from bbcompress.model.zoo import resolve_model
+from bbcompress.families.mlp import from_checkpoint
+from bbcompress.zoo import resolve_model
 from bbcompress.training.evaluate import elbo_bpd
 
 from .harness import add_model_arguments, model_only, test_images, verified_archive, write_results
@@ -26,7 +26,7 @@ def measure_model(name: str, encoder: str | None, elbo_samples: int) -> list[dic
     checkpoint = resolve_model(name)
     encoder = encoder or checkpoint.default_encoder
     dataset, images = test_images(checkpoint)
-    elbo = elbo_bpd(vae_from_checkpoint(checkpoint, encoder).eval(), dataset.x_test, samples=elbo_samples)
+    elbo = elbo_bpd(from_checkpoint(checkpoint, encoder).eval(), dataset.x_test, samples=elbo_samples)
     rows = []
     for scheme, bits in SCHEMES:
         options = model_only(encoder=encoder, latents=scheme, latent_bits=bits)

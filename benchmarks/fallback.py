@@ -22,7 +22,7 @@ from bbcompress.api import CodingOptions, archive_rates, roundtrip
 from bbcompress.io.archive import parse
 from bbcompress.io.images import Image
 from bbcompress.kinds import Kind
-from bbcompress.model.zoo import ModelSet
+from bbcompress.zoo import ModelSet
 
 from .harness import write_results
 

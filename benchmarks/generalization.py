@@ -25,9 +25,9 @@ import torch
 from bbcompress.codec.core import MAX_SYMBOL_BITS
 from bbcompress.io.images import images_from_array
 from bbcompress.kinds import Kind
-from bbcompress.model.checkpoint import load_checkpoint
-from bbcompress.model.networks import from_checkpoint
-from bbcompress.model.vae import VAE
+from bbcompress.checkpoint import load_checkpoint
+from bbcompress.families.networks import from_checkpoint
+from bbcompress.families.mlp import VAE
 from bbcompress.training.config import RefineConfig
 from bbcompress.training.data import load_dataset
 from bbcompress.training.evaluate import elbo_bpd, iwae_bpd

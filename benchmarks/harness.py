@@ -18,11 +18,12 @@ from typing import Callable
 
 import numpy as np
 
-from bbcompress.api import CodingOptions, SectionRate, compress_images, roundtrip, section_rate
+from bbcompress.api import CodingOptions, compress_images, roundtrip
+from bbcompress.rates import SectionRate, section_rate
 from bbcompress.io.archive import Archive, parse
 from bbcompress.io.images import Image, images_from_array
-from bbcompress.model.checkpoint import Checkpoint
-from bbcompress.model.zoo import ModelSet
+from bbcompress.checkpoint import Checkpoint
+from bbcompress.zoo import ModelSet
 from bbcompress.training.data import Dataset, load_dataset
 
 RESULTS = Path(__file__).resolve().parent / "results"

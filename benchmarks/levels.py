@@ -2,7 +2,7 @@
 
 Level N codes each image with importance-sampled bits-back over the level's particles
 and refines each image's posterior by the level's exact gradient steps
-(bbcompress.api.LEVELS; a conv model's levels add particles only, CONV_PARTICLES); level 1 is plain bits-back, whose rate is the -ELBO. For each model and level the test images of its dataset are coded in one archive
+(each family's levels in bbcompress.families: a conv model's add particles only); level 1 is plain bits-back, whose rate is the -ELBO. For each model and level the test images of its dataset are coded in one archive
 (model only, no classic fallback), decoded and checked; compress and decompress are timed
 on one core (BLAS limited to one thread).
 
@@ -19,10 +19,10 @@ import time
 
 from threadpoolctl import threadpool_limits
 
-from bbcompress.api import LEVELS, compress_images, decompress_archive, level_settings
+from bbcompress.api import LEVELS, compress_images, decompress_archive
 from bbcompress.io.archive import parse
-from bbcompress.model.networks import from_checkpoint
-from bbcompress.model.zoo import ModelSet, resolve_model
+from bbcompress.families.networks import from_checkpoint
+from bbcompress.zoo import ModelSet, resolve_model
 from bbcompress.training.evaluate import elbo_bpd, iwae_bpd
 
 from .harness import add_model_arguments, model_only, model_rate, test_images, write_results
@@ -40,7 +40,7 @@ def timed_level(images, models: ModelSet, encoder: str, level: int, config) -> d
     if any((a.pixels != b.pixels).any() for a, b in zip(images, decoded, strict=True)):
         raise AssertionError(f"level {level}: decoded images differ")
     rate = model_rate(parse(data))
-    particles, steps = level_settings(config, level)
+    particles, steps = config.spec.level(level)
     return {"level": level, "particles": particles, "refine_steps": steps, "bytes": len(data),
             "whole_file_bpd": 8 * len(data) / rate.pixels, "net_bpd": rate.net_bits_per_dim,
             "initial_bits": rate.initial_bits, "compress_images_per_s": len(images) / compress_s,

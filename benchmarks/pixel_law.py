@@ -18,9 +18,9 @@ from threadpoolctl import threadpool_limits
 from bbcompress.codec.core import ANS, MODELS
 from bbcompress.codec.mixture import mixture_laws
 from bbcompress.codec.pixels import BERNOULLI
-from bbcompress.model.config import MAX_LOG_SCALE, MIN_LOG_SCALE
-from bbcompress.model.local_coding import LocalCoding
-from bbcompress.model.zoo import resolve_model
+from bbcompress.families.config import MAX_LOG_SCALE, MIN_LOG_SCALE
+from bbcompress.families.local_coding import LocalCoding
+from bbcompress.zoo import resolve_model
 from bbcompress.training.data import load_dataset
 
 from .harness import write_results

@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bbcompress.model.checkpoint import load_checkpoint
-from bbcompress.model.vae import vae_from_checkpoint
+from bbcompress.checkpoint import load_checkpoint
+from bbcompress.families.mlp import from_checkpoint
 from bbcompress.training.config import RefineConfig
 from bbcompress.training.data import load_dataset
 from bbcompress.training.evaluate import elbo_bpd
@@ -84,7 +84,7 @@ def main() -> None:
     dataset = load_dataset(checkpoint.info["data"])
     curves = {default_encoder_name(config): curve_for(args.checkpoint, config, dataset, args.every, args.work)
               for config in recipes(dataset.name, args.epochs)}
-    amortized = elbo_bpd(vae_from_checkpoint(checkpoint).eval(), dataset.x_test)
+    amortized = elbo_bpd(from_checkpoint(checkpoint).eval(), dataset.x_test)
     report = {"data": dataset.name, "checkpoint": str(args.checkpoint), "epoch": checkpoint.info["epoch"],
               "amortized_test_bpd": amortized, "curves": curves}
     write_results(args.out or f"refine-curve-{dataset.name}-epoch-{report['epoch']}",

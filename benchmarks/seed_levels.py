@@ -4,7 +4,7 @@ level closes, at several checkpoints of a training run.
 For each checkpoint: the realized net bits/dim of the whole test set in one archive with
 the amortized, self-consistent and optimal (fitted on the test images: a bound, not
 deployable) encoders at level 1, and with the amortized encoder at every level (BB-IS
-particles and per-image refinement, bbcompress.api.LEVELS), plus the top level from the
+particles and per-image refinement, bbcompress.families.mlp_coding.LEVELS), plus the top level from the
 self-consistent encoder. Gap closed = (amortized - rate) / (amortized - optimal).
 Refined encoders are stored in the checkpoints (reused when present), as in
 benchmarks.generalization.

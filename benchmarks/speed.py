@@ -22,8 +22,8 @@ import tracemalloc
 import numpy as np
 
 from bbcompress.codec.bits_back import pop_batches, push_batches
-from bbcompress.model.coding import VAECoding
-from bbcompress.model.zoo import resolve_model
+from bbcompress.families.mlp_coding import MLPCoding
+from bbcompress.zoo import resolve_model
 from bbcompress.training.data import load_dataset
 
 from .harness import add_model_arguments, write_results
@@ -31,7 +31,7 @@ from .harness import add_model_arguments, write_results
 BATCHES = (1, 10, 100, 1000)
 
 
-class TimedCoding(VAECoding):
+class TimedCoding(MLPCoding):
     """The coder's networks with a clock: ``network_s`` adds up the time spent in
     ``encode`` and ``decode`` (the exact networks and their likelihood heads)."""
 

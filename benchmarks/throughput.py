@@ -21,8 +21,8 @@ import numpy as np
 from bbcompress.api import CodingOptions, compress_images, decompress_archive
 from bbcompress.io.archive import parse
 from bbcompress.io.images import images_from_array
-from bbcompress.model.zoo import ModelSet
-from bbcompress.parallel import available_cores
+from bbcompress.zoo import ModelSet
+from bbcompress.workers import available_cores
 from bbcompress.training.data import load_dataset
 
 from .harness import write_results

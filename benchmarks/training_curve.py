@@ -11,8 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
-from bbcompress.model.checkpoint import load_checkpoint
-from bbcompress.model.vae import vae_from_checkpoint
+from bbcompress.checkpoint import load_checkpoint
+from bbcompress.families.mlp import from_checkpoint
 from bbcompress.training.data import load_dataset
 from bbcompress.training.evaluate import elbo_bpd, iwae_bpd
 
@@ -21,7 +21,7 @@ from .harness import write_results
 
 def measure(card_path: Path, dataset, elbo_samples: int, iwae_samples: int) -> dict:
     checkpoint = load_checkpoint(card_path.with_suffix(""))
-    vae = vae_from_checkpoint(checkpoint).eval()
+    vae = from_checkpoint(checkpoint).eval()
     return {"epoch": checkpoint.info["epoch"], "wall_s": checkpoint.info.get("wall_s"),
             "train_elbo_bpd": elbo_bpd(vae, dataset.x_train, elbo_samples),
             "test_elbo_bpd": elbo_bpd(vae, dataset.x_test, elbo_samples),

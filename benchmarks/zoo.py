@@ -18,7 +18,7 @@ import numpy as np
 from bbcompress.api import CodingOptions, archive_rates, roundtrip
 from bbcompress.io.archive import parse
 from bbcompress.io.images import images_from_array
-from bbcompress.model.zoo import ModelSet
+from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
 
 from .harness import write_results

@@ -27,11 +27,12 @@ import json
 import time
 from pathlib import Path
 
-from bbcompress.api import LEVELS, CodingOptions, compress_section, level_settings, section_rate
+from bbcompress.api import LEVELS, CodingOptions, compress_section
+from bbcompress.rates import section_rate
 from bbcompress.io.images import images_from_array
-from bbcompress.model.checkpoint import load_checkpoint
-from bbcompress.model.networks import from_checkpoint
-from bbcompress.model.zoo import resolve_model
+from bbcompress.checkpoint import load_checkpoint
+from bbcompress.families.networks import from_checkpoint
+from bbcompress.zoo import resolve_model
 from bbcompress.training.config import RefineConfig
 from bbcompress.training.data import load_dataset
 from bbcompress.training.evaluate import elbo_bpd, iwae_bpd
@@ -114,7 +115,7 @@ def main() -> None:
         valid = {"none": elbo_bpd(from_checkpoint(checkpoint).eval(), validation)}
     checkpoint.info["default_encoder"] = min(valid, key=valid.get)
     if args.compare_with:
-        particles = sorted({level_settings(checkpoint.config, level)[0] for level in LEVELS})
+        particles = sorted({checkpoint.config.spec.level(level)[0] for level in LEVELS})
         checkpoint.info["valid_bpd_compared"] = comparison(args.compare_with, checkpoint, validation, particles)
     rates = test_rates(checkpoint, args.name, dataset, args.iwae)
     checkpoint.info.update({

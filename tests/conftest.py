@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from bbcompress.model.checkpoint import Checkpoint
-from bbcompress.model.config import VAEConfig
-from bbcompress.model.vae import VAE, checkpoint_from_vae
+from bbcompress.checkpoint import Checkpoint
+from bbcompress.families.config import ModelConfig
+from bbcompress.families.mlp import VAE, to_checkpoint
 
 
 def seeded_vae(likelihood: str, hidden=(64, 64), latent: int = 4, seed: int = 0,
                pixel_floor: float = 0.0) -> VAE:
     """Weights drawn with numpy, so they do not depend on torch's initializer."""
-    vae = VAE(VAEConfig(likelihood, 784, hidden, latent, pixel_floor=pixel_floor))
+    vae = VAE(ModelConfig(likelihood, 784, hidden, latent, pixel_floor=pixel_floor))
     rng = np.random.default_rng(seed)
     with torch.no_grad():
         for p in vae.parameters():
@@ -23,7 +23,7 @@ def seeded_vae(likelihood: str, hidden=(64, 64), latent: int = 4, seed: int = 0,
 
 
 def checkpoint_of(vae: VAE, data: str) -> Checkpoint:
-    return checkpoint_from_vae(vae, {"data": data, "epoch": 0},
+    return to_checkpoint(vae, {"data": data, "epoch": 0},
                                {"method": "amortized", "data": data, "epochs": 0})
 
 

@@ -7,11 +7,12 @@ import shutil
 import numpy as np
 import pytest
 
-from bbcompress.api import CodingOptions, compress_images, roundtrip, section_rate
+from bbcompress.api import CodingOptions, compress_images, roundtrip
+from bbcompress.rates import section_rate
 from bbcompress.io.images import images_from_array
 from bbcompress.kinds import Kind
-from bbcompress.model.checkpoint import Checkpoint
-from bbcompress.model.zoo import ModelSet, load_shipped, models_folder
+from bbcompress.checkpoint import Checkpoint
+from bbcompress.zoo import ModelSet, load_shipped, models_folder
 from bbcompress.training.data import load_dataset
 
 

@@ -17,7 +17,7 @@ from bbcompress.cli import main
 from bbcompress.io.archive import parse
 from bbcompress.io.images import Image as BBImage
 from bbcompress.kinds import Kind
-from bbcompress.model.zoo import ModelSet
+from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
 
 BINARY, GREYSCALE = Kind.BINARY, Kind.GREYSCALE
@@ -246,10 +246,10 @@ def test_headers_are_compressed_and_plain_headers_still_read(archive_bytes):
 def test_cli_batch_default_is_the_models():
     """Without --batch each model codes in its own batch size (the library's default)."""
     from bbcompress.codec.bits_back import DEFAULT_MAX_BATCH
-    from bbcompress.model.coding import VAECoding
+    from bbcompress.families.mlp_coding import MLPCoding
     batch = next(p for p in main.commands["compress"].params if p.name == "max_batch")
     assert batch.default is None is CodingOptions().max_batch
-    assert VAECoding.max_batch == DEFAULT_MAX_BATCH
+    assert MLPCoding.max_batch == DEFAULT_MAX_BATCH
 
 
 @pytest.mark.parametrize("level", range(1, 10))

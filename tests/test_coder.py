@@ -6,12 +6,12 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-from bbcompress.codec.bits_back import pop_batches, push_batches
+from bbcompress.codec.bits_back import CodingSettings, pop_batches, push_batches
 from bbcompress.codec.core import Codec, chain, masked, seed_bits, seeded_coder
 from bbcompress.codec.latents import EqualMassLatents, GridLatents
 from bbcompress.codec.pixels import bernoulli, bernoulli_logits, logistic256
 from bbcompress.errors import CodingError, IntegrityError
-from bbcompress.model.coding import VAECoding
+from bbcompress.families.mlp_coding import MLPCoding
 from bbcompress.training.data import load_dataset
 
 from conftest import checkpoint_of, seeded_vae
@@ -45,7 +45,7 @@ def test_bernoulli_roundtrip_and_rate():
 
 
 def logistic_information_bits(x, mean, log_scale, floor=0.0):
-    from bbcompress.model.vae import logistic256_log_prob
+    from bbcompress.families.mlp import logistic256_log_prob
     lp = logistic256_log_prob(torch.from_numpy(x.astype(np.float64)), torch.from_numpy(mean),
                               torch.from_numpy(log_scale), floor)
     return float(-lp.sum() / np.log(2))
@@ -108,7 +108,7 @@ def vae_coding(kind, seed=None, **options):
     vae = seeded_vae("bernoulli") if kind == "binary" else seeded_vae("logistic256", seed=1)
     if seed is not None:
         vae = seeded_vae(vae.config.likelihood, seed=seed)
-    return VAECoding(checkpoint_of(vae, "x"), "amortized", **options)
+    return MLPCoding(checkpoint_of(vae, "x"), CodingSettings("amortized", **options))
 
 
 def random_tiles(kind, count, seed=0):
@@ -135,7 +135,7 @@ def test_bits_back_codec_roundtrips_a_batch(kind):
 @pytest.mark.parametrize("scheme", ["buckets", "grid"])
 @pytest.mark.parametrize("kind", ["binary", "greyscale"])
 def test_bits_back_chain_roundtrip(kind, scheme):
-    coding = vae_coding(kind, scheme=scheme, bits=8 if scheme == "buckets" else 7)
+    coding = vae_coding(kind, latents=scheme, latent_bits=8 if scheme == "buckets" else 7)
     x, mask = random_tiles(kind, 150)
     words, schedule, warmup = push_batches(coding, x, mask, max_batch=64)
     assert sum(schedule) == 150 and schedule[0] == 1 and max(schedule) <= 64
@@ -145,7 +145,7 @@ def test_bits_back_chain_roundtrip(kind, scheme):
 def test_a_floored_greyscale_model_codes_at_its_elbo():
     from bbcompress.training.evaluate import elbo_bpd
     vae = seeded_vae("logistic256", seed=1, pixel_floor=1e-3)
-    coding = VAECoding(checkpoint_of(vae, "x"), "amortized")
+    coding = MLPCoding(checkpoint_of(vae, "x"), CodingSettings("amortized"))
     x, mask = random_tiles("greyscale", 200)
     mask[:] = True
     words, schedule, warmup = push_batches(coding, x, mask)
@@ -180,7 +180,7 @@ def test_network_outputs_are_identical_across_batch_sizes_and_threads():
 
 def test_exact_network_stays_close_to_the_float_model():
     vae = seeded_vae("bernoulli")
-    coding = VAECoding(checkpoint_of(vae, "x"), "amortized")
+    coding = MLPCoding(checkpoint_of(vae, "x"), CodingSettings("amortized"))
     x = load_dataset("mnist10k-binary").x_test[:32].reshape(32, -1)
     mean, _ = coding.encode(x)
     with torch.no_grad():
@@ -233,7 +233,7 @@ def test_index_codec_roundtrips():
 @pytest.mark.parametrize("scheme", ["buckets", "grid"])
 @pytest.mark.parametrize("kind", ["binary", "greyscale"])
 def test_importance_sampled_chains_roundtrip(kind, scheme):
-    coding = vae_coding(kind, scheme=scheme, bits=8 if scheme == "buckets" else 7, particles=3)
+    coding = vae_coding(kind, latents=scheme, latent_bits=8 if scheme == "buckets" else 7, particles=3)
     x, mask = random_tiles(kind, 40)
     words, schedule, warmup = push_batches(coding, x, mask, max_batch=16)
     assert schedule[0] == 1 and max(schedule) <= 16
@@ -248,7 +248,7 @@ def test_more_particles_code_below_the_elbo_towards_the_iwae_bound():
     mask[:] = True
     rates = {}
     for n in (1, 8):
-        coding = VAECoding(checkpoint_of(vae, "x"), "amortized", particles=n)
+        coding = MLPCoding(checkpoint_of(vae, "x"), CodingSettings("amortized", particles=n))
         words, schedule, warmup = push_batches(coding, x, mask)
         assert np.array_equal(pop_batches(coding, words, mask, schedule, warmup), x)
         rates[n] = (32 * len(words) - seed_bits(coding.pops_per_image(warm=True))) / x.size
@@ -306,13 +306,13 @@ def test_refinement_is_identical_across_batch_sizes_and_threads():
 
 
 def test_refinement_lowers_the_rate_of_the_shipped_binary_model():
-    from bbcompress.model.zoo import load_shipped
+    from bbcompress.zoo import load_shipped
     checkpoint = load_shipped("mnist-binary")
     x = load_dataset("mnist10k-binary").x_test[:150].reshape(150, -1)
     mask = np.ones_like(x, dtype=bool)
     rates = []
     for steps in (0, 10):
-        coding = VAECoding(checkpoint, checkpoint.default_encoder, refine_steps=steps)
+        coding = MLPCoding(checkpoint, CodingSettings(checkpoint.default_encoder, refine_steps=steps))
         words, schedule, warmup = push_batches(coding, x, mask)
         assert np.array_equal(pop_batches(coding, words, mask, schedule, warmup), x)
         rates.append(32 * len(words) / x.size)
@@ -332,12 +332,12 @@ def test_particles_warm_up_on_plain_bits_back_and_pay_no_more_initial_bits():
 
 @pytest.mark.parametrize("level", [1, 4])
 def test_the_level_bound_is_the_rate_the_level_codes_at(level):
-    from bbcompress.api import LEVELS, level_bound_bpd
-    from bbcompress.model.zoo import load_shipped
+    from bbcompress.training.evaluate import level_bound_bpd
+    from bbcompress.zoo import load_shipped
     checkpoint = load_shipped("mnist-binary")
     digits = load_dataset("mnist10k-binary").x_test[:200]
-    particles, steps = LEVELS[level]
-    coding = VAECoding(checkpoint, checkpoint.default_encoder, particles=particles, refine_steps=steps)
+    particles, steps = checkpoint.config.spec.level(level)
+    coding = MLPCoding(checkpoint, CodingSettings(checkpoint.default_encoder, particles=particles, refine_steps=steps))
     x = digits.reshape(200, -1)
     words, schedule, warmup = push_batches(coding, x, np.ones_like(x, dtype=bool))
     realized = (32 * len(words) - seed_bits(coding.pops_per_image(warm=True))) / x.size

@@ -15,7 +15,7 @@ from bbcompress.errors import ArchiveError, IntegrityError
 from bbcompress.io.archive import LZMA_FILTERS, PREFIX, parse
 from bbcompress.io.images import Image
 from bbcompress.kinds import Kind
-from bbcompress.model.zoo import ModelSet
+from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
 from conftest import repack
 

@@ -9,25 +9,25 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-from bbcompress.api import CodingOptions, compress_images, decompress_archive, level_settings
-from bbcompress.codec.bits_back import pop_batches, push_batches
+from bbcompress.api import CodingOptions, compress_images, decompress_archive
+from bbcompress.codec.bits_back import CodingSettings, pop_batches, push_batches
 from bbcompress.codec.core import seed_bits
 from bbcompress.codec.conv import ConvSpec, ExactConvNet
 from bbcompress.errors import BBCError, CodingError
 from bbcompress.io.archive import parse
 from bbcompress.io.images import Image as BBImage
 from bbcompress.kinds import Kind
-from bbcompress.model.checkpoint import load_checkpoint
-from bbcompress.model.config import VAEConfig
-from bbcompress.model.conv import ConvVAE
-from bbcompress.model.conv_coding import GRID, ConvCoding
-from bbcompress.model.networks import from_checkpoint, to_checkpoint
-from bbcompress.model.zoo import ModelSet
+from bbcompress.checkpoint import load_checkpoint
+from bbcompress.families.config import ModelConfig
+from bbcompress.families.conv import ConvVAE
+from bbcompress.families.conv_coding import GRID, ConvCoding
+from bbcompress.families.networks import from_checkpoint, to_checkpoint
+from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
 
-HEAD = VAEConfig("logistic256", 784, (8, 8), 6, "relu", 0.001, "conv", 2, 3, 4)
-PLAIN = VAEConfig("logistic256", 784, (), 6, "relu", 0.001, "conv", 2, 0, 4)
-BINARY = VAEConfig("bernoulli", 784, (8, 8), 6, "relu", 0.0, "conv", 1, 3, 4)
+HEAD = ModelConfig("logistic256", 784, (8, 8), 6, "relu", 0.001, "conv", 2, 3, 4)
+PLAIN = ModelConfig("logistic256", 784, (), 6, "relu", 0.001, "conv", 2, 0, 4)
+BINARY = ModelConfig("bernoulli", 784, (8, 8), 6, "relu", 0.0, "conv", 1, 3, 4)
 
 
 def seeded(model: torch.nn.Module, seed: int = 0, std: float = 0.15) -> torch.nn.Module:
@@ -39,12 +39,12 @@ def seeded(model: torch.nn.Module, seed: int = 0, std: float = 0.15) -> torch.nn
     return model.eval()
 
 
-def seeded_conv(config: VAEConfig, seed: int = 0) -> ConvVAE:
+def seeded_conv(config: ModelConfig, seed: int = 0) -> ConvVAE:
     return seeded(ConvVAE(config), seed)
 
 
-def seeded_local(seed: int, config: VAEConfig):
-    from bbcompress.model.local import LocalModel
+def seeded_local(seed: int, config: ModelConfig):
+    from bbcompress.families.local import LocalModel
     return seeded(LocalModel(config), seed, 0.1)
 
 
@@ -75,7 +75,7 @@ def test_a_transposed_convolution_is_exactly_torchs():
 
 def test_the_exact_networks_are_the_torch_networks(conv_model, digits):
     checkpoint = load_checkpoint(conv_model)
-    coding, model = ConvCoding(checkpoint, "amortized"), from_checkpoint(checkpoint).double()
+    coding, model = ConvCoding(checkpoint, CodingSettings("amortized")), from_checkpoint(checkpoint).double()
     x = digits[:4]
     mean, std = coding.encode(x, np.ones(x.shape, dtype=bool))
     with torch.no_grad():
@@ -94,17 +94,17 @@ def test_roundtrip_under_any_batch_and_thread_count(conv_model, digits, particle
     mask[5, 600:] = False  # the padding of an edge tile: not coded, zero on both sides
     x = np.where(mask, digits, 0)
     with threadpool_limits(2):
-        words, schedule, warmup = push_batches(ConvCoding(load_checkpoint(conv_model), "amortized",
-                                                          particles=particles), x, mask, max_batch=5)
+        words, schedule, warmup = push_batches(ConvCoding(load_checkpoint(conv_model), CodingSettings("amortized",
+                                                          particles=particles)), x, mask, max_batch=5)
     assert len(schedule) > 2
     with threadpool_limits(1):
-        decoder = ConvCoding(load_checkpoint(conv_model), "amortized", particles=particles)
+        decoder = ConvCoding(load_checkpoint(conv_model), CodingSettings("amortized", particles=particles))
         assert np.array_equal(pop_batches(decoder, words, mask, schedule, warmup), x)
 
 
 def test_the_decoders_pixel_steps_equal_the_whole_tile_pass(digits):
     checkpoint = to_checkpoint(seeded_conv(HEAD, 1), {}, {})
-    coding = ConvCoding(checkpoint, "amortized")
+    coding = ConvCoding(checkpoint, CodingSettings("amortized"))
     x = digits[:3]
     params = coding.decode(np.round(coding.encode(x, np.ones(x.shape, bool))[0] * GRID) / GRID)
     whole, steps = coding.laws(params, x), coding.head.stepper(len(x), params)
@@ -117,15 +117,15 @@ def test_a_binary_conv_model_roundtrips():
     checkpoint = to_checkpoint(seeded_conv(BINARY, 2), {}, {})
     x = load_dataset("mnist10k-binary").x_test[:7].reshape(7, -1)
     mask = np.ones(x.shape, dtype=bool)
-    words, schedule, warmup = push_batches(ConvCoding(checkpoint, "amortized", particles=2), x, mask, 3)
-    assert np.array_equal(pop_batches(ConvCoding(checkpoint, "amortized", particles=2), words, mask,
+    words, schedule, warmup = push_batches(ConvCoding(checkpoint, CodingSettings("amortized", particles=2)), x, mask, 3)
+    assert np.array_equal(pop_batches(ConvCoding(checkpoint, CodingSettings("amortized", particles=2)), words, mask,
                                       schedule, warmup), x)
 
 
 def test_realized_rate_is_the_one_sample_elbo(conv_model):
     """Over many images the net stack growth is about the -ELBO: the mean over sampled
     latents of -log p(x, z) + log Q(z|x), computed exactly apart from the coder."""
-    coding = ConvCoding(load_checkpoint(conv_model), "amortized")
+    coding = ConvCoding(load_checkpoint(conv_model), CodingSettings("amortized"))
     x = load_dataset("mnist10k").x_test[:40].reshape(40, -1)
     mask = np.ones(x.shape, dtype=bool)
     words, _, _ = push_batches(coding, x, mask, max_batch=20)
@@ -144,21 +144,21 @@ def test_archives_of_a_conv_model_roundtrip_at_every_level(conv_model):
     for level in (1, 5):
         data = compress_images(images, models, CodingOptions(level=level, fallback=False)).to_bytes()
         section = parse(data).sections[0]
-        assert section.coder.particles == level_settings(HEAD, level)[0] and section.coder.refine_steps == 0
+        assert section.coder.particles == HEAD.spec.level(level)[0] and section.coder.refine_steps == 0
         restored = decompress_archive(parse(data), models, threads=1)
         assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, restored))
 
 
 def test_a_conv_model_refuses_refinement(conv_model):
     with pytest.raises(CodingError, match="refinement"):
-        ConvCoding(load_checkpoint(conv_model), "amortized", refine_steps=3)
+        ConvCoding(load_checkpoint(conv_model), CodingSettings("amortized", refine_steps=3))
 
 
 def test_golden_conv_bitstream(digits):
     """A fixed model and input give these exact words: a change here is a format change."""
     checkpoint = to_checkpoint(seeded_conv(HEAD), {}, {})
     mask = np.ones(digits[:4].shape, dtype=bool)
-    words, _, _ = push_batches(ConvCoding(checkpoint, "amortized", particles=2), digits[:4], mask, max_batch=3)
+    words, _, _ = push_batches(ConvCoding(checkpoint, CodingSettings("amortized", particles=2)), digits[:4], mask, max_batch=3)
     assert hashlib.sha256(words.tobytes()).hexdigest()[:16] == GOLDEN_CONV
 
 
@@ -186,10 +186,10 @@ def test_train_a_conv_model_from_a_local_head_then_refine_and_compress(tmp_path)
     from click.testing import CliRunner
 
     from bbcompress.cli import main
-    from bbcompress.model.local import checkpoint_from_local
+    from bbcompress.families.local import to_checkpoint
     local = tmp_path / "head"
-    local_config = VAEConfig("logistic256", 784, (8, 8), 0, "relu", 0.001, "local", 2, 3)
-    checkpoint_from_local(seeded_local(0, local_config), {"data": "mnist10k"}).save(local)
+    local_config = ModelConfig("logistic256", 784, (8, 8), 0, "relu", 0.001, "local", 2, 3)
+    to_checkpoint(seeded_local(0, local_config), {"data": "mnist10k"}).save(local)
     run = tmp_path / "run"
     args = ["train", "--data", "mnist10k", "--family", "conv", "--hidden", "8,8", "--features", "3",
             "--mixture", "2", "--width", "4", "--latent", "4", "--free-bits", "0.5", "--head-from", str(local),
@@ -206,9 +206,9 @@ def test_train_a_conv_model_from_a_local_head_then_refine_and_compress(tmp_path)
 
 
 def test_a_head_starts_only_from_a_matching_local_model(tmp_path):
-    from bbcompress.model.networks import start_head_from
-    from bbcompress.model.local import checkpoint_from_local
-    other = checkpoint_from_local(seeded_local(0, VAEConfig("logistic256", 784, (8,), 0, "relu", 0.001,
+    from bbcompress.families.conv import start_head_from
+    from bbcompress.families.local import to_checkpoint
+    other = to_checkpoint(seeded_local(0, ModelConfig("logistic256", 784, (8,), 0, "relu", 0.001,
                                                             "local", 2, 3)), {})
     with pytest.raises(BBCError, match="differs"):
         start_head_from(ConvVAE(HEAD), other)
@@ -229,7 +229,7 @@ def test_eval_reports_what_the_latent_carries(conv_model):
 def test_ancestral_sampling_sees_each_pixels_whole_context():
     """The sampler runs the head on the rows above a pixel only: at every pixel, those rows
     give the same law as the whole tile (the property ancestral sampling relies on)."""
-    from bbcompress.model.config import LOCAL_KERNELS
+    from bbcompress.families.config import LOCAL_KERNELS
     head = seeded_conv(HEAD).decoder.head
     images = torch.from_numpy(load_dataset("mnist10k").x_test[:2].astype(np.float32))[:, None]
     f = head.maps_of(2, torch.randn(2, HEAD.features, 28, 28))

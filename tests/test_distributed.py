@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from bbcompress.model.checkpoint import load_checkpoint
+from bbcompress.checkpoint import load_checkpoint
 
 TORCHRUN = shutil.which("torchrun", path=os.path.dirname(sys.executable))
 ARGS = ["--data", "mnist10k-binary", "--hidden", "32", "--latent", "4", "--checkpoint-every", "3", "-q"]

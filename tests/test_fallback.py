@@ -14,7 +14,7 @@ from bbcompress.io.classic import CODECS, decode, encode
 from bbcompress.io.images import Image as BBImage
 from bbcompress.io.images import images_from_array
 from bbcompress.kinds import Kind
-from bbcompress.model.zoo import ModelSet
+from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
 
 HEADER_BYTES = 320  # the container around one classic-coded image: magic, header, CRC

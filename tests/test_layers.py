@@ -1,4 +1,6 @@
-"""The layering rules: the coder knows nothing of training, and coding needs no torch."""
+"""The layering rules, for every module of the package: each layer imports only layers
+below it, the coder knows nothing of training, coding needs no torch, the CLI only calls
+the library's entry points, and no two modules import each other (directly or around)."""
 from __future__ import annotations
 
 import ast
@@ -9,54 +11,149 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bbcompress"
-TORCH_FREE = ("codec", "io", "model/config.py", "model/checkpoint.py", "model/coding.py",
-              "model/codings.py", "model/local_coding.py", "model/conv_coding.py",
-              "model/zoo.py", "api.py", "kinds.py", "errors.py", "demo.py", "cli/__init__.py",
-              "cli/coding.py", "cli/progress.py", "training/config.py")
-FORBIDDEN_EVERYWHERE_BELOW = {
-    "codec": ("torch", "torchvision", "bbcompress.training", "bbcompress.cli", "bbcompress.model",
-              "bbcompress.io", "bbcompress.api", "click", "tqdm"),
-    "io": ("torch", "torchvision", "bbcompress.training", "bbcompress.cli", "bbcompress.model",
-           "bbcompress.codec", "bbcompress.api"),
-}
+# Lowest first: a module may import its own layer and those below it.
+LAYERS = [
+    {"bbcompress.errors", "bbcompress.kinds"},
+    {"bbcompress.codec", "bbcompress.io"},
+    {"bbcompress.families"},
+    {"bbcompress.checkpoint", "bbcompress.zoo"},
+    {"bbcompress.chains", "bbcompress.sections", "bbcompress.rates", "bbcompress.choice", "bbcompress.workers"},
+    {"bbcompress.api", "bbcompress.demo", "bbcompress"},
+    # each family's torch module: above the checkpoints it makes, beside training
+    {"bbcompress.training", "bbcompress.families.mlp", "bbcompress.families.local",
+     "bbcompress.families.conv", "bbcompress.families.networks"},
+    {"bbcompress.cli", "bbcompress.__main__"},
+]
+# Apart, though on one level: neither of these imports the other.
+APART = [("bbcompress.codec", "bbcompress.io")]
+# What the command line may call: the library's entry points, never its internals.
+CLI_MAY_IMPORT = ("bbcompress.api", "bbcompress.demo", "bbcompress.errors", "bbcompress.training",
+                  "bbcompress.cli")
+# Only these may import torch (training, and each family's torch module).
+TORCH_MODULES = ("bbcompress.training", "bbcompress.families.mlp", "bbcompress.families.local",
+                 "bbcompress.families.conv", "bbcompress.families.networks")
+TORCH_FREE_IN_TRAINING = ("bbcompress.training", "bbcompress.training.config")
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Absolute names of every module ``path`` imports (relative imports resolved)."""
-    package = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1])
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def imports(path: Path, top_level_only: bool = False, package: str | None = None) -> set[str]:
+    """Absolute names of the modules ``path`` imports (relative imports resolved against
+    ``package``, by default its own), leaving out TYPE_CHECKING blocks (annotations
+    only); with ``top_level_only``, only what runs on import (not inside functions)."""
+    if package is None:
+        package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    tree = ast.parse(path.read_text())
+    nodes = [n for n in tree.body if not is_type_checking(n)] if top_level_only else walk_code(tree)
     names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in nodes:
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = package.rsplit(".", node.level - 1)[0] if node.level else ""
             module = ".".join(p for p in (base, node.module or "") if p)
-            names.add(module)
-            names.update(f"{module}.{alias.name}" for alias in node.names)
+            submodules = {f"{module}.{a.name}" for a in node.names if is_module(f"{module}.{a.name}")}
+            names.update(submodules if len(submodules) == len(node.names) else submodules | {module})
     return names
 
 
-def modules_under(part: str) -> list[Path]:
-    target = PACKAGE / part
-    return sorted(target.rglob("*.py")) if target.is_dir() else [target]
+def walk_code(tree: ast.AST):
+    """Every node, except those under ``if TYPE_CHECKING:``."""
+    for child in ast.iter_child_nodes(tree):
+        if not is_type_checking(child):
+            yield child
+            yield from walk_code(child)
 
 
-@pytest.mark.parametrize("layer", sorted(FORBIDDEN_EVERYWHERE_BELOW))
-def test_lower_layers_import_nothing_above_them(layer):
-    forbidden = FORBIDDEN_EVERYWHERE_BELOW[layer]
-    for path in modules_under(layer):
-        for name in imported_modules(path):
-            assert not any(name == f or name.startswith(f + ".") for f in forbidden), (path, name)
+def is_module(name: str) -> bool:
+    path = PACKAGE.parent / Path(*name.split("."))
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
 
 
-def test_the_coding_path_imports_no_torch():
-    for part in TORCH_FREE:
-        for path in modules_under(part):
-            names = imported_modules(path)
-            assert not any(n.split(".")[0] in ("torch", "torchvision") for n in names), path
-            assert not any(n.startswith(("bbcompress.training.", "bbcompress.model.vae")) and
-                           n != "bbcompress.training.config" and not n.startswith("bbcompress.training.config.")
-                           for n in names), path
+def owner(name: str, groups) -> str | None:
+    """The longest group name that ``name`` is or lies under."""
+    found = [g for g in groups if name == g or name.startswith(g + ".")]
+    return max(found, key=len, default=None)
+
+
+def layer_of(name: str) -> int:
+    everything = {g: i for i, layer in enumerate(LAYERS) for g in layer}
+    group = owner(name, everything)
+    assert group is not None, f"{name} is in no layer: add it to LAYERS"
+    return everything[group]
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_each_module_imports_only_its_layer_and_below(path):
+    me = module_name(path)
+    for name in imports(path):
+        if name.startswith("bbcompress"):
+            assert layer_of(name) <= layer_of(me), f"{me} imports {name}, a layer above it"
+            for a, b in APART:
+                assert not (owner(me, [a]) and owner(name, [b]) or owner(me, [b]) and owner(name, [a])), (me, name)
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if module_name(p).startswith("bbcompress.cli")],
+                         ids=lambda p: p.name)
+def test_the_cli_calls_only_entry_points(path):
+    for name in imports(path):
+        if name.startswith("bbcompress"):
+            assert owner(name, CLI_MAY_IMPORT), f"{module_name(path)} imports {name}: go through bbcompress.api"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_training_and_the_families_torch_modules_import_torch(path):
+    me = module_name(path)
+    torch_ok = owner(me, TORCH_MODULES) and me not in TORCH_FREE_IN_TRAINING
+    top_level = {n.split(".")[0] for n in imports(path, top_level_only=True)}
+    everywhere = {n.split(".")[0] for n in imports(path)}
+    if not torch_ok:
+        assert not everywhere & {"torch", "torchvision"}, f"{me} imports torch"
+        if not owner(me, ("bbcompress.cli", "bbcompress.training")):
+            assert not any(owner(n, TORCH_MODULES) and n not in TORCH_FREE_IN_TRAINING for n in imports(path)), me
+    elif me in TORCH_FREE_IN_TRAINING:
+        assert not top_level & {"torch", "torchvision"}, me
+
+
+def test_no_import_cycles():
+    graph = {module_name(p): {n for n in imports(p, top_level_only=True) if n.startswith("bbcompress")}
+             for p in MODULES}
+    modules = set(graph)
+    graph = {m: {owner(n, modules) for n in deps if owner(n, modules) and owner(n, modules) != m}
+             for m, deps in graph.items()}
+    state: dict[str, int] = {}
+
+    def visit(module, trail):
+        if state.get(module) == 1:
+            raise AssertionError("import cycle: " + " -> ".join(trail[trail.index(module):] + [module]))
+        if state.get(module) == 2:
+            return
+        state[module] = 1
+        for dep in sorted(graph[module]):
+            visit(dep, trail + [module])
+        state[module] = 2
+    for module in sorted(graph):
+        visit(module, [])
+
+
+def test_the_rules_see_a_violation(tmp_path):
+    """The checks above can fail: an upward import and a cycle are caught."""
+    assert layer_of("bbcompress.cli.coding") > layer_of("bbcompress.codec.core")
+    bad = tmp_path / "bad.py"
+    bad.write_text("from ..training import train\nfrom .. import api\n")
+    found = imports(bad, package="bbcompress.cli")
+    assert found == {"bbcompress.training.train", "bbcompress.api"}
+    assert layer_of("bbcompress.training.train") > layer_of("bbcompress.io")
 
 
 def test_compress_and_decompress_run_with_torch_unavailable(tmp_path):

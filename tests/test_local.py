@@ -17,17 +17,17 @@ from bbcompress.errors import ModelMismatch
 from bbcompress.io.archive import parse
 from bbcompress.io.images import Image as BBImage
 from bbcompress.kinds import Kind
-from bbcompress.model.checkpoint import load_checkpoint
-from bbcompress.model.config import VAEConfig
-from bbcompress.model.local import LocalModel, checkpoint_from_local, local_from_checkpoint
-from bbcompress.model.local_coding import LocalCoding
-from bbcompress.model.zoo import ModelSet
+from bbcompress.checkpoint import load_checkpoint
+from bbcompress.families.config import ModelConfig
+from bbcompress.families.local import LocalModel, to_checkpoint, from_checkpoint
+from bbcompress.families.local_coding import LocalCoding
+from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
 
-CONFIG = VAEConfig("logistic256", 784, (16, 16), 0, "relu", 0.001, "local", 3, 4)
+CONFIG = ModelConfig("logistic256", 784, (16, 16), 0, "relu", 0.001, "local", 3, 4)
 
 
-def seeded_local(seed: int = 0, config: VAEConfig = CONFIG) -> LocalModel:
+def seeded_local(seed: int = 0, config: ModelConfig = CONFIG) -> LocalModel:
     """A small local model with numpy-drawn weights (independent of torch's initializer)."""
     model = LocalModel(config)
     rng = np.random.default_rng(seed)
@@ -40,7 +40,7 @@ def seeded_local(seed: int = 0, config: VAEConfig = CONFIG) -> LocalModel:
 @pytest.fixture(scope="module")
 def local_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("local") / "tiny-local"
-    checkpoint_from_local(seeded_local(), {"data": "mnist10k", "epoch": 0}).save(path)
+    to_checkpoint(seeded_local(), {"data": "mnist10k", "epoch": 0}).save(path)
     return str(path)
 
 
@@ -77,7 +77,7 @@ def test_all_pixels_at_once_equal_the_raster_steps(local_model, digits):
 
 def test_the_exact_network_is_the_torch_network(local_model, digits):
     checkpoint = load_checkpoint(local_model)
-    coding, model = LocalCoding(checkpoint), local_from_checkpoint(checkpoint).double()
+    coding, model = LocalCoding(checkpoint), from_checkpoint(checkpoint).double()
     x = digits[:4]
     exact_bits = coding.exact_bits(x, np.ones(x.shape, dtype=bool))
     with torch.no_grad():
@@ -115,7 +115,7 @@ def test_a_local_archive_refuses_other_weights(local_model, tmp_path):
     images = [BBImage(f"g{i}.png", "L", d, Kind.GREYSCALE) for i, d in enumerate(grey)]
     data = compress_images(images, ModelSet([local_model]), CodingOptions(fallback=False)).to_bytes()
     other = tmp_path / "tiny-local"  # same name, other weights
-    checkpoint_from_local(seeded_local(seed=1), {"data": "mnist10k"}).save(other)
+    to_checkpoint(seeded_local(seed=1), {"data": "mnist10k"}).save(other)
     with pytest.raises(ModelMismatch):
         decompress_archive(parse(data), ModelSet([str(other)]))
 
@@ -132,15 +132,15 @@ GOLDEN_LOCAL = "6bd1cb4d4c9eeb1e"
 
 
 def test_a_binary_local_model_codes_binary_tiles_at_its_exact_rate():
-    config = VAEConfig("bernoulli", 784, (8, 8), 0, "relu", 0.0, "local", 1, 2)
-    checkpoint = checkpoint_from_local(seeded_local(2, config), {"data": "mnist10k-binary"})
+    config = ModelConfig("bernoulli", 784, (8, 8), 0, "relu", 0.0, "local", 1, 2)
+    checkpoint = to_checkpoint(seeded_local(2, config), {"data": "mnist10k-binary"})
     coding = LocalCoding(checkpoint)
     x = load_dataset("mnist10k-binary").x_test[:9].reshape(9, -1)
     mask = np.ones(x.shape, dtype=bool)
     words, schedule, _ = push_batches(coding, x, mask, max_batch=4)
     assert np.array_equal(pop_batches(coding, words, mask, schedule), x)
     with torch.no_grad():
-        torch_bits = -local_from_checkpoint(checkpoint).double().log_likelihood(
+        torch_bits = -from_checkpoint(checkpoint).double().log_likelihood(
             torch.from_numpy(x.astype(np.float64))).sum().item() / np.log(2)
     assert abs(coding.exact_bits(x, mask).sum() - torch_bits) < 1e-3 * torch_bits
     assert coding.exact_bits(x, mask).sum() <= 32 * len(words) <= coding.exact_bits(x, mask).sum() + 64
@@ -175,8 +175,8 @@ def test_the_fast_estimate_is_close_to_the_exact_cost(local_model, likelihood):
         checkpoint = load_checkpoint(local_model)
         x = load_dataset("mnist10k").x_test[:20].reshape(20, -1)
     else:
-        config = VAEConfig("bernoulli", 784, (8, 8), 0, "relu", 0.0, "local", 1, 2)
-        checkpoint = checkpoint_from_local(seeded_local(2, config), {})
+        config = ModelConfig("bernoulli", 784, (8, 8), 0, "relu", 0.0, "local", 1, 2)
+        checkpoint = to_checkpoint(seeded_local(2, config), {})
         x = load_dataset("mnist10k-binary").x_test[:20].reshape(20, -1)
     coding = LocalCoding(checkpoint)
     mask = np.ones(x.shape, dtype=bool)

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from bbcompress.errors import CheckpointError
-from bbcompress.model.checkpoint import load_checkpoint
-from bbcompress.model.config import VAEConfig
-from bbcompress.model.vae import VAE, logistic256_log_prob, vae_from_checkpoint
+from bbcompress.checkpoint import load_checkpoint
+from bbcompress.families.config import ModelConfig
+from bbcompress.families.mlp import VAE, logistic256_log_prob, from_checkpoint
 from bbcompress.training.config import TrainConfig
 from bbcompress.training.data import load_dataset
 from bbcompress.training.evaluate import elbo_bpd, iwae_bpd
@@ -47,7 +47,7 @@ def test_elbo_is_below_the_iwae_bound(likelihood, data):
 def test_a_short_training_run_lowers_train_bpd(tmp_path):
     ds = load_dataset("mnist10k-binary")
     small = type(ds)(ds.name, ds.kind, ds.x_train[:500], ds.x_test[:100])
-    config = VAEConfig("bernoulli", 784, (64, 64), 4)
+    config = ModelConfig("bernoulli", 784, (64, 64), 4)
     torch.manual_seed(0)
     before = elbo_bpd(VAE(config), small.x_train)
     state = train(config, TrainConfig(ds.name, epochs=3, checkpoint_every=3), small, tmp_path,
@@ -60,7 +60,7 @@ def test_a_short_training_run_lowers_train_bpd(tmp_path):
 def test_interrupted_training_resumes_to_identical_weights(tmp_path):
     ds = load_dataset("mnist10k-binary")
     small = type(ds)(ds.name, ds.kind, ds.x_train[:300], ds.x_test[:50])
-    config = VAEConfig("bernoulli", 784, (32,), 3)
+    config = ModelConfig("bernoulli", 784, (32,), 3)
     quiet = dict(report=lambda event: None)
     train(config, TrainConfig(ds.name, epochs=4, checkpoint_every=2), small, tmp_path / "a", **quiet)
     train(config, TrainConfig(ds.name, epochs=2, checkpoint_every=2), small, tmp_path / "b", **quiet)
@@ -72,7 +72,7 @@ def test_interrupted_training_resumes_to_identical_weights(tmp_path):
 
 def test_checkpoint_roundtrip_gives_identical_outputs(tmp_path, binary_vae):
     checkpoint_of(binary_vae, "mnist10k-binary").save(tmp_path / "m")
-    loaded = vae_from_checkpoint(load_checkpoint(tmp_path / "m.json"))
+    loaded = from_checkpoint(load_checkpoint(tmp_path / "m.json"))
     x = as_pixels(load_dataset("mnist10k-binary").x_test[:20])
     assert torch.equal(loaded.encoder(x)[0], binary_vae.encoder(x)[0])
     z = torch.randn(5, 4)

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bbcompress.api import CodingOptions, compress_images, decompress_archive, split_chains
+from bbcompress.api import CodingOptions, compress_images, decompress_archive
+from bbcompress.chains import split_chains
 from bbcompress.errors import IntegrityError
 from bbcompress.io.archive import parse
 from bbcompress.io.images import Image as BBImage
 from bbcompress.kinds import Kind
-from bbcompress.model.zoo import ModelSet
-from bbcompress.parallel import run_jobs
+from bbcompress.zoo import ModelSet
+from bbcompress.workers import run_jobs
 from bbcompress.training.data import load_dataset
 from test_cli import model_args, run
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from bbcompress.errors import CheckpointError
-from bbcompress.model.checkpoint import load_checkpoint
-from bbcompress.model.vae import state_arrays, vae_from_checkpoint
+from bbcompress.checkpoint import load_checkpoint
+from bbcompress.families.mlp import state_arrays, from_checkpoint
 from bbcompress.training.config import RefineConfig
 from bbcompress.training.data import load_dataset
 from bbcompress.training.evaluate import elbo_bpd
@@ -33,7 +33,7 @@ def test_the_decoder_is_bit_for_bit_unchanged(checkpoint):
 def test_minibatches_mix_model_samples_and_training_images(checkpoint, alpha, expected_model_share, source):
     x = as_pixels(load_dataset("mnist10k-binary").x_train[:300])
     config = RefineConfig("self-consistent", "mnist10k-binary", alpha=alpha, model_samples=source)
-    vae = vae_from_checkpoint(checkpoint)
+    vae = from_checkpoint(checkpoint)
     training_rows = {tuple(row.tolist()) for row in x}
     data_count = round(100 * (1 - expected_model_share))  # training images first, then samples
     for images in mixture_batches(vae, vae.encoder, x, config, torch.Generator().manual_seed(0)):
@@ -45,9 +45,9 @@ def test_minibatches_mix_model_samples_and_training_images(checkpoint, alpha, ex
 
 def test_optimal_lowers_the_elbo_of_the_split_it_fits(checkpoint):
     test = load_dataset("mnist10k-binary").x_test[:300]
-    before = elbo_bpd(vae_from_checkpoint(checkpoint), test)
+    before = elbo_bpd(from_checkpoint(checkpoint), test)
     encoder, made = refine_encoder(checkpoint, test, RefineConfig("optimal", "mnist10k-binary", "test", epochs=3))
-    assert elbo_bpd(vae_from_checkpoint(checkpoint), test, encoder=encoder) < before - 0.01
+    assert elbo_bpd(from_checkpoint(checkpoint), test, encoder=encoder) < before - 0.01
     assert made["bound_not_deployable"] is True
 
 
@@ -85,7 +85,7 @@ def test_keep_best_returns_the_encoder_of_the_lowest_validation_point(checkpoint
     encoder, made = refine_encoder(checkpoint, fit, config, valid, curve_every=1, keep_best=True)
     best_epoch, best_bpd = min(made["curve_bpd"], key=lambda point: point[1])
     assert made["kept_epoch"] == best_epoch and len(made["curve_bpd"]) == 6
-    assert elbo_bpd(vae_from_checkpoint(checkpoint), valid, encoder=encoder) == pytest.approx(best_bpd, abs=1e-6)
+    assert elbo_bpd(from_checkpoint(checkpoint), valid, encoder=encoder) == pytest.approx(best_bpd, abs=1e-6)
 
 
 def test_the_card_recommended_encoder_is_the_default(checkpoint):

@@ -9,13 +9,14 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from bbcompress.api import CodingOptions, compress_section, section_rate
+from bbcompress.api import CodingOptions, compress_section
+from bbcompress.rates import section_rate
 from bbcompress.cli import main
 from bbcompress.errors import CheckpointError
 from bbcompress.io.images import images_from_array
 from bbcompress.kinds import Kind
-from bbcompress.model.zoo import DEFAULT_MODELS, models_folder, resolve_model, shipped_cards
-from bbcompress.model.networks import from_checkpoint
+from bbcompress.zoo import DEFAULT_MODELS, models_folder, resolve_model, shipped_cards
+from bbcompress.families.networks import from_checkpoint
 from bbcompress.training.data import load_dataset
 from bbcompress.training.evaluate import elbo_bpd
 

@@ -9,17 +9,19 @@ import time
 import click
 
 from .. import api
-from ..codec.bits_back import DEFAULT_MAX_BATCH
 from ..errors import BBCError
-from ..io.archive import check_writable, read_archive, write_archive
-from ..model.local_coding import LOCAL_MAX_BATCH
-from ..model.conv_coding import CONV_MAX_BATCH
-from ..parallel import available_cores
-from ..model.zoo import DEFAULT_MODELS, ModelSet, shipped_cards
-from . import friendly_errors, main
+from .base import friendly_errors, main
 from .progress import TileProgress
 
 DEFAULTS = api.CodingOptions()
+
+
+def level_help() -> str:
+    """What each level spends, per family: particles/refinement steps."""
+    spends = {name: ", ".join(f"{p}/{k}" for p, k in f.levels.values()) for name, f in api.FAMILIES.items()}
+    return "Importance-sampled particles/per-image refinement steps of levels 1..9: " + "; ".join(
+        f"{name} {spend}" for name, spend in spends.items()) + " (a model without a latent codes " \
+        "the same at every level)."
 
 
 def coding_options(function):
@@ -33,17 +35,13 @@ def coding_options(function):
                      type=click.IntRange(1, 10),
                      help="buckets: 2^N buckets per dim; grid: 2^N steps per unit of z."),
         click.option("--batch", "max_batch", default=None, type=click.IntRange(min=1),
-                     help="Most images coded per batch  [default: the model's: "
-                          f"{DEFAULT_MAX_BATCH} for MLP models, {LOCAL_MAX_BATCH} for local ones, "
-                          f"{CONV_MAX_BATCH} for conv ones]"),
+                     help="Most images coded per batch  [default: the model's: " + ", ".join(
+                         f"{f.coding.max_batch} for {name}" for name, f in api.FAMILIES.items()) + "]"),
         click.option("--fallback/--no-fallback", default=DEFAULTS.fallback, show_default=True,
                      help="Store an image with a classic codec (raw, PNG, lossless WebP) when "
                           "that is smaller than the model's estimate."),
         click.option("-l", "--level", default=DEFAULTS.level, show_default=True, type=click.IntRange(1, 9),
-                     help="1 fastest .. 9 smallest: importance-sampled particles and per-image "
-                          "refinement steps " + ", ".join(f"{p}/{k}" for p, k in api.LEVELS.values())
-                          + "; a conv model's particles " + ", ".join(map(str, api.CONV_PARTICLES.values()))
-                          + " (a model without a latent codes the same at every level)."),
+                     help="1 fastest .. 9 smallest. " + level_help()),
     ]
     for option in reversed(options):
         function = option(function)
@@ -108,24 +106,24 @@ def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bit
             raise BBCError("several inputs: name the archive with -o OUT.bbc")
         output = inputs[0].rstrip("/") + ".bbc"
     if output:
-        check_writable(output, force)
+        api.check_writable(output, force)
         api.refuse_overwriting_inputs(output, inputs)
     started = time.monotonic()
     images = api.read_inputs(list(inputs))
     options = api.CodingOptions(encoder, latents, latent_bits, max_batch, level, fallback, embed,
-                                threads or available_cores())
+                                threads or api.available_cores())
     with TileProgress(api.tile_total(images), "compress", quiet, progress) as bar:
-        archive = api.compress_images(images, ModelSet(model_args), options, bar)
+        archive = api.compress_images(images, api.ModelSet(model_args), options, bar)
     if to_stdout:
         data = archive.to_bytes()
         sys.stdout.buffer.write(data)
         size = len(data)
     else:
-        size = write_archive(output, archive, force)
+        size = api.write_archive(output, archive, force)
     report = {"archive": output or "-", "bytes": size, "images": archive.image_count,
               "seconds": round(time.monotonic() - started, 3), "sections": api.archive_rates(archive),
               "embedded_models": {m.name: len(m.weights) for m in archive.models}}
-    shipped = [m.name for m in archive.models if m.name in shipped_cards()]
+    shipped = [m.name for m in archive.models if m.name in api.shipped_cards()]
     if shipped and not quiet:
         click.echo(f"bbcompress: warning: embedding the shipped model(s) {', '.join(shipped)} adds "
                    f"{sum(len(m.weights) for m in archive.models if m.name in shipped):,} bytes that "
@@ -157,10 +155,10 @@ def model_option(function):
 def decompress(archive_path, output_dir, model_args, force, quiet, progress, threads, as_json):
     """Restore every image of ARCHIVE (- for stdin) with identical pixels, name and mode;
     names whose format is not lossless get .png appended."""
-    archive = read_archive(archive_path)
+    archive = api.read_archive(archive_path)
     with TileProgress(api.archive_tiles(archive), "decompress", quiet, progress) as bar:
-        targets = api.decompress_to(archive, output_dir, ModelSet(model_args), force, bar,
-                                    threads or available_cores())
+        targets = api.decompress_to(archive, output_dir, api.ModelSet(model_args), force, bar,
+                                    threads or api.available_cores())
     if as_json:
         click.echo(json.dumps({"archive": archive_path, "images": [str(t) for t in targets]}))
     elif not quiet:
@@ -177,9 +175,9 @@ def decompress(archive_path, output_dir, model_args, force, quiet, progress, thr
 @friendly_errors
 def test_command(archive_path, model_args, quiet, progress, threads, as_json):
     """Decode ARCHIVE (- for stdin) and verify its checksums; write nothing."""
-    archive = read_archive(archive_path)
+    archive = api.read_archive(archive_path)
     with TileProgress(api.archive_tiles(archive), "test", quiet, progress) as bar:
-        images = api.decompress_archive(archive, ModelSet(model_args), bar, threads or available_cores())
+        images = api.decompress_archive(archive, api.ModelSet(model_args), bar, threads or api.available_cores())
     if as_json:
         click.echo(json.dumps({"archive": archive_path, "images": len(images), "ok": True}))
     elif not quiet:
@@ -192,7 +190,7 @@ def test_command(archive_path, model_args, quiet, progress, threads, as_json):
 @friendly_errors
 def info(archive_path, as_json):
     """List the contents of ARCHIVE (- for stdin) and its bits/dim (without decoding)."""
-    archive = read_archive(archive_path)
+    archive = api.read_archive(archive_path)
     sections = api.archive_info(archive)
     embedded = [{"name": m.name, "bytes": len(m.weights)} for m in archive.models]
     if as_json:
@@ -213,27 +211,26 @@ def info(archive_path, as_json):
 @friendly_errors
 def models_command(as_json):
     """List the shipped models (the default per image kind is marked *)."""
-    cards = shipped_cards()
+    cards = api.shipped_cards()
     if as_json:
         click.echo(json.dumps(cards))
         return
     if not cards:
         click.echo("no shipped models installed")
     for name, card in cards.items():
-        click.echo(f"{'*' if name in DEFAULT_MODELS.values() else ' '} {name}: {card.get('data', '?')}, "
+        click.echo(f"{'*' if name in api.DEFAULT_MODELS.values() else ' '} {name}: {card.get('data', '?')}, "
                    f"epoch {card.get('epoch', '?')}; {coders_of(card)}"
                    + ("; opt-in: codes only when named with --model" if card.get("opt_in") else ""))
 
 
 def coders_of(card: dict) -> str:
     """A card's encoders and their test rates, as ``models`` lists them."""
-    from ..model.checkpoint import recommended_encoder
-
     test = card.get("test", {})
-    if card.get("config", {}).get("family") == "local":
+    family = api.FAMILIES.get(card.get("config", {}).get("family", "mlp"))
+    if family and not family.has_latent:
         rate = test.get("none", {}).get("realized_bits_per_dim")
-        return "local head, no latent" + (f" ({rate:.4f} bits/dim on test)" if rate else "")
-    default = recommended_encoder(card, card.get("encoders", {}))
+        return f"{family.name} family, no latent" + (f" ({rate:.4f} bits/dim on test)" if rate else "")
+    default = api.recommended_encoder(card, card.get("encoders", {}))
     return "encoders: " + ", ".join(
         (f"{enc} ({test[enc]['realized_bits_per_dim']:.4f} bits/dim on test)" if enc in test else enc)
         + (" [default]" if enc == default else "") for enc in card.get("encoders", {}))

@@ -5,16 +5,21 @@ import json
 
 import click
 
+from .. import api
 from ..errors import BBCError
-from ..model.config import FAMILIES, VAEConfig
 from ..training.config import MODEL_SAMPLES, RefineConfig, TrainConfig
-from . import friendly_errors, main
+from .base import friendly_errors, main
 from .progress import TrainProgress
 
-VAE_DEFAULTS, TRAIN_DEFAULTS = VAEConfig("bernoulli"), TrainConfig("")
-REFINE_DEFAULTS = RefineConfig("optimal", "")
-LOCAL_HIDDEN = (64, 64)
-CONV_LATENT = 32
+TRAIN_DEFAULTS, REFINE_DEFAULTS = TrainConfig(""), RefineConfig("optimal", "")
+
+
+def family_defaults(option: str) -> str:
+    """Each family's default for a train option, as --help lists them."""
+    def shown(value):
+        return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    return "; ".join(f"{name}: {shown(f.defaults[option])}" for name, f in api.FAMILIES.items()
+                     if option in f.defaults)
 
 
 def dataset_option(function):
@@ -33,14 +38,11 @@ def dataset_option(function):
 @click.option("--checkpoint-every", default=TRAIN_DEFAULTS.checkpoint_every, show_default=True)
 @click.option("--batch-size", default=TRAIN_DEFAULTS.batch_size, show_default=True)
 @click.option("--lr", default=TRAIN_DEFAULTS.lr, show_default=True)
-@click.option("--family", type=click.Choice(FAMILIES), default="mlp", show_default=True,
-              help="mlp: the seed's VAE; local: a causal local head (PixelCNN-like, no latent); "
-                   "conv: a convolutional VAE, with the local head when --hidden is not 0.")
-@click.option("--hidden", help="Hidden layer widths (ReLU)  [default: "
-              f"{','.join(map(str, VAE_DEFAULTS.hidden))}; local and conv: the head's "
-              f"{','.join(map(str, LOCAL_HIDDEN))}; conv --hidden 0: no head]")
-@click.option("--latent", type=int, help=f"Latent dims (mlp, conv)  [default: {VAE_DEFAULTS.latent}; "
-              f"conv: {CONV_LATENT}]")
+@click.option("--family", type=click.Choice(list(api.FAMILIES)), default="mlp", show_default=True,
+              help="; ".join(f"{name}: {f.summary}" for name, f in api.FAMILIES.items()) + ".")
+@click.option("--hidden", help=f"Hidden layer widths (ReLU)  [default: {family_defaults('hidden')}; "
+              f"conv --hidden 0: no head]")
+@click.option("--latent", type=int, help=f"Latent dims  [default: {family_defaults('latent')}]")
 @click.option("--mixture", default=5, show_default=True, help="local, conv: logistics per pixel.")
 @click.option("--features", default=16, show_default=True,
               help="local: learned feature maps; conv: maps the decoder gives the head.")
@@ -50,7 +52,7 @@ def dataset_option(function):
                    "(keeps the latent in use; 0.5 is a good start).")
 @click.option("--head-from", metavar="MODEL",
               help="conv with a head: start the head from this local-family model (name or path).")
-@click.option("--pixel-floor", default=VAE_DEFAULTS.pixel_floor, show_default=True,
+@click.option("--pixel-floor", default=0.0, show_default=True,
               help="Greyscale: weight of a uniform component in each pixel's law (bounds the "
                    "cost of any pixel; 0 is the seed's discretized logistic).")
 @click.option("--seed", default=TRAIN_DEFAULTS.seed, show_default=True)
@@ -69,34 +71,24 @@ def train(data_name, data_root, out_dir, epochs, checkpoint_every, batch_size, l
     from ..training.train import train as run_training
 
     dataset = load_dataset(data_name, data_root)
+    spec = api.FAMILIES[family]
     try:
         widths = tuple(int(w) for w in hidden.split(",") if w) if hidden else None
-        vae_config = model_config(family, dataset.likelihood, dataset.x_train[0].size, widths,
-                                  latent, mixture, features, width, pixel_floor)
+        vae_config = spec.config_from_options(dataset.likelihood, dataset.x_train[0].size, hidden=widths,
+                                              latent=latent, mixture=mixture, features=features,
+                                              width=width, pixel_floor=pixel_floor)
     except ValueError as e:
         raise BBCError(str(e)) from None
-    if family != "conv" and (free_bits or head_from):
-        raise BBCError("--free-bits and --head-from belong to the conv family")
+    taken = {"free_bits": free_bits, "head_from": head_from}
+    wrong = [f"--{k.replace('_', '-')}" for k, v in taken.items() if v and k not in spec.train_options]
+    if wrong:
+        raise BBCError(f"{' and '.join(wrong)} do not apply to the {family} family")
     config = TrainConfig(data_name, epochs, checkpoint_every, batch_size, lr, seed, validation,
                          dynamic_binarization, free_bits, head_from)
     from ..training.distributed import is_leader
 
     with TrainProgress(epochs, quiet or not is_leader()) as progress:  # under torchrun: one bar
         run_training(vae_config, config, dataset, out_dir, resume, progress.update)
-
-
-def model_config(family, likelihood, pixels, widths, latent, mixture, features, width, pixel_floor):
-    if family == "mlp":
-        return VAEConfig(likelihood, pixels, widths or VAE_DEFAULTS.hidden, latent or VAE_DEFAULTS.latent,
-                         "relu", pixel_floor)
-    if family == "local":
-        if latent:
-            raise ValueError("the local family has no latent")
-        return VAEConfig(likelihood, pixels, widths or LOCAL_HIDDEN, 0, "relu", pixel_floor,
-                         family, mixture, features)
-    head = tuple(w for w in (widths or LOCAL_HIDDEN) if w)  # --hidden 0: no head
-    return VAEConfig(likelihood, pixels, head, latent or CONV_LATENT, "relu", pixel_floor, family,
-                     mixture, features if head else 0, width)
 
 
 @main.command("eval")
@@ -114,16 +106,14 @@ def model_config(family, likelihood, pixels, widths, latent, mixture, features, 
 @friendly_errors
 def eval_command(checkpoint, data_name, data_root, split, encoder, samples, iwae_samples, level, as_json):
     """Print the BPD of CHECKPOINT on a dataset split: -ELBO and -IWAE-K."""
-    from ..model.checkpoint import load_checkpoint
     from ..training.data import load_dataset
-    from ..training.evaluate import evaluate_checkpoint
+    from ..training.evaluate import evaluate_checkpoint, level_bound_bpd
 
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = api.load_checkpoint(checkpoint)
     dataset = load_dataset(data_name or ckpt.info.get("data", ""), data_root)
     result = {"checkpoint": str(checkpoint),
               **evaluate_checkpoint(ckpt, dataset, split, encoder, samples, iwae_samples)}
     if level:
-        from ..api import level_bound_bpd
         result.update(level=level, level_bound_bpd=level_bound_bpd(ckpt, encoder, dataset.split(split), level))
     if as_json:
         click.echo(json.dumps(result))
@@ -163,11 +153,10 @@ def eval_command(checkpoint, data_name, data_root, split, encoder, samples, iwae
 def refine(checkpoint, method, alpha, model_samples, epochs, data_name, data_root, split, name, out,
            curve_every, batch_size, lr, seed, force, quiet):
     """Re-train the encoder of CHECKPOINT with its decoder frozen, and store it by name."""
-    from ..model.checkpoint import load_checkpoint
     from ..training.data import load_dataset
     from ..training.refine import refine_checkpoint
 
-    dataset = load_dataset(data_name or load_checkpoint(checkpoint).info.get("data", ""), data_root)
+    dataset = load_dataset(data_name or api.load_checkpoint(checkpoint).info.get("data", ""), data_root)
     split = split or ("test" if method == "optimal" else "train")
     config = RefineConfig(method, dataset.name, split, epochs, alpha, model_samples, batch_size, lr, seed)
     with TrainProgress(epochs, quiet) as progress:

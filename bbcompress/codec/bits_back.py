@@ -11,6 +11,7 @@ bits (paid once per stack); every later batch draws from the bits its predecesso
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import numpy as np
@@ -42,16 +43,35 @@ def bits_back(prior: Codec, likelihood: Callable[[np.ndarray], Codec],
 Progress = Callable[[int], None]
 
 
+@dataclass(frozen=True)
+class CodingSettings:
+    """How a model codes, as an archive section records it: the same value builds the
+    coding on both sides (a model without a latent ignores all of it)."""
+    encoder: str = "none"  # the named encoder of q(z|x)
+    latents: str = "buckets"  # latent discretization (codec.latents)
+    latent_bits: int = 8
+    particles: int = 1  # > 1: importance-sampled bits-back
+    refine_steps: int = 0  # per-image refinement of q
+
+
 class Coding(Protocol):
-    """What a chain of batches needs: each batch's codec and what one image pops.
+    """A model as codecs: what a chain of batches needs (each batch's codec and what one
+    image pops), and what choosing a model needs (a cheap cost estimate).
 
     A coding may have a lighter *warm-up* codec (``warm=True``: e.g. plain bits-back
     where the full one pops many particles): batches use it until the stack can pay for
     one image of the full codec, so the seed stays as small as the light codec needs."""
 
+    max_batch: int  # most images per batch by default
+    particles: int
+    refine_steps: int
+
     def codec(self, mask: np.ndarray, warm: bool = False) -> Codec: ...
 
     def pops_per_image(self, warm: bool = False) -> int: ...
+
+    def estimate_bits(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """About -log2 p(x) per image (bits), cheaply."""
 
 
 def next_batch_size(coder, remaining: int, max_batch: int, pops_per_image: int) -> int:

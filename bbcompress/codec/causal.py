@@ -99,7 +99,7 @@ class ExactCausalNet:
         for index, layer in enumerate(self.layers):
             y = gathered(h, layer.offsets) @ layer.taps.reshape(-1, layer.taps.shape[-1])
             y += layer_bias(layer, biases, index, count)
-            h = on_grid(y, layer.shift).reshape(count, side, side, -1)
+            h = relu_on_grid(y, layer.shift).reshape(count, side, side, -1)
         out = h.reshape(count * side * side, -1) @ self.out.taps[0] + self.out.bias[0]
         return out.reshape(count, side * side, -1) * 2.0**-self.out.shift
 
@@ -133,7 +133,7 @@ def float_layer(layer: CausalLayer, unit: float) -> tuple[np.ndarray, np.ndarray
     return weight.astype(np.float32), (layer.bias * scale).astype(np.float32)
 
 
-def on_grid(y: np.ndarray, shift: int) -> np.ndarray:
+def relu_on_grid(y: np.ndarray, shift: int) -> np.ndarray:
     """relu(y_int * 2**-shift) floored to the activation grid, as integers (in place)."""
     y *= 2.0 ** (ACTIVATION_BITS - shift)
     return np.maximum(np.floor(y, out=y), 0, out=y)
@@ -179,7 +179,7 @@ class RasterSteps:
             taps = source[:, [self.index(position, dr, dc) for dr, dc in layer.offsets]]
             y = taps.reshape(len(taps), -1) @ layer.taps.reshape(-1, layer.taps.shape[-1])
             y += bias[:, position]
-            target[:, self.index(position)] = on_grid(y, layer.shift)
+            target[:, self.index(position)] = relu_on_grid(y, layer.shift)
         h = self.buffers[-1][:, self.index(position)]
         return (h @ self.net.out.taps[0] + self.net.out.bias[0]) * 2.0**-self.net.out.shift
 

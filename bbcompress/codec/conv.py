@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .causal import on_grid, quantize, shifted
+from .causal import quantize, relu_on_grid, shifted
 from .exact import ACTIVATION_BITS
 
 
@@ -110,7 +110,7 @@ class ExactConvNet:
             y, shape = self.linear_part(h, layer)
             if index == len(self.layers) - 1:
                 return (y * 2.0**-layer.shift).reshape(shape)
-            h = on_grid(y, layer.shift).reshape(shape)
+            h = relu_on_grid(y, layer.shift).reshape(shape)
         raise AssertionError("a net has layers")
 
     @staticmethod

@@ -27,7 +27,7 @@ CATEGORICAL = MODELS.Categorical(perfect=False)
 LogWeights = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def on_grid(log_terms: np.ndarray) -> np.ndarray:
+def log_terms_on_grid(log_terms: np.ndarray) -> np.ndarray:
     """Round per-symbol log terms to the grid so that sums of them are exact in float64."""
     return np.round(log_terms / WEIGHT_UNIT) * WEIGHT_UNIT
 

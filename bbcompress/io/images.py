@@ -18,7 +18,7 @@ from ..errors import ImageError
 from ..kinds import Kind
 from .names import LOSSLESS_FORMATS, restored_name
 
-TILE = 28
+TILE_SIDE = 28
 MAX_SIDE = 65535
 MAX_PIXELS = 1 << 27  # per image and per archive section: bounds what a decoder allocates
 
@@ -80,26 +80,26 @@ def image_writer(image: Image):
 
 
 def tile_count(height: int, width: int) -> int:
-    return -(-height // TILE) * -(-width // TILE)
+    return -(-height // TILE_SIDE) * -(-width // TILE_SIDE)
 
 
 def to_tiles(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(H, W) -> (tiles (T, 784) uint8, mask (T, 784) bool), tiles in row-major order."""
     height, width = pixels.shape
-    rows, cols = -(-height // TILE), -(-width // TILE)
-    padded = np.zeros((rows * TILE, cols * TILE), dtype=np.uint8)
+    rows, cols = -(-height // TILE_SIDE), -(-width // TILE_SIDE)
+    padded = np.zeros((rows * TILE_SIDE, cols * TILE_SIDE), dtype=np.uint8)
     mask = np.zeros_like(padded, dtype=bool)
     padded[:height, :width] = pixels
     mask[:height, :width] = True
 
     def cut(a):
-        return a.reshape(rows, TILE, cols, TILE).swapaxes(1, 2).reshape(rows * cols, TILE * TILE)
+        return a.reshape(rows, TILE_SIDE, cols, TILE_SIDE).swapaxes(1, 2).reshape(rows * cols, TILE_SIDE * TILE_SIDE)
     return cut(padded), cut(mask)
 
 
 def from_tiles(tiles: np.ndarray, height: int, width: int) -> np.ndarray:
-    rows, cols = -(-height // TILE), -(-width // TILE)
-    full = tiles.reshape(rows, cols, TILE, TILE).swapaxes(1, 2).reshape(rows * TILE, cols * TILE)
+    rows, cols = -(-height // TILE_SIDE), -(-width // TILE_SIDE)
+    full = tiles.reshape(rows, cols, TILE_SIDE, TILE_SIDE).swapaxes(1, 2).reshape(rows * TILE_SIDE, cols * TILE_SIDE)
     return np.ascontiguousarray(full[:height, :width])
 
 

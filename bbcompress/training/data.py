@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BBCError, DataError
-from ..io.images import TILE
+from ..io.images import TILE_SIDE
 from ..io.paths import read_inputs
 from ..kinds import Kind
 
@@ -148,9 +148,9 @@ def load_dataset(name: str, root: str | Path | None = None) -> Dataset:
 
 def whole_tiles(pixels: np.ndarray) -> np.ndarray:
     """The image's whole 28x28 tiles (N, 28, 28), row-major; partial edges are dropped."""
-    rows, cols = pixels.shape[0] // TILE, pixels.shape[1] // TILE
-    grid = pixels[:rows * TILE, :cols * TILE].reshape(rows, TILE, cols, TILE)
-    return grid.transpose(0, 2, 1, 3).reshape(rows * cols, TILE, TILE)
+    rows, cols = pixels.shape[0] // TILE_SIDE, pixels.shape[1] // TILE_SIDE
+    grid = pixels[:rows * TILE_SIDE, :cols * TILE_SIDE].reshape(rows, TILE_SIDE, cols, TILE_SIDE)
+    return grid.transpose(0, 2, 1, 3).reshape(rows * cols, TILE_SIDE, TILE_SIDE)
 
 
 def load_folder(folder: Path) -> Dataset:
@@ -166,8 +166,8 @@ def load_folder(folder: Path) -> Dataset:
     tiles = [whole_tiles(i.pixels * (scale if i.kind == Kind.BINARY else 1)) for i in images]
     tiles = np.concatenate(tiles).astype(np.uint8)
     if len(tiles) < 2:
-        small = sum(min(i.pixels.shape) < TILE for i in images)
-        raise DataError(f"{folder}: {len(tiles)} whole {TILE}x{TILE} tile(s) in {len(images)} image(s)"
+        small = sum(min(i.pixels.shape) < TILE_SIDE for i in images)
+        raise DataError(f"{folder}: {len(tiles)} whole {TILE_SIDE}x{TILE_SIDE} tile(s) in {len(images)} image(s)"
                         + (f" ({small} smaller than a tile)" if small else "")
                         + ": training needs at least 2 (one to train on, one to test)")
     tiles = tiles[np.random.default_rng(FOLDER_SEED).permutation(len(tiles))]

@@ -51,6 +51,6 @@ def all_finite(loss: torch.Tensor) -> bool:
     return bool(finite.item())
 
 
-def parallel(model: torch.nn.Module) -> torch.nn.Module:
+def data_parallel(model: torch.nn.Module) -> torch.nn.Module:
     """The model to call in training steps: wrapped for gradient averaging under torchrun."""
     return DistributedDataParallel(model) if world()[1] > 1 else model

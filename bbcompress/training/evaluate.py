@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..codec.bits_back import CodingSettings
 from ..errors import BBCError
-from ..model.networks import from_checkpoint
-from ..model.vae import VAE, bits_per_dim
+from ..families.networks import from_checkpoint
+from ..families.mlp import VAE, bits_per_dim
 from .steps import as_pixels
 
 EVAL_SEED = 0
@@ -64,3 +65,26 @@ def evaluate_checkpoint(checkpoint, dataset, split: str = "test", encoder: str =
     if iwae_samples:
         result.update(iwae_bpd=iwae_bpd(vae, images, iwae_samples), iwae_samples=iwae_samples)
     return result
+
+
+def level_bound_bpd(checkpoint, encoder: str, images: np.ndarray, level: int, seed: int = 0,
+                    batch: int = 100) -> float:
+    """The rate a compression level tends to, without coding: -log((1/N) sum_k w_k) in
+    bits/dim, with the level's N particles drawn from its (refined) posterior and
+    discretized latents, from the exact networks the coder runs."""
+    x = images.reshape(len(images), -1)
+    particles, steps = checkpoint.config.spec.level(level)
+    coding = checkpoint.config.spec.coding(checkpoint, CodingSettings(encoder, particles=particles,
+                                                                      refine_steps=steps))
+    if not checkpoint.config.has_latent:  # every level codes at -log p(x), exactly
+        return float(coding.exact_bits(x, np.ones(x.shape, dtype=bool)).sum() / x.size)
+    rng, total = np.random.default_rng(seed), 0.0
+    for start in range(0, len(x), batch):
+        chunk = x[start:start + batch]
+        mask = np.ones(chunk.shape, dtype=bool)
+        mean, std = coding.encode(chunk, mask)
+        z = mean[:, None, :] + std[:, None, :] * rng.standard_normal((len(chunk), particles, mean.shape[1]))
+        log_w = coding.log_weights(chunk, mask, coding.latents.nearest(z))
+        top = log_w.max(axis=1)
+        total += float(np.sum(top + np.log(np.exp(log_w - top[:, None]).mean(axis=1))))
+    return -total / (x.size * np.log(2))

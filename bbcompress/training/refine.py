@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from ..errors import BBCError, OutputExists
-from ..model.checkpoint import Checkpoint, load_checkpoint
-from ..model.networks import from_checkpoint
-from ..model.vae import VAE, state_arrays
+from ..checkpoint import Checkpoint, load_checkpoint
+from ..families.networks import from_checkpoint
+from ..families.mlp import VAE, state_arrays
 from .config import RefineConfig
 from .evaluate import elbo_bpd
 from .steps import as_pixels, guarded_step

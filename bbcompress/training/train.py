@@ -18,14 +18,15 @@ from safetensors.torch import load_file, save
 
 from ..errors import BBCError
 from ..io.atomic import atomic_write_bytes
-from ..model.config import VAEConfig
-from ..model.networks import build, start_head_from, to_checkpoint
-from ..model.zoo import resolve_model
-from ..model.vae import bits_per_dim
+from ..families.config import ModelConfig
+from ..families.conv import start_head_from
+from ..families.networks import build, to_checkpoint
+from ..zoo import resolve_model
+from ..families.mlp import bits_per_dim
 from .config import TrainConfig
 from .data import Dataset
 from .evaluate import elbo_bpd
-from .distributed import barrier, parallel, share, world
+from .distributed import barrier, data_parallel, share, world
 from .steps import as_pixels, guarded_step
 
 RESUME = "resume"
@@ -43,7 +44,7 @@ class TrainState:
     epoch: int = 0
     skipped_steps: int = 0  # minibatches whose loss or gradients were not finite
 
-    def save(self, folder: Path, vae_config: VAEConfig, train_config: TrainConfig) -> None:
+    def save(self, folder: Path, vae_config: ModelConfig, train_config: TrainConfig) -> None:
         tensors = {f"model.{k}": v for k, v in self.vae.state_dict().items()}
         for index, state in self.optimizer.state_dict()["state"].items():
             tensors.update({f"adam.{index}.{k}": v for k, v in state.items()})
@@ -70,7 +71,7 @@ class TrainState:
         self.epoch, self.skipped_steps = meta["epoch"], meta.get("skipped_steps", 0)
 
 
-def new_state(vae_config: VAEConfig, train_config: TrainConfig) -> TrainState:
+def new_state(vae_config: ModelConfig, train_config: TrainConfig) -> TrainState:
     torch.manual_seed(train_config.seed)
     vae = build(vae_config, train_config.free_bits)
     optimizer = torch.optim.Adam(vae.parameters(), lr=train_config.lr)
@@ -78,7 +79,7 @@ def new_state(vae_config: VAEConfig, train_config: TrainConfig) -> TrainState:
     return TrainState(vae, optimizer, shuffle)
 
 
-def prepare_folder(folder: Path, vae_config: VAEConfig, train_config: TrainConfig,
+def prepare_folder(folder: Path, vae_config: ModelConfig, train_config: TrainConfig,
                    resume: bool) -> TrainState:
     state = new_state(vae_config, train_config)
     resume_card = folder / f"{RESUME}.json"
@@ -140,7 +141,7 @@ def save_checkpoint(state: TrainState, folder: Path, dataset: Dataset, validatio
     return rates
 
 
-def train(vae_config: VAEConfig, config: TrainConfig, dataset: Dataset, folder: str | Path,
+def train(vae_config: ModelConfig, config: TrainConfig, dataset: Dataset, folder: str | Path,
           resume: bool = False, report: Callable[[dict], None] = print) -> TrainState:
     """Train for ``config.epochs`` epochs, checkpointing every ``checkpoint_every``.
 
@@ -151,7 +152,7 @@ def train(vae_config: VAEConfig, config: TrainConfig, dataset: Dataset, folder: 
     state = prepare_folder(folder, vae_config, config, resume)
     if rank:  # the same weights and data order everywhere, other sampling noise
         torch.manual_seed(config.seed + 7919 * rank + state.epoch)
-    model = parallel(state.vae)
+    model = data_parallel(state.vae)
     validation = None
     if config.validation:
         dataset, validation = dataset.holdout(config.validation)

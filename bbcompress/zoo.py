@@ -12,8 +12,8 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from ..errors import CheckpointError, ModelMismatch
-from ..kinds import Kind
+from .errors import CheckpointError, ModelMismatch
+from .kinds import Kind
 from .checkpoint import Checkpoint, checkpoint_paths, from_bytes, load_checkpoint
 
 MODELS_ENV = "BBCOMPRESS_MODELS"
@@ -30,7 +30,7 @@ def models_folder() -> Path:
     try:
         return Path(str(resources.files("bbcompress.models")))
     except ModuleNotFoundError:  # running from a source tree that was not installed
-        return Path(__file__).resolve().parents[2] / "models"
+        return Path(__file__).resolve().parents[1] / "models"
 
 
 def shipped_cards() -> dict[str, dict]:
@@ -116,10 +116,14 @@ class ModelSet:
         return offered[name] if name in offered else self.shipped_model(name)
 
     def with_embedded(self, models) -> "ModelSet":
-        """This set, and the models an archive carries (``EmbeddedModel``s), verified."""
-        for model in models:
-            self.embedded[model.name] = from_bytes(model.card, model.weights, f"embedded model {model.name!r}")
-        return self
+        """A copy of this set with the models an archive carries (``EmbeddedModel``s),
+        verified; this set is unchanged."""
+        copy = ModelSet()
+        copy.offered, copy.shipped = self.offered, self.shipped  # shared: the same models
+        copy.embedded = {**self.embedded, **{
+            model.name: from_bytes(model.card, model.weights, f"embedded model {model.name!r}")
+            for model in models}}
+        return copy
 
     def for_section(self, kind: Kind, name: str) -> Checkpoint:
         """The model to decode a section written with model ``name``: the one offered for

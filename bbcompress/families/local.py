@@ -18,9 +18,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..kinds import Kind
-from .checkpoint import Checkpoint
-from .config import LOCAL_KERNELS, MAX_LOG_SCALE, MIN_LOG_SCALE, TILE_SIDE, VAEConfig
-from .vae import load_arrays, logistic256_log_prob, state_arrays
+from ..checkpoint import Checkpoint
+from ..io.images import TILE_SIDE
+from .config import MAX_LOG_SCALE, MIN_LOG_SCALE, ModelConfig
+from .local_coding import LOCAL_KERNELS
+from .mlp import load_arrays, logistic256_log_prob, state_arrays
 
 
 def causal_mask(kernel: int, centre: bool) -> torch.Tensor:
@@ -43,7 +45,7 @@ class CausalLayer(nn.Module):
         return F.relu(taps + self.features(f))
 
 
-def sample_pixels(raw: torch.Tensor, config: VAEConfig, generator: torch.Generator | None) -> torch.Tensor:
+def sample_pixels(raw: torch.Tensor, config: ModelConfig, generator: torch.Generator | None) -> torch.Tensor:
     """One draw per row of raw laws (N, outputs): a Bernoulli logit, or the mixture of
     discretized logistics with its uniform floor; pixel values as floats."""
     if config.kind == Kind.BINARY:
@@ -88,7 +90,7 @@ def init_mixture_out(layer: nn.Conv2d, components: int) -> None:
 
 
 class LocalModel(nn.Module):
-    def __init__(self, config: VAEConfig):
+    def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
         side, channels = TILE_SIDE, (1, *config.hidden)
@@ -148,11 +150,17 @@ class LocalModel(nn.Module):
         return self.log_likelihood(x)
 
 
-def local_from_checkpoint(checkpoint: Checkpoint) -> LocalModel:
+def build(config: ModelConfig, free_bits: float = 0.0) -> LocalModel:
+    """No latent, so no KL for ``free_bits`` to act on."""
+    return LocalModel(config)
+
+
+def from_checkpoint(checkpoint: Checkpoint, encoder: str | None = None) -> LocalModel:
+    """``encoder``: ignored (no latent, no encoder)."""
     model = LocalModel(checkpoint.config)
     load_arrays(model, checkpoint.decoder)
     return model
 
 
-def checkpoint_from_local(model: LocalModel, info: dict) -> Checkpoint:
+def to_checkpoint(model: LocalModel, info: dict, encoder_info: dict | None = None) -> Checkpoint:
     return Checkpoint(model.config, state_arrays(model), {}, {}, info)

@@ -1,10 +1,17 @@
-"""A local-family checkpoint as an autoregressive codec: the exact causal network
-(``codec.causal``) gives every pixel a mixture of discretized logistics, coded as 8
-binary decisions (``codec.mixture``) in raster order. No latent, so no bits-back: the
-rate is exactly -log2 p(x) plus the coder's rounding, and the initial bits are only
-the stack's one sealed seed word.
+"""The local family: a causal local head with no latent. Each pixel's law comes from
+its already-coded neighbours through masked convolutions, first ``LOCAL_KERNELS[0]``
+with the centre excluded, then ``LOCAL_KERNELS[1]`` layers (``hidden``: their channels),
+plus ``features`` learned maps that enter every layer by a 1x1 convolution; a mixture of
+``mixture`` discretized logistics per pixel (greyscale) or one logit (binary).
+
+As a codec: the exact causal network (``codec.causal``) gives every pixel its law,
+coded as 8 binary decisions (``codec.mixture``) in raster order. No latent, so no
+bits-back: the rate is exactly -log2 p(x) plus the coder's rounding, and the initial
+bits are only the stack's one sealed seed word.
 """
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,13 +22,48 @@ from ..codec.exact import ACTIVATION_BITS
 from ..codec.mixture import mixture_pixels
 from ..errors import CodingError
 from ..kinds import Kind
-from .checkpoint import Checkpoint
-from .config import LOCAL_KERNELS, MAX_LOG_SCALE, MIN_LOG_SCALE, TILE_SIDE
+from ..io.images import TILE_SIDE
+from .config import MAX_LOG_SCALE, MIN_LOG_SCALE, ModelConfig
+
+if TYPE_CHECKING:
+    from ..checkpoint import Checkpoint
+
+LOCAL_KERNELS = (5, 3)  # first masked layer (centre excluded), later ones (centre included)
+DEFAULTS = {"hidden": (64, 64)}
 
 # Decoding steps through 784 pixels one at a time: the more images per step, the less
 # numpy overhead per image (benchmarks/results/local-speed.md).
 LOCAL_MAX_BATCH = 500
 ENCODE_CHUNK = 50  # images per all-pixels pass: bounds the gathered taps' memory (~100 MB)
+
+
+def validate(config: ModelConfig) -> None:
+    if (config.latent != 0 or config.pixels != TILE_SIDE**2 or config.mixture < 1 or config.features < 0
+            or not config.hidden or config.width != 0):
+        raise ValueError("the local family codes 28x28 tiles without a latent, "
+                         "with at least one layer and one mixture component")
+
+
+def config_from_options(likelihood: str, pixels: int, hidden=None, latent=None, mixture=1, features=0,
+                        pixel_floor=0.0, **unused) -> ModelConfig:
+    if latent:
+        raise ValueError("the local family has no latent")
+    return ModelConfig(likelihood, pixels, hidden or DEFAULTS["hidden"], 0, "relu", pixel_floor,
+                       "local", mixture, features)
+
+
+def local_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Parameter names and shapes of ``families.local.LocalModel`` (a conv VAE's head too)."""
+    side, channels = TILE_SIDE, (1, *config.hidden)
+    shapes = {"features": (config.features, side, side)}
+    for i, (n_in, n_out) in enumerate(zip(channels[:-1], channels[1:])):
+        kernel = LOCAL_KERNELS[min(i, 1)]
+        shapes[f"layers.{i}.taps.weight"] = (n_out, n_in, kernel, kernel)
+        shapes[f"layers.{i}.taps.bias"] = (n_out,)
+        shapes[f"layers.{i}.features.weight"] = (n_out, config.features, 1, 1)
+    shapes["out.weight"] = (config.local_outputs, channels[-1], 1, 1)
+    shapes["out.bias"] = (config.local_outputs,)
+    return shapes
 
 
 def causal_net(config, weights: dict, prefix: str = "", added_bound: float = 0.0) -> ExactCausalNet:
@@ -49,7 +91,8 @@ class LocalCoding:
     max_batch = LOCAL_MAX_BATCH
     particles, refine_steps = 1, 0  # no latent: nothing to sample or refine (the plainest header)
 
-    def __init__(self, checkpoint: Checkpoint):
+    def __init__(self, checkpoint: Checkpoint, settings=None):
+        """``settings``: ignored; every level codes a model without a latent the same way."""
         self.config = checkpoint.config
         self.net = exact_network(checkpoint)
         self.law = binary_pixels() if self.config.kind == Kind.BINARY else mixture_pixels(

@@ -21,12 +21,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..kinds import Kind
-from .config import CONV_GRID, TILE_SIDE, VAEConfig, conv_decoder_maps
+from ..checkpoint import Checkpoint
+from ..errors import BBCError
+from ..io.images import TILE_SIDE
+from .config import ModelConfig
+from .conv_coding import CONV_GRID, decoder_maps
 from .local import LocalModel, init_mixture_out, mixture_log_prob, sample_pixels
+from .mlp import load_arrays, with_weights
+from .mlp import to_checkpoint  # noqa: F401  (a conv VAE is stored as any VAE is)
 
 
 class ConvEncoder(nn.Module):
-    def __init__(self, config: VAEConfig):
+    def __init__(self, config: ModelConfig):
         super().__init__()
         w = config.width
         self.convs = nn.ModuleList([nn.Conv2d(1, w, 4, 2, 1), nn.Conv2d(w, w, 4, 2, 1)])
@@ -41,12 +47,12 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    def __init__(self, config: VAEConfig):
+    def __init__(self, config: ModelConfig):
         super().__init__()
         self.config, w = config, config.width
         self.inp = nn.Linear(config.latent, w * CONV_GRID**2)
         self.ups = nn.ModuleList([nn.ConvTranspose2d(w, w, 4, 2, 1), nn.ConvTranspose2d(w, w, 4, 2, 1)])
-        self.maps = nn.Conv2d(w, conv_decoder_maps(config), 1)
+        self.maps = nn.Conv2d(w, decoder_maps(config), 1)
         self.head = LocalModel(config) if config.has_head else None
         if self.head is not None:
             # the head starts from its own learned maps: z's maps begin at zero
@@ -83,7 +89,7 @@ class ConvDecoder(nn.Module):
 
 
 class ConvVAE(nn.Module):
-    def __init__(self, config: VAEConfig, free_bits: float = 0.0):
+    def __init__(self, config: ModelConfig, free_bits: float = 0.0):
         super().__init__()
         self.config, self.free_bits = config, free_bits
         self.encoder = ConvEncoder(config)
@@ -129,3 +135,24 @@ class ConvVAE(nn.Module):
         chunks = [self.log_weights(x, min(8, samples - k), encoder) for k in range(0, samples, 8)]
         return torch.logsumexp(torch.cat(chunks), dim=0) - math.log(samples)
 
+
+
+def build(config: ModelConfig, free_bits: float = 0.0) -> ConvVAE:
+    return ConvVAE(config, free_bits)
+
+
+def from_checkpoint(checkpoint: Checkpoint, encoder: str = "amortized") -> ConvVAE:
+    return with_weights(ConvVAE(checkpoint.config), checkpoint, encoder)
+
+
+def start_head_from(model: ConvVAE, local: Checkpoint) -> None:
+    """A conv VAE's head (and its learned maps) from a trained local-family model: the VAE
+    starts at the head alone's rate, and its latent has only to add what the head lacks."""
+    head = getattr(getattr(model, "decoder", None), "head", None)
+    if head is None or local.config.family != "local":
+        raise BBCError("a head can only start from a local-family model, for a conv VAE with a head")
+    if (local.config.hidden, local.config.features, local.config.mixture, local.config.kind) != \
+            (model.config.hidden, model.config.features, model.config.mixture, model.config.kind):
+        raise BBCError(f"the local model's head (hidden {list(local.config.hidden)}, features "
+                       f"{local.config.features}, mixture {local.config.mixture}) differs from this one")
+    load_arrays(head, local.decoder)

@@ -19,9 +19,9 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as load_safetensors
 from safetensors.numpy import save as save_safetensors
 
-from ..errors import CheckpointError
-from ..io.atomic import atomic_write_bytes
-from .config import VAEConfig
+from .errors import CheckpointError
+from .io.atomic import atomic_write_bytes
+from .families.config import ModelConfig
 
 FORMAT = "bbcompress-checkpoint"
 VERSION = 1
@@ -50,7 +50,7 @@ def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
 
 @dataclass
 class Checkpoint:
-    config: VAEConfig
+    config: ModelConfig
     decoder: State
     encoders: dict[str, State]
     encoder_info: dict[str, dict] = field(default_factory=dict)
@@ -158,7 +158,7 @@ def from_bytes(card: dict, blob: bytes, source: str = "embedded model") -> Check
                               f"modified or corrupted")
     try:
         tensors = load_safetensors(blob)
-        config = VAEConfig(**card["config"])
+        config = ModelConfig(**card["config"])
         return split_tensors(config, tensors, card)
     except (SafetensorError, TypeError, ValueError, KeyError, AttributeError) as e:
         raise CheckpointError(f"{source}: malformed checkpoint ({e})") from None
@@ -182,7 +182,7 @@ def encoder_key(key: str, names) -> tuple[str, str]:
     return name, f"net.{param}"
 
 
-def split_tensors(config: VAEConfig, tensors: State, card: dict) -> Checkpoint:
+def split_tensors(config: ModelConfig, tensors: State, card: dict) -> Checkpoint:
     decoder = {k[len("decoder."):]: v for k, v in tensors.items() if k.startswith("decoder.")}
     encoders: dict[str, State] = {}
     for key, value in tensors.items():

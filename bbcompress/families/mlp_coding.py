@@ -1,4 +1,6 @@
-"""A checkpoint's VAE as bits-back codecs: exact networks, latent scheme, pixel law.
+"""The mlp family (the seed's VAE: MLP encoder and decoder, ``hidden`` layers of ReLU
+units, ``latent`` dims, all pixels independent given z) as bits-back codecs: exact
+networks, latent scheme, pixel law.
 
 Both networks run through ``ExactMLP`` (integer-valued float64 arithmetic), so the
 encoding and decoding sides of an archive compute bit-identical laws whatever the
@@ -9,9 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..codec.bits_back import DEFAULT_MAX_BATCH, bits_back
+from typing import TYPE_CHECKING
+
+from ..codec.bits_back import DEFAULT_MAX_BATCH, CodingSettings, bits_back
 from ..codec.core import Codec, masked, require_finite
-from ..codec.importance import importance_bits_back, on_grid
+from ..codec.importance import importance_bits_back, log_terms_on_grid
 from ..codec.exact import ACTIVATION_BITS, ExactMLP
 from ..codec.latents import latent_scheme
 from ..codec.pixels import (bernoulli_logits, bernoulli_logits_log_prob, bernoulli_logits_loss_grad,
@@ -19,30 +23,87 @@ from ..codec.pixels import (bernoulli_logits, bernoulli_logits_log_prob, bernoul
 from ..codec.refinement import Refinement
 from ..errors import CodingError
 from ..kinds import Kind
-from .checkpoint import Checkpoint
-from .config import MAX_LOG_SCALE, MIN_LOG_SCALE, mlp_linears
+from .config import MAX_LOG_SCALE, MIN_LOG_SCALE, ModelConfig
+
+if TYPE_CHECKING:
+    from ..checkpoint import Checkpoint
+
+# Compression level -> (importance-sampled particles, per-image refinement steps); level 1
+# is plain bits-back. Refinement buys more per second than particles (300 digits, one
+# core: 10 steps -3.1% binary / -3.5% greyscale at 1/5 and 1/8 of level 1's speed; 4
+# particles -2.2% / -0.7% at 1/2 and 1/4), so the ladder climbs by steps and adds
+# particles at the top. Rates and speeds of each level: benchmarks/results/levels.md.
+# The default level 4: the first refinement steps give the most per second.
+LEVELS = {1: (1, 0), 2: (1, 3), 3: (1, 5), 4: (1, 10), 5: (1, 15), 6: (1, 20), 7: (1, 30),
+          8: (4, 30), 9: (8, 50)}
+DEFAULTS = {"hidden": (500, 500), "latent": 10}
 
 
-class VAECoding:
+def validate(config: ModelConfig) -> None:
+    if config.mixture != 1 or config.features != 0 or config.width != 0:
+        raise ValueError("mixture, features and width belong to the local and conv families")
+
+
+def config_from_options(likelihood: str, pixels: int, hidden=None, latent=None, pixel_floor=0.0,
+                        **unused) -> ModelConfig:
+    return ModelConfig(likelihood, pixels, hidden or DEFAULTS["hidden"], latent or DEFAULTS["latent"],
+                       "relu", pixel_floor)
+
+
+def mlp_shapes(sizes: list[int]) -> dict[str, tuple[int, ...]]:
+    """Parameter names and shapes of ``nn.Sequential(Linear, ReLU, Linear, ...)``."""
+    shapes = {}
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes[f"net.{2 * i}.weight"] = (n_out, n_in)
+        shapes[f"net.{2 * i}.bias"] = (n_out,)
+    return shapes
+
+
+def encoder_sizes(config: ModelConfig) -> list[int]:
+    return [config.pixels, *config.hidden, 2 * config.latent]
+
+
+def decoder_sizes(config: ModelConfig) -> list[int]:
+    return [config.latent, *reversed(config.hidden), config.params_per_pixel * config.pixels]
+
+
+def encoder_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    return mlp_shapes(encoder_sizes(config))
+
+
+def decoder_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    return mlp_shapes(decoder_sizes(config))
+
+
+def mlp_linears(state: dict) -> list[tuple]:
+    """The (weight, bias) pairs of an MLP state dict, in layer order."""
+    indices = sorted({int(k.split(".")[1]) for k in state})
+    return [(state[f"net.{i}.weight"], state[f"net.{i}.bias"]) for i in indices]
+
+
+class MLPCoding:
     """The codec of a batch of 784-pixel tiles for one checkpoint and encoder."""
 
     max_batch = DEFAULT_MAX_BATCH
 
-    def __init__(self, checkpoint: Checkpoint, encoder: str, scheme: str = "buckets", bits: int = 8,
-                 particles: int = 1, refine_steps: int = 0):
+    def __init__(self, checkpoint: Checkpoint, settings: CodingSettings = CodingSettings("amortized")):
         self.config = checkpoint.config
-        self.particles = particles
-        self.refinement = Refinement(refine_steps, self.config.latent)
+        self.particles = settings.particles
+        self.refinement = Refinement(settings.refine_steps, self.config.latent)
         self.last_posterior: tuple = (None, None)
-        self.latents = latent_scheme(scheme, bits)
-        greyscale = self.config.kind == Kind.GREYSCALE
+        self.latents = latent_scheme(settings.latents, settings.latent_bits)
         try:
-            self.encoder = ExactMLP(mlp_linears(checkpoint.encoder(encoder)),
-                                    1 / 255 if greyscale else 1.0, 255.0 if greyscale else 1.0)
-            self.decoder = ExactMLP(mlp_linears(checkpoint.decoder), 2.0**-ACTIVATION_BITS,
-                                    np.ceil(self.latents.z_max * 2**ACTIVATION_BITS))
-        except ValueError as e:
+            self.encoder, self.decoder = self.exact_networks(checkpoint, settings.encoder)
+        except (ValueError, OverflowError) as e:
             raise CodingError(f"this model cannot drive the coder: {e}") from None
+
+    def exact_networks(self, checkpoint: Checkpoint, encoder: str) -> tuple:
+        """(encoder, decoder) in exact arithmetic."""
+        greyscale = self.config.kind == Kind.GREYSCALE
+        return (ExactMLP(mlp_linears(checkpoint.encoder(encoder)), 1 / 255 if greyscale else 1.0,
+                         255.0 if greyscale else 1.0),
+                ExactMLP(mlp_linears(checkpoint.decoder), 2.0**-ACTIVATION_BITS,
+                         np.ceil(self.latents.z_max * 2**ACTIVATION_BITS)))
 
     @property
     def refine_steps(self) -> int:
@@ -122,8 +183,8 @@ class VAECoding:
         flat = particles.reshape(images * count, dims)
         params = self.decode(self.latents.z(flat))
         x_rep, mask_rep = np.repeat(x, count, axis=0), np.repeat(mask, count, axis=0)
-        pixels = np.where(mask_rep, on_grid(self.pixel_log_probs(params, x_rep)), 0.0).sum(axis=1)
-        latent = on_grid(self.latents.log_prior(flat) - self.latents.log_posterior(
+        pixels = np.where(mask_rep, log_terms_on_grid(self.pixel_log_probs(params, x_rep)), 0.0).sum(axis=1)
+        latent = log_terms_on_grid(self.latents.log_prior(flat) - self.latents.log_posterior(
             np.repeat(mean, count, axis=0), np.repeat(std, count, axis=0), flat)).sum(axis=1)
         return (pixels + latent).reshape(images, count)
 

@@ -1,10 +1,10 @@
 """The VAE of the seed paper in torch, for training: MLP encoder q(z|x), MLP decoder
-p(x|z), prior N(0, I); likelihoods as in ``model.config``. The pixel floor stops a
+p(x|z), prior N(0, I); likelihoods as in ``families.config``. The pixel floor stops a
 decoder that over-fits its training images from charging thousands of bits for one
 unexpected test pixel (0 is the seed's model).
 
 Rates are in bits per dimension: BPD = -ELBO / (D ln 2). The coder never imports this
-module: ``model.coding`` runs the same networks exactly from the checkpoint's arrays.
+module: ``families.mlp_coding`` runs the same networks exactly from the checkpoint's arrays.
 """
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..kinds import Kind
-from .checkpoint import Checkpoint, State
-from .config import MAX_LOG_SCALE, MIN_LOG_SCALE, VAEConfig
+from ..checkpoint import Checkpoint, State
+from .config import MAX_LOG_SCALE, MIN_LOG_SCALE, ModelConfig
+from .mlp_coding import decoder_sizes, encoder_sizes
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -32,9 +33,9 @@ def mlp(sizes: list[int]) -> nn.Sequential:
 class Encoder(nn.Module):
     """q(z|x) = N(mean, diag exp(log_std)^2); takes pixels scaled to [0, 1]."""
 
-    def __init__(self, config: VAEConfig):
+    def __init__(self, config: ModelConfig):
         super().__init__()
-        self.net = mlp(config.encoder_sizes)
+        self.net = mlp(encoder_sizes(config))
 
     def forward(self, x01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, log_std = self.net(x01).chunk(2, dim=-1)
@@ -44,10 +45,10 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """p(x|z): logits (bernoulli) or (mean, log_scale) in pixel units (logistic256)."""
 
-    def __init__(self, config: VAEConfig):
+    def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.net = mlp(config.decoder_sizes)
+        self.net = mlp(decoder_sizes(config))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         out = self.net(z)
@@ -79,7 +80,7 @@ def logistic256_log_prob(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.T
 
 
 class VAE(nn.Module):
-    def __init__(self, config: VAEConfig):
+    def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
         self.encoder = Encoder(config)
@@ -167,11 +168,16 @@ def with_weights(model: nn.Module, checkpoint: Checkpoint, encoder: str = "amort
     return model
 
 
-def vae_from_checkpoint(checkpoint: Checkpoint, encoder: str = "amortized") -> VAE:
+def build(config: ModelConfig, free_bits: float = 0.0) -> VAE:
+    """The seed's VAE trains on the plain ELBO: ``free_bits`` is the conv family's."""
+    return VAE(config)
+
+
+def from_checkpoint(checkpoint: Checkpoint, encoder: str = "amortized") -> VAE:
     return with_weights(VAE(checkpoint.config), checkpoint, encoder)
 
 
-def checkpoint_from_vae(vae: nn.Module, info: dict, encoder_info: dict) -> Checkpoint:
+def to_checkpoint(vae: nn.Module, info: dict, encoder_info: dict) -> Checkpoint:
     """A checkpoint of a VAE of any family with a latent; its encoder is "amortized"."""
     return Checkpoint(vae.config, state_arrays(vae.decoder), {"amortized": state_arrays(vae.encoder)},
                       {"amortized": encoder_info}, info)

@@ -1,0 +1,82 @@
+"""Model families: one registry entry each, and nothing else branches on a family's name.
+
+A family is
+- a coding module (``NAME_coding.py``, numpy only): its configuration check, weight
+  shapes and coding class (exact networks -> codecs), which is all the coder needs;
+- a torch module (``NAME.py``, imported only to train or evaluate) with ``build(config,
+  free_bits)``, ``from_checkpoint(checkpoint, encoder)`` and ``to_checkpoint(model, info,
+  encoder_info)``;
+- an entry in ``FAMILIES`` below: the two joined, with the level policy (what each
+  compression level spends) and the defaults ``train`` offers.
+Adding a family touches those three files (and ``config.py`` if it needs a new field).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from ..errors import BBCError
+from . import conv_coding, local_coding, mlp_coding
+
+LEVELS = range(1, 10)  # 1 fastest .. 9 smallest
+DEFAULT_LEVEL = 4
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    summary: str  # one line, for `train --family`
+    has_latent: bool
+    coding: Callable  # coding(checkpoint, CodingSettings) -> a Coding (codec.bits_back)
+    validate: Callable  # validate(ModelConfig): ValueError if the family cannot be this
+    decoder_shapes: Callable  # decoder_shapes(config) -> {parameter: shape}
+    encoder_shapes: Callable = lambda config: {}
+    # level -> (importance-sampled particles, per-image refinement steps)
+    levels: Mapping[int, tuple[int, int]] = field(default_factory=lambda: {level: (1, 0) for level in LEVELS})
+    config_from_options: Callable = None  # (likelihood, pixels, **train options) -> ModelConfig
+    defaults: Mapping[str, object] = field(default_factory=dict)  # train options' defaults it sets
+    train_options: tuple[str, ...] = ()  # train options only this family takes
+    card_omits: tuple[str, ...] = ()  # config fields its cards leave out (unused by it)
+    has_head: Callable = lambda config: False  # pixels coded in raster order by a causal head
+    torch_module: str = field(default="", repr=False)
+
+    def level(self, level: int) -> tuple[int, int]:
+        """(particles, refinement steps) of a compression level for this family."""
+        if level not in self.levels:
+            raise BBCError(f"level {level} is not one of {min(LEVELS)}..{max(LEVELS)}")
+        return self.levels[level]
+
+    def torch(self):
+        """The family's torch module (training only: imports torch)."""
+        return importlib.import_module(f"{__name__}.{self.torch_module}")
+
+
+FAMILIES = {f.name: f for f in (
+    Family("mlp", "the seed's VAE: MLP encoder and decoder, independent pixels",
+           has_latent=True, coding=mlp_coding.MLPCoding, validate=mlp_coding.validate,
+           decoder_shapes=mlp_coding.decoder_shapes, encoder_shapes=mlp_coding.encoder_shapes,
+           levels=mlp_coding.LEVELS, config_from_options=mlp_coding.config_from_options,
+           defaults=mlp_coding.DEFAULTS,
+           card_omits=("family", "mixture", "features", "width"), torch_module="mlp"),
+    Family("local", "a causal local head (PixelCNN-like, 12 neighbours), no latent",
+           has_latent=False, coding=local_coding.LocalCoding, validate=local_coding.validate,
+           decoder_shapes=local_coding.local_shapes,
+           config_from_options=local_coding.config_from_options, defaults=local_coding.DEFAULTS,
+           card_omits=("width",),
+           has_head=lambda config: True, torch_module="local"),
+    Family("conv", "a convolutional VAE, with the local head unless --hidden 0",
+           has_latent=True, coding=conv_coding.ConvCoding, validate=conv_coding.validate,
+           decoder_shapes=conv_coding.decoder_shapes, encoder_shapes=conv_coding.encoder_shapes,
+           levels=conv_coding.LEVELS, config_from_options=conv_coding.config_from_options,
+           defaults=conv_coding.DEFAULTS,
+           train_options=("free_bits", "head_from"), has_head=lambda config: bool(config.hidden),
+           torch_module="conv"),
+)}
+
+
+def family(name: str) -> Family:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise ValueError(f"family must be one of {tuple(FAMILIES)}, not {name!r}") from None

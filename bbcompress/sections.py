@@ -1,0 +1,112 @@
+"""Archive sections: a group of images of one kind coded by one model on one stack (or
+stored by classic codecs), and back, verified against the section's checksums.
+
+A model's coding is built in one way on both sides: from ``CodingSettings``, which the
+writer derives from its options and records in the section's header, and the reader
+takes from that header.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .checkpoint import Checkpoint
+from .codec.bits_back import Coding, CodingSettings, Progress, pop_batches, push_batches
+from .codec.core import seed_bits
+from .errors import BBCError, IntegrityError, ModelMismatch
+from .io.archive import CoderSettings, ImageEntry, ModelRef, Section
+from .io.checksums import content_sha256, pixel_sha256
+from .io.classic import decode as classic_decode
+from .io.images import Image, from_tiles, tile_count, to_tiles
+
+Classic = tuple[Image, str, bytes]  # image, classic codec, its bytes
+
+
+def coding_of(checkpoint: Checkpoint, settings: CodingSettings) -> Coding:
+    """The model's coding, by its family."""
+    return checkpoint.config.spec.coding(checkpoint, settings)
+
+
+def recorded_settings(section: Section) -> CodingSettings:
+    """The settings a model section was coded with, as its header records them."""
+    coder = section.coder
+    return CodingSettings(section.model.encoder, coder.latents, coder.latent_bits, coder.particles,
+                          coder.refine_steps)
+
+
+def image_entries(images: list[Image]) -> list[ImageEntry]:
+    return [ImageEntry(i.name, i.pixels.shape[1], i.pixels.shape[0], i.mode) for i in images]
+
+
+def model_section(images: list[Image], model_name: str, checkpoint: Checkpoint, coding: Coding,
+                  settings: CodingSettings, max_batch: int | None = None,
+                  progress: Progress | None = None) -> Section:
+    """``images`` (all of one kind) coded by ``coding``, built from ``checkpoint`` and
+    ``settings``, as one section."""
+    kind = images[0].kind
+    if checkpoint.config.kind != kind:
+        raise BBCError(f"model {model_name} codes {checkpoint.config.kind} images, not {kind} ones")
+    tiles, masks = zip(*(to_tiles(image.pixels) for image in images))
+    words, schedule, warmup = push_batches(coding, np.concatenate(tiles), np.concatenate(masks),
+                                           max_batch or coding.max_batch, progress)
+    model = ModelRef(model_name, settings.encoder, checkpoint.fingerprint(settings.encoder))
+    coder = CoderSettings(settings.latents, settings.latent_bits, schedule,
+                          seed_bits(coding.pops_per_image(warm=True)), coding.particles,
+                          coding.refine_steps, warmup)
+    return Section(kind, model, coder, image_entries(images), words, pixel_sha256(images),
+                   content_sha256(kind, images))
+
+
+def classic_section(chosen: list[Classic]) -> Section:
+    images = [image for image, _, _ in chosen]
+    payload = b"".join(data for *_, data in chosen)
+    words = np.frombuffer(payload + b"\0" * (-len(payload) % 4), dtype="<u4").astype(np.uint32)
+    return Section(images[0].kind, None, None, image_entries(images), words, pixel_sha256(images),
+                   content_sha256(images[0].kind, images), [(c, len(d)) for _, c, d in chosen])
+
+
+def verified(section: Section, images: list[Image]) -> list[Image]:
+    if (section.pixel_sha256 is not None and pixel_sha256(images) != section.pixel_sha256) or (
+            section.content_sha256 and not content_sha256(section.kind, images).startswith(section.content_sha256)):
+        raise IntegrityError("decoded pixels do not match the archive's checksum (a decoding "
+                             "mismatch or corruption): nothing was written")
+    return images
+
+
+def classic_images(section: Section) -> list[Image]:
+    """A classic section's images, verified."""
+    images = []
+    for entry, (codec, _), data in zip(section.images, section.blobs, section.blob_data()):
+        try:
+            pixels = classic_decode(codec, data, section.kind, entry.width, entry.height)
+        except (ValueError, OSError, SyntaxError) as e:
+            raise IntegrityError(f"a classic-coded image does not decode ({e})") from None
+        images.append(Image(entry.name, entry.mode, pixels, section.kind))
+    return verified(section, images)
+
+
+def check_model(section: Section, checkpoint: Checkpoint) -> None:
+    """Refuse a model other than the one the section was written with."""
+    encoder = section.model.encoder
+    if checkpoint.config.kind != section.kind:
+        raise ModelMismatch(f"a {section.kind} section cannot be decoded by a model of "
+                            f"{checkpoint.config.kind} images")
+    if not checkpoint.has_encoder(encoder) or checkpoint.fingerprint(encoder) != section.model.fingerprint:
+        raise ModelMismatch(f"this archive was written with model {section.model.name!r} "
+                            f"(encoder {encoder}, weights {section.model.fingerprint[:12]}); "
+                            f"the model offered has other weights")
+
+
+def model_images(section: Section, checkpoint: Checkpoint, progress: Progress | None = None) -> list[Image]:
+    """A model section's images, verified against its checksums."""
+    check_model(section, checkpoint)
+    coding = coding_of(checkpoint, recorded_settings(section))
+    masks = np.concatenate([to_tiles(np.ones((e.height, e.width), np.uint8))[1] for e in section.images])
+    tiles = pop_batches(coding, section.words, masks, section.coder.schedule, section.coder.warmup,
+                        progress)
+    images, start = [], 0
+    for entry in section.images:
+        count = tile_count(entry.height, entry.width)
+        pixels = from_tiles(tiles[start:start + count], entry.height, entry.width)
+        images.append(Image(entry.name, entry.mode, pixels, section.kind))
+        start += count
+    return verified(section, images)
