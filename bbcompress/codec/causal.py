@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .exact import ACTIVATION_BITS, EXACT_LIMIT
+from .exact import ACTIVATION_BITS, quantize
 
 
 def causal_offsets(kernel: int, centre: bool) -> list[tuple[int, int]]:
@@ -36,22 +36,6 @@ class CausalLayer:
     bias: np.ndarray  # (positions, out): b_int + f_int @ W_f_int, integer-valued
     shift: int
     relu: bool
-
-
-def quantize(weights: list[np.ndarray], units: list[float], bounds: list[float],
-             bias: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, int, float]:
-    """Integer weights (one (in, out) block per input group, each in its own unit and
-    bounded by its own |a_int|) and bias at the largest exact shift; and |y_int|'s bound."""
-    scaled = [np.asarray(w, dtype=np.float64) * u for w, u in zip(weights, units)]
-    real = sum(np.abs(w).sum(0) * b for w, b in zip(scaled, bounds)) + np.abs(bias).max(0)
-    shift = int(np.floor(np.log2(EXACT_LIMIT / ((float(real.max()) + 1.0) * 1.01))))
-    while True:  # rounding can add up to half a unit per weight: re-check
-        ints = [np.round(w * 2.0**shift) for w in scaled]
-        b_int = np.round(np.asarray(bias, dtype=np.float64) * 2.0**shift)
-        worst = sum(np.abs(w).sum(0) * b for w, b in zip(ints, bounds)) + np.abs(b_int).max(0)
-        if float(worst.max()) < EXACT_LIMIT:
-            return ints, b_int, shift, float(worst.max())
-        shift -= 1
 
 
 class ExactCausalNet:

@@ -114,12 +114,24 @@ def quantize_layers(linears, input_unit: float, input_bound: float) -> list[Exac
 
 def quantize_linear(weight: np.ndarray, bias: np.ndarray, unit: float, bound: float,
                     relu: bool) -> ExactLayer:
-    w = np.asarray(weight, dtype=np.float64).T * unit
-    b = np.asarray(bias, dtype=np.float64)
-    real_bound = float((np.abs(w).sum(0) * bound + np.abs(b)).max()) + 1.0
-    shift = int(np.floor(np.log2(EXACT_LIMIT / (real_bound * 1.01))))
-    while True:  # the rounding of W can add up to in_features * bound / 2: re-check
-        w_int, b_int = np.round(w * 2.0**shift), np.round(b * 2.0**shift)
-        if float((np.abs(w_int).sum(0) * bound + np.abs(b_int)).max()) < EXACT_LIMIT:
-            return ExactLayer(np.ascontiguousarray(w_int), b_int, shift, relu)
+    """A linear layer (weight (out, in)) at the largest exact shift (a one-row bias)."""
+    (w_int,), b_int, shift, _ = quantize([np.asarray(weight, dtype=np.float64).T], [unit], [bound],
+                                         np.asarray(bias, dtype=np.float64)[None, :])
+    return ExactLayer(np.ascontiguousarray(w_int), b_int[0], shift, relu)
+
+
+def quantize(weights: list[np.ndarray], units: list[float], bounds: list[float],
+             bias: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, int, float]:
+    """Integer weights (one (in, out) block per input group, each in its own unit and
+    bounded by its own |a_int|) and bias at the largest exact shift; and |y_int|'s bound."""
+    scaled = [np.asarray(w, dtype=np.float64) * u for w, u in zip(weights, units)]
+    real = sum(np.abs(w).sum(0) * b for w, b in zip(scaled, bounds)) + np.abs(bias).max(0)
+    shift = int(np.floor(np.log2(EXACT_LIMIT / ((float(real.max()) + 1.0) * 1.01))))
+    while True:  # rounding can add up to half a unit per weight: re-check
+        ints = [np.round(w * 2.0**shift) for w in scaled]
+        b_int = np.round(np.asarray(bias, dtype=np.float64) * 2.0**shift)
+        worst = sum(np.abs(w).sum(0) * b for w, b in zip(ints, bounds)) + np.abs(b_int).max(0)
+        if float(worst.max()) < EXACT_LIMIT:
+            return ints, b_int, shift, float(worst.max())
         shift -= 1
+

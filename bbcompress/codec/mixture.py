@@ -14,7 +14,7 @@ import numpy as np
 
 from .autoregressive import PixelLaw
 from .core import require_finite
-from .pixels import LEVEL_BITS, bernoulli, level_bits, logistic_tails, ordered_sum, upper_probability
+from .pixels import LEVEL_BITS, bernoulli, interval_decisions, level_bits, ordered_sum, squashed_mean
 
 
 def mixture_pixels(components: int, floor: float, min_log_scale: float, max_log_scale: float) -> PixelLaw:
@@ -33,32 +33,12 @@ def mixture_laws(out: np.ndarray, components: int, min_log_scale: float, max_log
     logits, raw_mean, raw_log_scale = np.split(out, 3, axis=-1)
     e = np.exp(logits - logits.max(axis=-1, keepdims=True))
     weights = e / ordered_sum(e)[..., None]
-    with np.errstate(over="ignore"):
-        mean = 256.0 / (1.0 + np.exp(-raw_mean)) - 0.5
-    return weights, mean, np.clip(raw_log_scale, min_log_scale, max_log_scale)
+    return weights, squashed_mean(raw_mean), np.clip(raw_log_scale, min_log_scale, max_log_scale)
 
 
 def mixture_decisions(weights: np.ndarray, mean: np.ndarray, log_scale: np.ndarray, floor: float):
-    """(start state, step) as in ``pixels.logistic_decisions``, over pixels (N,) with K
-    components each ((N, K) arrays)."""
-    inv_scale = np.exp(-log_scale)
-    open_low = (np.zeros_like(mean), np.ones_like(mean))  # tails at -inf
-    open_high = (np.ones_like(mean), np.zeros_like(mean))  # tails at +inf
-
-    def step(state):
-        level, low, lo, hi = state
-        half = 1 << (LEVEL_BITS - 1 - level)
-        edge = (low + half - 0.5)[:, None]
-        mid = logistic_tails(edge, mean, inv_scale)
-        p = upper_probability(lo, mid, hi, edge <= mean, half, floor, weights)
-
-        def advance(bit):
-            taken = (bit == 1)[:, None]
-            return (level + 1, np.where(bit == 1, low + half, low),
-                    tuple(np.where(taken, m, t) for m, t in zip(mid, lo)),
-                    tuple(np.where(taken, t, m) for m, t in zip(mid, hi)))
-        return p, advance
-    return (0, np.zeros(len(mean), dtype=np.int64), open_low, open_high), step
+    """``pixels.interval_decisions`` over pixels (N,) with K components each ((N, K) arrays)."""
+    return interval_decisions(mean, np.exp(-log_scale), floor, weights)
 
 
 def decision_probabilities(laws, floor: float, x: np.ndarray) -> np.ndarray:

@@ -49,13 +49,16 @@ def upper_probability(lo, mid, hi, below_mean, half: int, floor: float,
     """P(upper half | current interval), given the (F, S) tails at its three edges.
 
     ``below_mean`` says the mid edge lies at or below the mean; ``half`` is the number
-    of levels in each half (the floor adds the same mass to both). With ``weights``
-    (N, K), the tails are of K components each and the masses their weighted sums.
+    of levels in each half (the floor adds the same mass to both). The tails are of K
+    components each (a last axis of K); with ``weights`` (..., K) the masses are their
+    weighted sums, without them K is 1 (one logistic).
     """
     (f_lo, s_lo), (f_mid, s_mid), (f_hi, s_hi) = lo, mid, hi
     lower = np.where(below_mean, f_mid - f_lo, s_lo - s_mid)
     upper = np.where(below_mean, f_hi - f_mid, s_mid - s_hi)
-    if weights is not None:
+    if weights is None:
+        lower, upper = lower[..., 0], upper[..., 0]
+    else:
         lower, upper = ordered_sum(weights * lower), ordered_sum(weights * upper)
     if floor:
         lower = (1 - floor) * lower + floor * half / 256
@@ -75,34 +78,50 @@ def ordered_sum(values: np.ndarray) -> np.ndarray:
     return total
 
 
-def logistic_decisions(mean: np.ndarray, log_scale: np.ndarray, floor: float = 0.0):
-    """The chain of a discretized logistic's 8 binary decisions, most significant bit first:
-    (start state, step), where step(state) -> (P(bit = 1), advance(bit) -> next state).
+def interval_decisions(mean: np.ndarray, inv_scale: np.ndarray, floor: float,
+                       weights: np.ndarray | None = None):
+    """The chain of 8 binary decisions of a level under K discretized logistics (arrays
+    (..., K); ``weights``: their mixture weights, None for K = 1), most significant bit
+    first: (start state, step), where step(state) -> (P(bit = 1), advance(bit) -> next state).
 
     Decision k halves the current interval of levels; P(upper half) comes from logistic
-    tail masses on the side away from the mean, so neither tail loses precision. The
-    product of the 8 decisions is exactly the discretized logistic (with ``floor`` e:
-    (1 - e) * logistic + e * uniform), at one ``exp`` per decision: the edges of the next
-    interval are edges of the current one, so their tails are carried in the state.
+    tail masses on the side away from each mean, so neither tail loses precision. The
+    product of the 8 decisions is exactly the discretized law (with ``floor`` e:
+    (1 - e) * law + e * uniform), at one ``exp`` per component and decision: the edges of
+    the next interval are edges of the current one, so their tails are carried in the state.
     """
-    mean = require_finite(mean, "means")
-    inv_scale = np.exp(-require_finite(log_scale, "log-scales"))
     open_low = (np.zeros_like(mean), np.ones_like(mean))  # tails at -inf
     open_high = (np.ones_like(mean), np.zeros_like(mean))  # tails at +inf
 
     def step(state):
         level, low, lo, hi = state
         half = 1 << (LEVEL_BITS - 1 - level)
-        edge = low + half - 0.5
+        edge = (low + half - 0.5)[..., None]
         mid = logistic_tails(edge, mean, inv_scale)
+        p = upper_probability(lo, mid, hi, edge <= mean, half, floor, weights)
 
         def advance(bit):
-            taken = bit == 1
-            return (level + 1, np.where(taken, low + half, low),
+            taken = (bit == 1)[..., None]
+            return (level + 1, np.where(bit == 1, low + half, low),
                     tuple(np.where(taken, m, t) for m, t in zip(mid, lo)),
                     tuple(np.where(taken, t, m) for m, t in zip(mid, hi)))
-        return upper_probability(lo, mid, hi, edge <= mean, half, floor), advance
-    return (0, np.zeros(mean.shape, dtype=np.int64), open_low, open_high), step
+        return p, advance
+    return (0, np.zeros(mean.shape[:-1], dtype=np.int64), open_low, open_high), step
+
+
+def logistic_decisions(mean: np.ndarray, log_scale: np.ndarray, floor: float = 0.0):
+    """``interval_decisions`` of one discretized logistic per level."""
+    mean = require_finite(mean, "means")
+    inv_scale = np.exp(-require_finite(log_scale, "log-scales"))
+    return interval_decisions(mean[..., None], inv_scale[..., None], floor)
+
+
+def squashed_mean(raw_mean: np.ndarray) -> np.ndarray:
+    """A logistic's mean in levels from a network's raw output: 256 sigmoid(raw) - 0.5,
+    so every mean lies in (-0.5, 255.5). (256 * sigmoid(raw) is the same float: scaling
+    by a power of two commutes with rounding.)"""
+    with np.errstate(over="ignore"):
+        return 256.0 / (1.0 + np.exp(-raw_mean)) - 0.5
 
 
 def level_bits(x: np.ndarray) -> list[np.ndarray]:

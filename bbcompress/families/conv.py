@@ -27,7 +27,7 @@ from ..io.images import TILE_SIDE
 from .config import ModelConfig
 from .conv_coding import CONV_GRID, decoder_maps
 from .local import LocalModel, init_mixture_out, mixture_log_prob, sample_pixels
-from .mlp import load_arrays, with_weights
+from .mlp import gaussian_kl, load_arrays, with_weights
 from .mlp import to_checkpoint  # noqa: F401  (a conv VAE is stored as any VAE is)
 
 
@@ -107,7 +107,7 @@ class ConvVAE(nn.Module):
         """Single-sample reparameterized ELBO per image (nats), analytic KL."""
         mean, log_std = (encoder or self.encoder)(self.scale_input(x))
         z = mean + torch.exp(log_std) * torch.randn_like(mean)
-        kl = 0.5 * (mean**2 + torch.exp(2 * log_std) - 1 - 2 * log_std)
+        kl = gaussian_kl(mean, log_std)
         if free_bits:  # a dim below its free bits gets no gradient
             kl = kl + (kl.mean(0).clamp(min=free_bits) - kl.mean(0))
         return self.decoder.log_likelihood(x, z) - kl.sum(-1)

@@ -22,7 +22,7 @@ from ..checkpoint import Checkpoint
 from ..io.images import TILE_SIDE
 from .config import MAX_LOG_SCALE, MIN_LOG_SCALE, ModelConfig
 from .local_coding import LOCAL_KERNELS
-from .mlp import load_arrays, logistic256_log_prob, state_arrays
+from .mlp import load_arrays, logistic256_log_prob, squashed_mean, state_arrays
 
 
 def causal_mask(kernel: int, centre: bool) -> torch.Tensor:
@@ -53,7 +53,7 @@ def sample_pixels(raw: torch.Tensor, config: ModelConfig, generator: torch.Gener
     k = config.mixture
     logits, raw_mean, raw_log_scale = raw.split(k, dim=1)
     pick = torch.multinomial(torch.softmax(logits, dim=1), 1, generator=generator)
-    mean = (256.0 * torch.sigmoid(raw_mean) - 0.5).gather(1, pick)[:, 0]
+    mean = squashed_mean(raw_mean).gather(1, pick)[:, 0]
     scale = torch.exp(raw_log_scale.clamp(MIN_LOG_SCALE, MAX_LOG_SCALE)).gather(1, pick)[:, 0]
     u = torch.rand(mean.shape, generator=generator).clamp(1e-7, 1 - 1e-7)
     x = torch.clamp(torch.round(mean + scale * (torch.log(u) - torch.log1p(-u))), 0, 255)
@@ -70,7 +70,7 @@ def straight_through_clamp(x: torch.Tensor, low: float, high: float) -> torch.Te
 def mixture_log_prob(x: torch.Tensor, out: torch.Tensor, components: int, floor: float) -> torch.Tensor:
     """Per-pixel log P(x) (N, 1, H, W) of (1 - floor) * mixture + floor / 256."""
     logits, raw_mean, raw_log_scale = out.split(components, dim=1)
-    mean = 256.0 * torch.sigmoid(raw_mean) - 0.5
+    mean = squashed_mean(raw_mean)
     log_scale = straight_through_clamp(raw_log_scale, MIN_LOG_SCALE, MAX_LOG_SCALE)
     log_p = logistic256_log_prob(x.expand_as(mean), mean, log_scale)
     log_p = torch.logsumexp(log_p + F.log_softmax(logits, dim=1), dim=1, keepdim=True)

@@ -55,10 +55,18 @@ class Decoder(nn.Module):
         if self.config.kind == Kind.BINARY:
             return out
         raw_mean, raw_log_scale = out.chunk(2, dim=-1)
-        # The mean lives in [-0.5, 255.5]: the edges of the open-ended bins.
-        mean = 256.0 * torch.sigmoid(raw_mean) - 0.5
-        log_scale = torch.clamp(raw_log_scale, MIN_LOG_SCALE, MAX_LOG_SCALE)
-        return mean, log_scale
+        return squashed_mean(raw_mean), torch.clamp(raw_log_scale, MIN_LOG_SCALE, MAX_LOG_SCALE)
+
+
+def squashed_mean(raw_mean: torch.Tensor) -> torch.Tensor:
+    """A logistic's mean in levels, in [-0.5, 255.5] (the edges of the open-ended bins):
+    what ``codec.pixels.squashed_mean`` computes for the coder."""
+    return 256.0 * torch.sigmoid(raw_mean) - 0.5
+
+
+def gaussian_kl(mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, std^2) || N(0, 1)) of each latent dim, in nats."""
+    return 0.5 * (mean**2 + torch.exp(2 * log_std) - 1 - 2 * log_std)
 
 
 def logistic256_log_prob(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor,
@@ -108,8 +116,7 @@ class VAE(nn.Module):
         encoder = encoder or self.encoder
         mean, log_std = encoder(self.scale_input(x))
         z = mean + torch.exp(log_std) * torch.randn_like(mean)
-        kl = 0.5 * (mean**2 + torch.exp(2 * log_std) - 1 - 2 * log_std).sum(-1)
-        return self.log_likelihood(x, z) - kl
+        return self.log_likelihood(x, z) - gaussian_kl(mean, log_std).sum(-1)
 
     def log_weights(self, x: torch.Tensor, samples: int, encoder: nn.Module | None = None) -> torch.Tensor:
         """log p(x, z_k) - log q(z_k|x) for K draws z_k ~ q(z|x): shape (K, images), nats.

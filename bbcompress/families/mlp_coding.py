@@ -19,7 +19,8 @@ from ..codec.importance import importance_bits_back, log_terms_on_grid
 from ..codec.exact import ACTIVATION_BITS, ExactMLP
 from ..codec.latents import latent_scheme
 from ..codec.pixels import (bernoulli_logits, bernoulli_logits_log_prob, bernoulli_logits_loss_grad,
-                            logistic256, logistic256_log_prob, logistic256_loss_grad, sigmoid)
+                            logistic256, logistic256_log_prob, logistic256_loss_grad, sigmoid,
+                            squashed_mean)
 from ..codec.refinement import Refinement
 from ..errors import CodingError
 from ..kinds import Kind
@@ -143,7 +144,7 @@ class MLPCoding:
             raw_mean, raw_log_scale = np.split(out, 2, axis=-1)
             squashed = sigmoid(raw_mean)
             log_scale = np.clip(raw_log_scale, MIN_LOG_SCALE, MAX_LOG_SCALE)
-            d_mean, d_log_scale = logistic256_loss_grad(256.0 * squashed - 0.5, log_scale,
+            d_mean, d_log_scale = logistic256_loss_grad(squashed_mean(raw_mean), log_scale,
                                                         self.config.pixel_floor, x)
             inside = (raw_log_scale > MIN_LOG_SCALE) & (raw_log_scale < MAX_LOG_SCALE)
             grad = np.concatenate([d_mean * 256.0 * squashed * (1 - squashed), d_log_scale * inside], axis=-1)
@@ -160,9 +161,7 @@ class MLPCoding:
         if self.config.kind == Kind.BINARY:
             return out
         raw_mean, raw_log_scale = np.split(out, 2, axis=-1)
-        with np.errstate(over="ignore"):
-            mean = 256.0 / (1.0 + np.exp(-raw_mean)) - 0.5
-        return mean, np.clip(raw_log_scale, MIN_LOG_SCALE, MAX_LOG_SCALE)
+        return squashed_mean(raw_mean), np.clip(raw_log_scale, MIN_LOG_SCALE, MAX_LOG_SCALE)
 
     def pixels(self, params, mask: np.ndarray) -> Codec:
         if self.config.kind == Kind.BINARY:

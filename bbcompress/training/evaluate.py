@@ -7,7 +7,7 @@ import torch
 from ..codec.bits_back import CodingSettings
 from ..errors import BBCError
 from ..families.networks import from_checkpoint
-from ..families.mlp import VAE, bits_per_dim
+from ..families.mlp import VAE, bits_per_dim, gaussian_kl
 from .steps import as_pixels
 
 EVAL_SEED = 0
@@ -46,8 +46,7 @@ def kl_bpd(vae, images: np.ndarray, encoder=None) -> float:
     """The mean analytic KL(q(z|x) || N(0, I)) in bits/dim: what the latent carries."""
     x = as_pixels(images)
     mean, log_std = (encoder or vae.encoder)(vae.scale_input(x))
-    kl = 0.5 * (mean**2 + torch.exp(2 * log_std) - 1 - 2 * log_std).sum(-1)
-    return bits_per_dim(-kl.mean(), vae.config.pixels)
+    return bits_per_dim(-gaussian_kl(mean, log_std).sum(-1).mean(), vae.config.pixels)
 
 
 def evaluate_checkpoint(checkpoint, dataset, split: str = "test", encoder: str = "amortized",
