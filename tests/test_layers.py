@@ -18,7 +18,7 @@ LAYERS = [
     {"bbcompress.families"},
     {"bbcompress.checkpoint", "bbcompress.zoo"},
     {"bbcompress.chains", "bbcompress.sections", "bbcompress.rates", "bbcompress.choice", "bbcompress.workers"},
-    {"bbcompress.api", "bbcompress.demo", "bbcompress"},
+    {"bbcompress.api", "bbcompress.arrays", "bbcompress.demo", "bbcompress"},
     # each family's torch module: above the checkpoints it makes, beside training
     {"bbcompress.training", "bbcompress.families.mlp", "bbcompress.families.local",
      "bbcompress.families.conv", "bbcompress.families.networks"},

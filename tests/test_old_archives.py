@@ -22,7 +22,7 @@ def todays_decoder():
     modules, so a module move is a one-line fix here."""
     from bbcompress.api import decompress_to
     from bbcompress.io.archive import parse
-    from bbcompress.model.zoo import ModelSet
+    from bbcompress.zoo import ModelSet
     return parse, decompress_to, ModelSet
 
 
