@@ -25,6 +25,7 @@ from ..codec.autoregressive import autoregressive, binary_pixels, independent, l
 from ..codec.conv import ConvSpec, ExactConvNet
 from ..codec.core import Codec
 from ..codec.exact import ACTIVATION_BITS
+from ..codec.latents import ndtr
 from ..codec.mixture import mixture_pixels
 from ..errors import CodingError
 from ..kinds import Kind
@@ -158,9 +159,9 @@ class ConvCoding(MLPCoding):
         return flat.reshape(x.shape)
 
     def log_weights(self, x: np.ndarray, mask: np.ndarray, particles: np.ndarray,
-                    refine: bool = True) -> np.ndarray:
+                    refine: bool = True, cdf=ndtr) -> np.ndarray:
         """As ``MLPCoding.log_weights``, one particle at a time (a particle's head biases
         for a whole batch are already ~40 MB)."""
-        return np.concatenate([MLPCoding.log_weights(self, x, mask, particles[:, k:k + 1])
+        return np.concatenate([MLPCoding.log_weights(self, x, mask, particles[:, k:k + 1], refine, cdf)
                                for k in range(particles.shape[1])], axis=1)
 

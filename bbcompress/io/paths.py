@@ -20,10 +20,10 @@ def expand_inputs(arguments: list[str]) -> list[tuple[Path, str]]:
     """(path, stored name) per image file; a folder adds its image files recursively,
     named by their path relative to the folder's parent."""
     found: list[tuple[Path, str]] = []
-    suffixes = image_suffixes()
     for argument in arguments:
         path = Path(argument)
-        if path.is_dir():
+        if path.is_dir():  # Pillow's full list of suffixes loads every plugin (0.1 s): only here
+            suffixes = image_suffixes()
             files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
             found.extend((f, f.relative_to(path.parent).as_posix()) for f in files)
