@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bbcompress.families import FAMILIES
+
 PACKAGE = Path(__file__).resolve().parents[1] / "bbcompress"
 # Lowest first: a module may import its own layer and those below it.
 LAYERS = [
@@ -20,8 +22,8 @@ LAYERS = [
     {"bbcompress.chains", "bbcompress.sections", "bbcompress.rates", "bbcompress.choice", "bbcompress.workers"},
     {"bbcompress.api", "bbcompress.arrays", "bbcompress.demo", "bbcompress"},
     # each family's torch module: above the checkpoints it makes, beside training
-    {"bbcompress.training", "bbcompress.families.mlp", "bbcompress.families.local",
-     "bbcompress.families.conv", "bbcompress.families.networks"},
+    {"bbcompress.training", "bbcompress.families.networks",
+     *(f"bbcompress.families.{f.torch_module}" for f in FAMILIES.values())},
     {"bbcompress.cli", "bbcompress.__main__"},
 ]
 # Apart, though on one level: neither of these imports the other.
@@ -30,8 +32,8 @@ APART = [("bbcompress.codec", "bbcompress.io")]
 CLI_MAY_IMPORT = ("bbcompress.api", "bbcompress.demo", "bbcompress.errors", "bbcompress.training",
                   "bbcompress.cli")
 # Only these may import torch (training, and each family's torch module).
-TORCH_MODULES = ("bbcompress.training", "bbcompress.families.mlp", "bbcompress.families.local",
-                 "bbcompress.families.conv", "bbcompress.families.networks")
+TORCH_MODULES = ("bbcompress.training", "bbcompress.families.networks",
+                 *(f"bbcompress.families.{f.torch_module}" for f in FAMILIES.values()))
 TORCH_FREE_IN_TRAINING = ("bbcompress.training", "bbcompress.training.config")
 
 
