@@ -7,6 +7,7 @@ back exactly; ``best_encoding`` picks the smallest.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 
@@ -38,6 +39,22 @@ def encode(codec: str, pixels: np.ndarray, kind: Kind) -> bytes:
     return buffer.getvalue()
 
 
+@contextlib.contextmanager
+def pillow_pixel_limit(pixels: int):
+    """Pillow's decompression-bomb limit set to ``pixels`` while it runs, every excess an
+    error: a blob is decoded under the bounds of its archive's header (checked against
+    MAX_PIXELS), never Pillow's own (89 MP, which refused images the archive allows).
+    Pillow's limit is a global: decoding jobs run in processes, not threads."""
+    saved = PILImage.MAX_IMAGE_PIXELS
+    PILImage.MAX_IMAGE_PIXELS = pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            yield
+    finally:
+        PILImage.MAX_IMAGE_PIXELS = saved
+
+
 def decode(codec: str, data: bytes, kind: Kind, width: int, height: int) -> np.ndarray:
     """The pixels of ``data``; ValueError if they are not a ``width`` x ``height`` image."""
     if codec == "raw":
@@ -52,12 +69,13 @@ def decode(codec: str, data: bytes, kind: Kind, width: int, height: int) -> np.n
         return np.frombuffer(data, np.uint8).reshape(height, width).copy()
     if codec not in CODECS:
         raise ValueError(f"unknown classic codec {codec!r}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-        with PILImage.open(io.BytesIO(data), formats=[codec.upper()]) as image:
+    try:
+        with pillow_pixel_limit(width * height), PILImage.open(io.BytesIO(data), formats=[codec.upper()]) as image:
             if image.size != (width, height):
                 raise ValueError(f"a {codec} image of size {image.size}, not {width}x{height}")
             values = np.asarray(image.convert("L"), dtype=np.uint8)
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as e:
+        raise ValueError(f"a {codec} image larger than {width}x{height} ({e})") from None
     if kind == Kind.BINARY:
         if not np.isin(values, (0, 255)).all():
             raise ValueError("a binary image with grey levels")

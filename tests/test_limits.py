@@ -1,0 +1,87 @@
+"""Inputs at and past the limits (issue 23): the largest images the archive allows, the
+classic codecs' own limits, inputs that claim more than they hold, endless inputs, and
+output names at the file system's limit. Each case restores exactly or fails with one
+``bbcompress: error:`` line, within bounded memory."""
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bbcompress.api import classic_section, decompress_archive
+from bbcompress.cli import main
+from bbcompress.io.archive import Archive, parse
+from bbcompress.io.classic import encode
+from bbcompress.io.images import MAX_PIXELS
+from bbcompress.io.images import Image as BBImage
+from bbcompress.kinds import Kind
+from bbcompress.model.zoo import ModelSet
+from conftest import address_space_cap
+
+BINARY, GREYSCALE = Kind.BINARY, Kind.GREYSCALE
+
+
+def run(*args, **kwargs):
+    return CliRunner().invoke(main, [str(a) for a in args], **kwargs)
+
+
+def assert_clean_failure(result):
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bbcompress: error:"), result.stderr
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_declaring(width: int, height: int, rows: bytes = b"") -> bytes:
+    """An 8-bit greyscale PNG whose header says ``width`` x ``height``, with ``rows``
+    (filtered scanlines) as its only image data: a file may claim any size."""
+    idat = png_chunk(b"IDAT", rows) if rows else b""
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + idat + png_chunk(b"IEND", b""))
+
+
+def flat_png(width: int, height: int, value: int = 0) -> bytes:
+    """A flat greyscale PNG, compressed a batch of rows at a time (never whole in memory)."""
+    packer, batch = zlib.compressobj(6), 256
+    row = b"\0" + bytes([value]) * width
+    rows = [packer.compress(row * min(batch, height - top)) for top in range(0, height, batch)]
+    return png_declaring(width, height, b"".join(rows) + packer.flush())
+
+
+# --- 0. the largest images: every classic codec restores them -----------------------------
+
+# (height, width) of the largest image each codec may hold: 2^27 pixels, and for lossless
+# WebP sides of at most 16,383 pixels.
+LARGEST = {"raw": (8192, 16384), "png": (8192, 16384), "webp": (8192, 16383)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("codec, kind", [("raw", GREYSCALE), ("png", GREYSCALE), ("png", BINARY),
+                                         ("webp", GREYSCALE)])
+def test_the_largest_image_the_limits_allow_restores_with_every_classic_codec(codec, kind):
+    height, width = LARGEST[codec]
+    assert height * width <= MAX_PIXELS < (height + 1) * width
+    pixels = np.full((height, width), 1 if kind == BINARY else 200, np.uint8)
+    pixels[::97, ::89] = 0  # a little content: flat enough to code in seconds
+    image = BBImage("big.png", "1" if kind == BINARY else "L", pixels, kind)
+    data = Archive([classic_section([(image, codec, encode(codec, pixels, kind))])]).to_bytes()
+    assert np.array_equal(decompress_archive(parse(data), ModelSet())[0].pixels, pixels)
+
+
+@pytest.mark.parametrize("blob", [png_declaring(60000, 60000), flat_png(150, 100)], ids=["3.6-gigapixels", "150x100"])
+def test_a_classic_blob_larger_than_its_header_says_is_one_error_line(tmp_path, blob):
+    """A 100x100 image's blob claiming more pixels (past Pillow's bomb error, or only its
+    warning) is refused like any corrupted archive, and nothing is written."""
+    image = BBImage("x.png", "L", np.full((100, 100), 7, np.uint8), GREYSCALE)
+    archive = tmp_path / "bomb.bbc"
+    archive.write_bytes(Archive([classic_section([(image, "png", blob)])]).to_bytes())
+    for command in (["decompress", archive, "-o", tmp_path / "out"], ["test", archive]):
+        with address_space_cap():
+            assert_clean_failure(run(*command))
+    assert not (tmp_path / "out").exists()
