@@ -4,22 +4,25 @@ output names at the file system's limit. Each case restores exactly or fails wit
 ``bbcompress: error:`` line, within bounded memory."""
 from __future__ import annotations
 
+import io
 import struct
+import warnings
 import zlib
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from bbcompress.api import classic_section, decompress_archive
 from bbcompress.cli import main
 from bbcompress.io.archive import Archive, parse
 from bbcompress.io.classic import encode
-from bbcompress.io.images import MAX_PIXELS
+from bbcompress.io.images import MAX_PIXELS, read_image
 from bbcompress.io.images import Image as BBImage
 from bbcompress.kinds import Kind
 from bbcompress.model.zoo import ModelSet
-from conftest import address_space_cap
+from conftest import address_space_cap, run_in_child
 
 BINARY, GREYSCALE = Kind.BINARY, Kind.GREYSCALE
 
@@ -85,3 +88,52 @@ def test_a_classic_blob_larger_than_its_header_says_is_one_error_line(tmp_path, 
         with address_space_cap():
             assert_clean_failure(run(*command))
     assert not (tmp_path / "out").exists()
+
+
+# --- 19, 21. input images: sizes checked before decoding, one line for a broken file
+
+@pytest.mark.slow
+def test_an_input_claiming_more_pixels_than_the_limit_is_refused_before_decoding(tmp_path):
+    """A 140 KB PNG of 12000x12000 (144 MP, over the 2^27 limit, under twice Pillow's
+    bomb threshold) is refused from its header, within 64 MiB of what refusing a missing
+    file takes (decoding it took 1.9 GiB more before)."""
+    image = tmp_path / "huge.png"
+    image.write_bytes(flat_png(12000, 12000))
+    assert image.stat().st_size < 200_000
+    _, baseline_rss = run_in_child([["compress", tmp_path / "missing.png"]], tmp_path)
+    results, peak_rss = run_in_child([["compress", image, "-o", tmp_path / "huge.bbc"]], tmp_path)
+    assert results[0]["crash"] is None and results[0]["exit"] == 1, results[0]
+    assert results[0]["stderr"].startswith("bbcompress: error:") and results[0]["stderr"].count("\n") == 1
+    assert "12000x12000" in results[0]["stderr"]
+    assert peak_rss < baseline_rss + 64 * (1 << 20), f"{(peak_rss - baseline_rss) / (1 << 20):.0f} MiB more"
+
+
+@pytest.mark.slow
+def test_an_input_between_pillows_bomb_threshold_and_the_limit_is_read_without_a_warning(tmp_path):
+    """10000x9000 (90 MP): over Pillow's warning threshold, within the archive's limit."""
+    path = tmp_path / "flat.png"
+    path.write_bytes(flat_png(10000, 9000, 77))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        image = read_image(path)
+    assert image.pixels.shape == (9000, 10000) and image.kind == GREYSCALE and image.pixels[0, 0] == 77
+
+
+def tiff_with_a_broken_second_frame() -> bytes:
+    """A 30x20 TIFF whose 'next frame' offset points into its pixels (zeros): Pillow
+    finds a frame without dimensions there (TypeError: Missing dimensions)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((20, 30), np.uint8)).save(buffer, format="TIFF")
+    data = bytearray(buffer.getvalue())
+    first = struct.unpack_from("<I", data, 4)[0]
+    entries = struct.unpack_from("<H", data, first)[0]
+    struct.pack_into("<I", data, first + 2 + 12 * entries, len(data) - 400)
+    return bytes(data)
+
+
+def test_a_corrupted_tiff_is_one_error_line(tmp_path):
+    image = tmp_path / "broken.tif"
+    image.write_bytes(tiff_with_a_broken_second_frame())
+    result = run("compress", image, "-o", tmp_path / "broken.bbc")
+    assert_clean_failure(result)
+    assert "broken.tif" in result.stderr and not (tmp_path / "broken.bbc").exists()
