@@ -17,11 +17,12 @@ from PIL import Image
 from bbcompress.api import classic_section, decompress_archive
 from bbcompress.cli import main
 from bbcompress.io.archive import Archive, parse
-from bbcompress.io.classic import encode
+from bbcompress.io.classic import CODECS, best_encoding, decode, encode
 from bbcompress.io.images import MAX_PIXELS, read_image
 from bbcompress.io.images import Image as BBImage
 from bbcompress.kinds import Kind
 from bbcompress.model.zoo import ModelSet
+from bbcompress.training.data import load_dataset
 from conftest import address_space_cap, run_in_child
 
 BINARY, GREYSCALE = Kind.BINARY, Kind.GREYSCALE
@@ -90,7 +91,7 @@ def test_a_classic_blob_larger_than_its_header_says_is_one_error_line(tmp_path, 
     assert not (tmp_path / "out").exists()
 
 
-# --- 19, 21. input images: sizes checked before decoding, one line for a broken file
+# --- 19, 21. input images: sizes checked before decoding, codecs that cannot hold them skipped
 
 @pytest.mark.slow
 def test_an_input_claiming_more_pixels_than_the_limit_is_refused_before_decoding(tmp_path):
@@ -137,3 +138,27 @@ def test_a_corrupted_tiff_is_one_error_line(tmp_path):
     result = run("compress", image, "-o", tmp_path / "broken.bbc")
     assert_clean_failure(result)
     assert "broken.tif" in result.stderr and not (tmp_path / "broken.bbc").exists()
+
+
+def digit_strip(count: int = 600) -> np.ndarray:
+    """``count`` greyscale test digits side by side: 28 x 28*count."""
+    return np.concatenate(list(load_dataset("mnist10k").x_test[:count]), axis=1)
+
+
+@pytest.mark.parametrize("shape", [(28, 16800), (16800, 28), (16384, 1)])
+def test_the_best_encoding_skips_a_codec_that_cannot_hold_the_image(shape):
+    pixels = np.full(shape, 9, np.uint8)
+    codec, data = best_encoding(pixels, GREYSCALE)
+    assert codec in CODECS and codec != "webp"
+    assert np.array_equal(decode(codec, data, GREYSCALE, shape[1], shape[0]), pixels)
+
+
+@pytest.mark.parametrize("transpose", [False, True], ids=["28x16800", "16800x28"])
+def test_a_strip_of_digits_wider_than_webp_allows_compresses_and_restores(tmp_path, tiny_models, transpose):
+    pixels = digit_strip().T.copy() if transpose else digit_strip()
+    Image.fromarray(pixels).save(tmp_path / "strip.png")
+    archive, out = tmp_path / "strip.bbc", tmp_path / "out"
+    result = run("compress", tmp_path / "strip.png", "-o", archive, "-m", tiny_models["greyscale"])
+    assert result.exit_code == 0, result.output
+    assert run("decompress", archive, "-o", out, "-m", tiny_models["greyscale"]).exit_code == 0
+    assert np.array_equal(np.asarray(Image.open(out / "strip.png")), pixels)

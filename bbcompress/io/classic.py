@@ -17,6 +17,12 @@ from PIL import Image as PILImage
 from ..kinds import Kind
 
 CODECS = ("raw", "png", "webp")
+MAX_SIDE = {"webp": 16383}  # the longest side a codec stores (raw and PNG: any the archive allows)
+
+
+def holds(codec: str, height: int, width: int) -> bool:
+    """Whether ``codec`` can store an image of this size."""
+    return max(height, width) <= MAX_SIDE.get(codec, max(height, width))
 
 
 def as_file_image(pixels: np.ndarray, kind: Kind, codec: str) -> PILImage.Image:
@@ -87,8 +93,9 @@ def best_encoding(pixels: np.ndarray, kind: Kind, to_beat_bits: float = np.inf) 
     """(codec, bytes) of the smallest classic encoding. WebP (the slowest, ~3,000 digits/s)
     is tried only when PNG comes within 2x of ``to_beat_bits`` (a model's estimate for
     the image): where PNG is worse than that, the model is chosen over WebP unless WebP
-    is under half of PNG, and then the model still costs at most half of PNG."""
+    is under half of PNG, and then the model still costs at most half of PNG. A codec
+    that cannot hold the image (WebP: sides over 16,383) is skipped."""
     found = [(codec, encode(codec, pixels, kind)) for codec in ("raw", "png")]
-    if 8 * len(found[1][1]) < 2 * to_beat_bits:
+    if 8 * len(found[1][1]) < 2 * to_beat_bits and holds("webp", *pixels.shape):
         found.append(("webp", encode("webp", pixels, kind)))
     return min(found, key=lambda c: len(c[1]))
