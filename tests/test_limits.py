@@ -16,14 +16,14 @@ from PIL import Image
 
 from bbcompress.api import classic_section, decompress_archive
 from bbcompress.cli import main
-from bbcompress.io.archive import Archive, parse
+from bbcompress.io.archive import PREFIX, Archive, parse
 from bbcompress.io.classic import CODECS, best_encoding, decode, encode
 from bbcompress.io.images import MAX_PIXELS, read_image
 from bbcompress.io.images import Image as BBImage
 from bbcompress.kinds import Kind
 from bbcompress.model.zoo import ModelSet
 from bbcompress.training.data import load_dataset
-from conftest import address_space_cap, run_in_child
+from conftest import address_space_cap, repack, run_in_child
 
 BINARY, GREYSCALE = Kind.BINARY, Kind.GREYSCALE
 
@@ -162,3 +162,84 @@ def test_a_strip_of_digits_wider_than_webp_allows_compresses_and_restores(tmp_pa
     assert result.exit_code == 0, result.output
     assert run("decompress", archive, "-o", out, "-m", tiny_models["greyscale"]).exit_code == 0
     assert np.array_equal(np.asarray(Image.open(out / "strip.png")), pixels)
+
+
+# --- 19. archives are read as far as their header says, never without bound ---------------
+
+class EndlessInput(io.RawIOBase):
+    """``head``, then zero bytes for ever; counts what is read, and stops a reader that
+    goes past ``budget`` (a RuntimeError) rather than let it take the machine's memory."""
+
+    def __init__(self, head: bytes = b"", budget: int = 64 << 20):
+        self.head, self.budget, self.consumed = head, budget, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        if self.consumed + len(view) > self.budget:
+            raise RuntimeError(f"read past {self.budget} bytes")
+        head = self.head[self.consumed:self.consumed + len(view)]
+        view[:len(head)] = head
+        view[len(head):] = bytes(len(view) - len(head))
+        self.consumed += len(view)
+        return len(view)
+
+
+@pytest.fixture(scope="module")
+def one_archive(tmp_path_factory) -> bytes:
+    folder = tmp_path_factory.mktemp("one")
+    Image.fromarray(np.random.default_rng(5).integers(0, 256, (20, 30), dtype=np.uint8)).save(folder / "n.png")
+    assert run("compress", folder / "n.png", "-o", folder / "n.bbc", "-q").exit_code == 0
+    return (folder / "n.bbc").read_bytes()
+
+
+def endless_heads(archive: bytes) -> dict[str, tuple[bytes, int]]:
+    """Inputs that never end, each with the most a reader may take of them."""
+    magic = archive[:8]
+    declaring = repack({"sections": [{"words": 1 << 40}]}, b"")[:-4]  # prefix and header only
+    return {
+        "zeros": (b"", PREFIX.size),
+        "a header of 4 GiB": (magic + struct.pack("<BBI", 1, 0, 0xFFFFFFFF), PREFIX.size),
+        "a header of zeros": (magic + struct.pack("<BBI", 1, 1, 100), PREFIX.size + 100),
+        "4 TiB of words declared": (declaring, len(declaring)),
+        "an archive, then zeros": (archive, len(archive) + 1),
+    }
+
+
+@pytest.mark.parametrize("case", ["zeros", "a header of 4 GiB", "a header of zeros", "4 TiB of words declared",
+                                  "an archive, then zeros"])
+@pytest.mark.parametrize("command", ["test", "info"])
+def test_an_endless_stdin_fails_after_a_bounded_read(one_archive, case, command):
+    head, most = endless_heads(one_archive)[case]
+    stream = EndlessInput(head)
+    assert_clean_failure(run(command, "-", input=stream))
+    assert stream.consumed <= most, f"read {stream.consumed:,} bytes"
+
+
+def test_info_of_dev_zero_fails_at_once():
+    with address_space_cap():  # before: read /dev/zero until MemoryError (~2.9 GB)
+        result = run("info", "/dev/zero")
+    assert_clean_failure(result)
+    assert "not a bbcompress archive" in result.stderr
+
+
+def test_an_archive_is_read_whole_from_a_file_and_from_stdin(tmp_path, one_archive):
+    (tmp_path / "n.bbc").write_bytes(one_archive)
+    assert run("test", tmp_path / "n.bbc").exit_code == 0
+    assert run("test", "-", input=one_archive).exit_code == 0
+
+
+def test_writers_and_readers_share_the_payload_limit(monkeypatch, one_archive):
+    """What a reader refuses is never written (here with the limit lowered to 64 bytes)."""
+    import bbcompress.io.archive as container
+    from bbcompress.errors import ArchiveError, BBCError
+    archive = parse(one_archive)
+    monkeypatch.setattr(container, "MAX_PAYLOAD", 64)
+    assert sum(4 * len(s.words) for s in archive.sections) > 64
+    with pytest.raises(BBCError, match="readers accept"):
+        archive.to_bytes()
+    with pytest.raises(ArchiveError, match="more than any archive holds"):
+        parse(one_archive)
+    assert_clean_failure(run("test", "-", input=one_archive))
