@@ -5,7 +5,10 @@ output names at the file system's limit. Each case restores exactly or fails wit
 from __future__ import annotations
 
 import io
+import os
 import struct
+import subprocess
+import sys
 import warnings
 import zlib
 
@@ -243,3 +246,14 @@ def test_writers_and_readers_share_the_payload_limit(monkeypatch, one_archive):
     with pytest.raises(ArchiveError, match="more than any archive holds"):
         parse(one_archive)
     assert_clean_failure(run("test", "-", input=one_archive))
+
+
+# --- 20. standard output closed -----------------------------------------------------------
+
+def test_compress_to_a_closed_stdout_is_one_error_line(tmp_path):
+    Image.fromarray(np.full((28, 28), 9, np.uint8)).save(tmp_path / "x.png")
+    result = subprocess.run([sys.executable, "-m", "bbcompress", "compress", str(tmp_path / "x.png"), "-c"],
+                            stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120,
+                            preexec_fn=lambda: os.close(1))  # as `bbcompress ... >&-` runs it
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("bbcompress: error:"), result.stderr
