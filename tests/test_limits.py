@@ -257,3 +257,44 @@ def test_compress_to_a_closed_stdout_is_one_error_line(tmp_path):
                             preexec_fn=lambda: os.close(1))  # as `bbcompress ... >&-` runs it
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("bbcompress: error:"), result.stderr
+
+
+# --- 22. names at the file system's limit (255 bytes a component) --------------------------
+
+def small_image(folder, name: str = "x.png"):
+    Image.fromarray(np.random.default_rng(6).integers(0, 256, (28, 28), dtype=np.uint8)).save(folder / name)
+    return folder / name
+
+
+def test_an_output_name_of_250_utf8_bytes_is_written(tmp_path, tiny_models):
+    """The atomic writer's temporary name must fit where the name itself fits."""
+    output = tmp_path / ("é" * 123 + ".bbc")
+    assert len(os.fsencode(output.name)) == 250
+    result = run("compress", small_image(tmp_path), "-o", output, "-m", tiny_models["greyscale"])
+    assert result.exit_code == 0, result.output
+    assert run("test", output, "-m", tiny_models["greyscale"]).exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([output.name, "x.png"])
+
+
+@pytest.mark.parametrize("output", ["é" * 126 + ".bbc", "missing-folder/x.bbc"])
+def test_an_output_path_that_cannot_be_written_fails_before_coding(tmp_path, tiny_models, monkeypatch, output):
+    import bbcompress.api
+
+    def no_coding(*args, **kwargs):
+        raise AssertionError("coded before the output path was checked")
+
+    monkeypatch.setattr(bbcompress.api, "compress_images", no_coding)
+    result = run("compress", small_image(tmp_path), "-o", tmp_path / output, "-m", tiny_models["greyscale"])
+    assert_clean_failure(result)
+    assert "too long" in result.stderr or "not a folder" in result.stderr
+
+
+def test_a_stored_name_of_254_utf8_bytes_is_restored(tmp_path, tiny_models):
+    name = "é" * 125 + ".png"
+    source = small_image(tmp_path, name)
+    archive, out = tmp_path / "long.bbc", tmp_path / "out"
+    assert run("compress", source, "-o", archive, "-m", tiny_models["greyscale"]).exit_code == 0
+    result = run("decompress", archive, "-o", out, "-m", tiny_models["greyscale"])
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in out.iterdir()] == [name]
+    assert np.array_equal(np.asarray(Image.open(out / name)), np.asarray(Image.open(source)))

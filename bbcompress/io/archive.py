@@ -75,7 +75,7 @@ import numpy as np
 
 from ..errors import ArchiveError, BBCError, OutputExists
 from ..kinds import Kind
-from .atomic import atomic_write_bytes
+from .atomic import atomic_write_bytes, check_name_fits
 from .classic import CODECS as CLASSIC_CODECS
 from .images import MAX_PIXELS, MAX_SIDE, tile_count
 from .names import check_unique, name_parts
@@ -485,6 +485,9 @@ def read_up_to(stream, size: int, chunk: int = 1 << 24) -> bytes:
 def check_writable(path: str | Path, force: bool = False) -> Path:
     """Fail early (before any coding) when ``path`` cannot be written without ``force``."""
     path = Path(path)
+    check_name_fits(path)
+    if not path.parent.is_dir():
+        raise BBCError(f"cannot write {path}: {path.parent} is not a folder")
     if path.is_dir():
         raise BBCError(f"{path} is a directory")
     if (path.exists() or path.is_symlink()) and not force:
