@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from bbcompress.api import classic_section, decompress_archive
+from bbcompress.api import classic_section, decompress_archive, roundtrip
 from bbcompress.cli import main
 from bbcompress.io.archive import PREFIX, Archive, parse
 from bbcompress.io.classic import CODECS, best_encoding, decode, encode
@@ -298,3 +298,40 @@ def test_a_stored_name_of_254_utf8_bytes_is_restored(tmp_path, tiny_models):
     assert result.exit_code == 0, result.output
     assert [p.name for p in out.iterdir()] == [name]
     assert np.array_equal(np.asarray(Image.open(out / name)), np.asarray(Image.open(source)))
+
+
+# --- 9. one image alone costs at most its optimized PNG and the container ------------------
+
+CONTAINER_BYTES = 130  # prefix, compact header with a short name, CRC: 114-127 measured
+
+
+def printed_page(height: int = 160, width: int = 400, seed: int = 3) -> np.ndarray:
+    """Lines of random 5x7 glyphs, dark on a light page, edges blurred (3x3 box), a little
+    noise: like a scanned page of print, where PNG is the best classic codec."""
+    rng = np.random.default_rng(seed)
+    glyphs, ink = rng.random((40, 7, 5)) < 0.45, np.zeros((height, width))
+    for top in range(6, height - 14, 14):
+        for left in range(4, width - 8, 7):
+            ink[top:top + 7, left:left + 5] = glyphs[rng.integers(40)]
+    soft = sum(np.roll(np.roll(ink, dy, 0), dx, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)) / 9
+    return np.clip(230 - 190 * soft + rng.normal(0, 2.5, ink.shape), 0, 255).round().astype(np.uint8)
+
+
+def scikit_image_text() -> np.ndarray:
+    return pytest.importorskip("skimage.data").text()  # checks the promise; never tuned on
+
+
+def optimized_png_bytes(pixels: np.ndarray) -> int:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", optimize=True)
+    return buffer.tell()
+
+
+@pytest.mark.parametrize("make", [printed_page, scikit_image_text], ids=["printed page", "scikit-image text"])
+def test_one_image_costs_at_most_its_optimized_png_and_the_container(make):
+    pixels = make()
+    data, decoded = roundtrip([BBImage("page.png", "L", pixels, GREYSCALE)], ModelSet())
+    assert np.array_equal(decoded[0].pixels, pixels)
+    section, png = parse(data).sections[0], optimized_png_bytes(pixels)
+    assert section.is_classic and section.blobs[0][1] <= png, (section.blobs, png)
+    assert len(data) <= png + CONTAINER_BYTES, (len(data), png)

@@ -31,17 +31,29 @@ def as_file_image(pixels: np.ndarray, kind: Kind, codec: str) -> PILImage.Image:
     return PILImage.fromarray((pixels * 255 if kind == Kind.BINARY else pixels).astype(np.uint8), mode="L")
 
 
+# PNG as Pillow writes it with optimize=True, and the same with zlib's RLE strategy
+# (compress_type 3), the smaller kept: never above optimize=True's PNG, and on photos,
+# numpy-made images and the sample digits 1,883 bytes (0.43%) under level 9 alone (the
+# setting before) for 1.25-1.65x its encoding time (three runs on a shared machine);
+# level 9 as a third setting saved 65 bytes more for 1.6-1.8x that
+# (benchmarks/results/fallback-png.md).
+PNG_SETTINGS = ({"optimize": True}, {"optimize": True, "compress_type": 3})
+
+
 def encode(codec: str, pixels: np.ndarray, kind: Kind) -> bytes:
     if codec == "raw":
         return (np.packbits(pixels.astype(bool)) if kind == Kind.BINARY else pixels.astype(np.uint8)).tobytes()
-    buffer = io.BytesIO()
     image = as_file_image(pixels, kind, codec)
     if codec == "png":
-        image.save(buffer, format="PNG", compress_level=9)
-    elif codec == "webp":  # method 4: 18x faster than 6 on 28x28 digits, 1% larger
-        image.save(buffer, format="WEBP", lossless=True, method=4)
-    else:
-        raise ValueError(f"unknown classic codec {codec!r}")
+        return min((saved(image, "PNG", **settings) for settings in PNG_SETTINGS), key=len)
+    if codec == "webp":  # method 4: 18x faster than 6 on 28x28 digits, 1% larger
+        return saved(image, "WEBP", lossless=True, method=4)
+    raise ValueError(f"unknown classic codec {codec!r}")
+
+
+def saved(image: PILImage.Image, format: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=format, **options)
     return buffer.getvalue()
 
 
