@@ -17,12 +17,13 @@ from PIL import Image as PILImage
 from ..kinds import Kind
 
 CODECS = ("raw", "png", "webp")
-MAX_SIDE = {"webp": 16383}  # the longest side a codec stores (raw and PNG: any the archive allows)
+CODEC_MAX_SIDE = {"webp": 16383}  # raw and PNG store any side the archive allows
 
 
 def holds(codec: str, height: int, width: int) -> bool:
     """Whether ``codec`` can store an image of this size."""
-    return max(height, width) <= MAX_SIDE.get(codec, max(height, width))
+    limit = CODEC_MAX_SIDE.get(codec)
+    return limit is None or max(height, width) <= limit
 
 
 def as_file_image(pixels: np.ndarray, kind: Kind, codec: str) -> PILImage.Image:
@@ -63,14 +64,14 @@ def pillow_pixel_limit(pixels: int):
     error: a blob is decoded under the bounds of its archive's header (checked against
     MAX_PIXELS), never Pillow's own (89 MP, which refused images the archive allows).
     Pillow's limit is a global: decoding jobs run in processes, not threads."""
-    saved = PILImage.MAX_IMAGE_PIXELS
+    previous = PILImage.MAX_IMAGE_PIXELS
     PILImage.MAX_IMAGE_PIXELS = pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", PILImage.DecompressionBombWarning)
             yield
     finally:
-        PILImage.MAX_IMAGE_PIXELS = saved
+        PILImage.MAX_IMAGE_PIXELS = previous
 
 
 def decode(codec: str, data: bytes, kind: Kind, width: int, height: int) -> np.ndarray:

@@ -69,6 +69,7 @@ def read_image(path: str | Path, name: str | None = None) -> Image:
 
 
 def check_size(path: Path, width: int, height: int) -> None:
+    """Refuse a size the archive cannot hold (from a file's header, before decoding it)."""
     if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE) or width * height > MAX_PIXELS:
         raise ImageError(f"{path}: unsupported size {width}x{height} (at most {MAX_SIDE} pixels a side "
                          f"and {MAX_PIXELS:,} in all)")
