@@ -99,6 +99,8 @@ def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bit
     """Compress image files and folders (1-bit or 8-bit greyscale) into one .bbc archive."""
     if not inputs:
         raise BBCError("no input files given")
+    if to_stdout and sys.stdout is None:  # started with stdout closed (>&-)
+        raise BBCError("standard output is closed: cannot write the archive there")
     if to_stdout and sys.stdout.isatty():
         raise BBCError("refusing to write a binary archive to a terminal")
     if not output and not to_stdout:

@@ -8,6 +8,7 @@ no bits.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -50,7 +51,10 @@ def read_image(path: str | Path, name: str | None = None) -> Image:
     if not path.is_file():  # a FIFO or device would block or never end
         raise ImageError(f"{path}: not a regular file")
     try:
-        with PILImage.open(path) as image:
+        # Pillow's warnings (its 89 MP bomb threshold, corrupt metadata) are not printed:
+        # the size is checked here before decoding, and a file is read whole or refused.
+        with warnings.catch_warnings(action="ignore"), PILImage.open(path) as image:
+            check_size(path, *image.size)
             if getattr(image, "n_frames", 1) > 1:
                 raise ImageError(f"{path}: has {image.n_frames} frames; only single images are supported")
             if "transparency" in image.info:
@@ -58,11 +62,17 @@ def read_image(path: str | Path, name: str | None = None) -> Image:
                                  f"remove it (or flatten the image) first")
             image.load()
             mode, pixels, kind = pixels_for_coding(image, path)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, PILImage.DecompressionBombError) as e:
+    except (OSError, UnidentifiedImageError, ValueError, TypeError, SyntaxError,
+            PILImage.DecompressionBombError) as e:  # TypeError: a TIFF frame without dimensions
         raise ImageError(f"{path}: cannot read image ({e})") from None
-    if pixels.size == 0 or max(pixels.shape) > MAX_SIDE or pixels.size > MAX_PIXELS:
-        raise ImageError(f"{path}: unsupported size {pixels.shape[1]}x{pixels.shape[0]}")
     return Image(name or path.name, mode, pixels, kind)
+
+
+def check_size(path: Path, width: int, height: int) -> None:
+    """Refuse a size the archive cannot hold (from a file's header, before decoding it)."""
+    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE) or width * height > MAX_PIXELS:
+        raise ImageError(f"{path}: unsupported size {width}x{height} (at most {MAX_SIDE} pixels a side "
+                         f"and {MAX_PIXELS:,} in all)")
 
 
 def restored(image: Image) -> PILImage.Image:
