@@ -24,7 +24,7 @@ from bbcompress.io.classic import CODECS, best_encoding, decode, encode
 from bbcompress.io.images import MAX_PIXELS, read_image
 from bbcompress.io.images import Image as BBImage
 from bbcompress.kinds import Kind
-from bbcompress.model.zoo import ModelSet
+from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
 from conftest import address_space_cap, repack, run_in_child
 
