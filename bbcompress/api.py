@@ -20,7 +20,7 @@ from .checkpoint import Checkpoint, load_checkpoint, recommended_encoder
 from .choice import plan
 from .codec.bits_back import CodingSettings, Progress
 from .errors import BBCError, OutputExists
-from .families import DEFAULT_LEVEL, FAMILIES, LEVELS
+from .families import DEFAULT_FAMILY, DEFAULT_LEVEL, FAMILIES, LEVELS
 from .io.archive import Archive, EmbeddedModel, Section, check_writable, parse, read_archive, write_archive
 from .io.images import MAX_PIXELS, Image, tile_count
 from .io.names import check_storable
@@ -32,7 +32,7 @@ from .sections import (Classic, classic_images, classic_section, coding_of, head
 from .workers import available_cores, run_jobs
 from .zoo import DEFAULT_MODELS, ModelSet, shipped_cards
 
-__all__ = ["CodingOptions", "DEFAULT_LEVEL", "DEFAULT_MODELS", "FAMILIES", "LEVELS", "ModelSet",
+__all__ = ["CodingOptions", "DEFAULT_FAMILY", "DEFAULT_LEVEL", "DEFAULT_MODELS", "FAMILIES", "LEVELS", "ModelSet",
            "archive_info", "archive_rates", "archive_tiles", "available_cores", "check_writable",
            "compress_images", "compress_section", "compress_paths", "decompress_archive", "decompress_to", "load_checkpoint", "parse",
            "read_archive", "read_inputs", "recommended_encoder", "refuse_overwriting_inputs", "roundtrip",

@@ -18,7 +18,8 @@ DEFAULTS = api.CodingOptions()
 
 def level_help() -> str:
     """What each level spends, per family: particles/refinement steps."""
-    spends = {name: ", ".join(f"{p}/{k}" for p, k in f.levels.values()) for name, f in api.FAMILIES.items()}
+    spends = {name: ", ".join(f"{p}/{k}" for p, k in f.levels.values())
+              for name, f in api.FAMILIES.items() if f.has_latent}
     return "Importance-sampled particles/per-image refinement steps of levels 1..9: " + "; ".join(
         f"{name} {spend}" for name, spend in spends.items()) + " (a model without a latent codes " \
         "the same at every level)."
@@ -228,7 +229,7 @@ def models_command(as_json):
 def coders_of(card: dict) -> str:
     """A card's encoders and their test rates, as ``models`` lists them."""
     test = card.get("test", {})
-    family = api.FAMILIES.get(card.get("config", {}).get("family", "mlp"))
+    family = api.FAMILIES.get(card.get("config", {}).get("family", api.DEFAULT_FAMILY))
     if family and not family.has_latent:
         rate = test.get("none", {}).get("realized_bits_per_dim")
         return f"{family.name} family, no latent" + (f" ({rate:.4f} bits/dim on test)" if rate else "")

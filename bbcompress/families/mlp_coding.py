@@ -47,6 +47,7 @@ def validate(config: ModelConfig) -> None:
 
 def config_from_options(likelihood: str, pixels: int, hidden=None, latent=None, pixel_floor=0.0,
                         **unused) -> ModelConfig:
+    """The configuration ``train`` makes; None takes the family's default (the seed's)."""
     return ModelConfig(likelihood, pixels, hidden or DEFAULTS["hidden"], latent or DEFAULTS["latent"],
                        "relu", pixel_floor)
 
