@@ -65,6 +65,15 @@ def progress_option(function):
                         help="Show a progress bar (default: on a terminal, unless -q).")(function)
 
 
+def json_option(what: str):
+    return click.option("--json", "as_json", is_flag=True, help=f"Print {what} as JSON.")
+
+
+def embedded_rows(archive) -> list[dict]:
+    """The models an archive carries, as compress and info report them."""
+    return [{"name": m.name, "bytes": len(m.weights)} for m in archive.models]
+
+
 def echo_rates(rows: list[dict]) -> None:
     """One line per section; a model's chains (sections coded side by side) are numbered."""
     chains = Counter((row["kind"], row["model"]) for row in rows if row["model"] != "classic")
@@ -92,7 +101,7 @@ def echo_rates(rows: list[dict]) -> None:
 @click.option("-q", "--quiet", is_flag=True)
 @progress_option
 @threads_option
-@click.option("--json", "as_json", is_flag=True, help="Print sizes and bits/dim as JSON.")
+@json_option("sizes and bits/dim")
 @friendly_errors
 def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bits, max_batch, fallback,
              level, embed, force, quiet, progress, threads, as_json):
@@ -124,7 +133,7 @@ def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bit
         size = api.write_archive(output, archive, force)
     report = {"archive": output or "-", "bytes": size, "images": archive.image_count,
               "seconds": round(time.monotonic() - started, 3), "sections": api.archive_rates(archive),
-              "embedded_models": {m.name: len(m.weights) for m in archive.models}}
+              "embedded_models": embedded_rows(archive)}
     shipped = [m.name for m in archive.models if m.name in api.shipped_cards()]
     if shipped and not quiet:
         click.echo(f"bbcompress: warning: embedding the shipped model(s) {', '.join(shipped)} adds "
@@ -152,7 +161,7 @@ def model_option(function):
 @click.option("-q", "--quiet", is_flag=True)
 @progress_option
 @threads_option
-@click.option("--json", "as_json", is_flag=True)
+@json_option("the archive and the files written")
 @friendly_errors
 def decompress(archive_path, output_dir, model_args, force, quiet, progress, threads, as_json):
     """Restore every image of ARCHIVE (- for stdin) with identical pixels, name and mode;
@@ -173,7 +182,7 @@ def decompress(archive_path, output_dir, model_args, force, quiet, progress, thr
 @click.option("-q", "--quiet", is_flag=True)
 @progress_option
 @threads_option
-@click.option("--json", "as_json", is_flag=True)
+@json_option("the archive, its image count and the verdict")
 @friendly_errors
 def test_command(archive_path, model_args, quiet, progress, threads, as_json):
     """Decode ARCHIVE (- for stdin) and verify its checksums; write nothing."""
@@ -188,13 +197,13 @@ def test_command(archive_path, model_args, quiet, progress, threads, as_json):
 
 @main.command()
 @click.argument("archive_path", metavar="ARCHIVE", type=click.Path())
-@click.option("--json", "as_json", is_flag=True)
+@json_option("sections, bits/dim, files and embedded models")
 @friendly_errors
 def info(archive_path, as_json):
     """List the contents of ARCHIVE (- for stdin) and its bits/dim (without decoding)."""
     archive = api.read_archive(archive_path)
     sections = api.archive_info(archive)
-    embedded = [{"name": m.name, "bytes": len(m.weights)} for m in archive.models]
+    embedded = embedded_rows(archive)
     if as_json:
         click.echo(json.dumps({"archive": archive_path, "sections": sections, "embedded_models": embedded}))
         return
@@ -209,7 +218,7 @@ def info(archive_path, as_json):
 
 
 @main.command("models")
-@click.option("--json", "as_json", is_flag=True)
+@json_option("every shipped model's card, by name")
 @friendly_errors
 def models_command(as_json):
     """List the shipped models (the default per image kind is marked *)."""
@@ -241,7 +250,7 @@ def coders_of(card: dict) -> str:
 @main.command()
 @click.argument("folder", required=False, type=click.Path(exists=True, file_okay=False))
 @click.option("--encoder", help="Encoder of the shipped models (default: the one each card recommends).")
-@click.option("--json", "as_json", is_flag=True)
+@json_option("one row per image kind: sizes and bits/dim, bbcompress beside PNG")
 @friendly_errors
 def demo(folder, encoder, as_json):
     """Compress, decompress and verify the shipped sample digits (or FOLDER), beside PNG."""

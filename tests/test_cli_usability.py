@@ -1,0 +1,82 @@
+"""The command line as a new user meets it (issue 23): standard streams, the rate a file
+really has, quiet ends on a closed pipe, help and JSON that say what they mean."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from bbcompress.cli import main
+from bbcompress.training.data import load_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(*args, **kwargs):
+    return CliRunner().invoke(main, [str(a) for a in args], **kwargs)
+
+
+def assert_clean_failure(result, words: str):
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bbcompress: error:"), result.stderr
+    assert words in lines[0], lines[0]
+
+
+def run_process(*args, **kwargs) -> subprocess.CompletedProcess:
+    """``python -m bbcompress ARGS`` in a fresh interpreter, for real pipes and terminals."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    return subprocess.run([sys.executable, "-m", "bbcompress", *map(str, args)], env=env,
+                          stderr=subprocess.PIPE, timeout=120, **kwargs)
+
+
+def digit(index: int = 0) -> np.ndarray:
+    return load_dataset("mnist10k").x_test[index]
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, tiny_models):
+    """A digit as a PGM, its one-image archive and a three-image archive."""
+    folder = tmp_path_factory.mktemp("usability")
+    Image.fromarray(digit()).save(folder / "digit.pgm")
+    (folder / "three").mkdir()
+    for i in range(3):
+        Image.fromarray(digit(i)).save(folder / "three" / f"{i}.png")
+    for source, archive in (("digit.pgm", "one.bbc"), ("three", "three.bbc")):
+        result = run("compress", folder / source, "-o", folder / archive, "-m", tiny_models["greyscale"], "-q")
+        assert result.exit_code == 0, result.output
+    return folder
+
+
+# --- 10. JSON of one shape, and every --json explained ---------------------------------------
+
+def test_compress_json_lists_embedded_models_as_info_does(tmp_path, files, tiny_models):
+    archive = tmp_path / "e.bbc"
+    made = run("compress", files / "digit.pgm", "-o", archive, "-m", tiny_models["greyscale"],
+               "--no-fallback", "--embed-model", "--json")
+    assert made.exit_code == 0, made.output
+    listed = json.loads(run("info", archive, "--json").stdout)["embedded_models"]
+    assert json.loads(made.stdout)["embedded_models"] == listed
+    assert [set(model) for model in listed] == [{"name", "bytes"}]
+
+
+def test_every_json_option_has_help():
+    missing = [name for name, command in main.commands.items()
+               for param in command.params if "--json" in getattr(param, "opts", []) and not param.help]
+    assert missing == []
