@@ -64,6 +64,19 @@ def files(tmp_path_factory, tiny_models):
     return folder
 
 
+# --- 8. research options under their own heading ---------------------------------------------
+
+def test_compress_help_puts_research_options_under_their_own_heading():
+    result = run("compress", "--help")
+    assert result.exit_code == 0, result.output
+    user, heading, research = result.stdout.partition("Advanced (research) options:")
+    assert heading, result.stdout
+    for option in ("--encoder", "--latents", "--latent-bits", "--batch"):
+        assert option in research and option not in user, option
+    for option in ("--output", "--model", "--level", "--force", "--json", "--help"):
+        assert option in user and option not in research, option
+
+
 # --- 10. JSON of one shape, and every --json explained ---------------------------------------
 
 def test_compress_json_lists_embedded_models_as_info_does(tmp_path, files, tiny_models):

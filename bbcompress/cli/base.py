@@ -62,6 +62,27 @@ class Main(click.Group):
         sys.exit(result if isinstance(result, int) else 0)
 
 
+class ResearchOption(click.Option):
+    """An option for measuring models rather than for compressing files: ``--help`` lists
+    it apart (see ``UserFirstHelp``)."""
+
+
+class UserFirstHelp(click.Command):
+    """``--help`` lists the user's options first and the research options under their own
+    heading: click has no option groups."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows: dict[bool, list] = {False: [], True: []}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None and not isinstance(param, click.Argument):
+                rows[isinstance(param, ResearchOption)].append(record)
+        for heading, research in (("Options", False), ("Advanced (research) options", True)):
+            if rows[research]:
+                with formatter.section(heading):
+                    formatter.write_dl(rows[research])
+
+
 @click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(None, "-V", "--version", package_name="bbcompress")
 def main():

@@ -10,7 +10,7 @@ import click
 
 from .. import api
 from ..errors import BBCError
-from .base import friendly_errors, main
+from .base import ResearchOption, UserFirstHelp, friendly_errors, main
 from .progress import TileProgress
 
 DEFAULTS = api.CodingOptions()
@@ -26,15 +26,15 @@ def level_help() -> str:
 
 def coding_options(function):
     options = [
-        click.option("--encoder", help="Named encoder of the model (amortized, self-consistent, ...); "
+        click.option("--encoder", cls=ResearchOption, help="Named encoder of the model (amortized, self-consistent, ...); "
                                        "default: the one its card recommends, else amortized."),
-        click.option("--latents", default=DEFAULTS.latents, show_default=True,
+        click.option("--latents", cls=ResearchOption, default=DEFAULTS.latents, show_default=True,
                      type=click.Choice(["buckets", "grid"]),
                      help="Latent discretization: equal-mass buckets or a uniform grid."),
-        click.option("--latent-bits", default=DEFAULTS.latent_bits, show_default=True,
+        click.option("--latent-bits", cls=ResearchOption, default=DEFAULTS.latent_bits, show_default=True,
                      type=click.IntRange(1, 10),
                      help="buckets: 2^N buckets per dim; grid: 2^N steps per unit of z."),
-        click.option("--batch", "max_batch", default=None, type=click.IntRange(min=1),
+        click.option("--batch", "max_batch", cls=ResearchOption, default=None, type=click.IntRange(min=1),
                      help="Most images coded per batch  [default: the model's: " + ", ".join(
                          f"{f.coding.max_batch} for {name}" for name, f in api.FAMILIES.items()) + "]"),
         click.option("--fallback/--no-fallback", default=DEFAULTS.fallback, show_default=True,
@@ -87,7 +87,7 @@ def echo_rates(rows: list[dict]) -> None:
                    f"model {row['model']} / {row['encoder']}{chain}")
 
 
-@main.command()
+@main.command(cls=UserFirstHelp)
 @click.argument("inputs", nargs=-1, type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Archive to write (default: INPUT.bbc for a single input).")
