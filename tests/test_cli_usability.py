@@ -64,6 +64,51 @@ def files(tmp_path_factory, tiny_models):
     return folder
 
 
+# --- 7. scripts/setup.sh says what it does and fails when pip fails -------------------------
+
+FAKE_PIP = """#!/usr/bin/env bash
+echo "$@" > "$(dirname "$0")/pip-args"
+echo "Collecting torch==2.14.1"
+echo "WARNING: Location 'x' is ignored"
+[ -z "${PIP_ONLY_WARNINGS:-}" ] || exit 0
+echo "Successfully installed torch-2.14.1"
+exit "${PIP_STATUS:-0}"
+"""
+
+
+def run_setup(tmp_path, **env) -> subprocess.CompletedProcess:
+    """scripts/setup.sh in a copy of the checkout whose .venv holds a fake pip and python."""
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "setup.sh").write_text((REPO / "scripts" / "setup.sh").read_text())
+    bin_folder = tmp_path / ".venv" / "bin"
+    bin_folder.mkdir(parents=True)
+    (bin_folder / "pip").write_text(FAKE_PIP)
+    (bin_folder / "python").write_text("#!/usr/bin/env bash\nexit 0\n")
+    for tool in bin_folder.iterdir():
+        tool.chmod(0o755)
+    return subprocess.run(["bash", str(tmp_path / "scripts" / "setup.sh")], capture_output=True, text=True,
+                          timeout=60, env=dict(os.environ, **env))
+
+
+def test_setup_says_what_it_installs_and_lets_pip_speak(tmp_path):
+    result = run_setup(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "installing torch" in result.stdout.lower(), result.stdout
+    assert "Collecting torch==2.14.1" in result.stdout and "Successfully installed" in result.stdout
+    assert "WARNING: Location" not in result.stdout + result.stderr
+    assert "-q" not in (tmp_path / ".venv" / "bin" / "pip-args").read_text().split()
+
+
+def test_setup_fails_when_pip_fails(tmp_path):
+    result = run_setup(tmp_path, PIP_STATUS="1")
+    assert result.returncode != 0, result.stdout + result.stderr
+
+
+def test_setup_succeeds_when_pip_prints_only_filtered_lines(tmp_path):
+    result = run_setup(tmp_path, PIP_ONLY_WARNINGS="1")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 # --- 8. research options under their own heading ---------------------------------------------
 
 def test_compress_help_puts_research_options_under_their_own_heading():
