@@ -64,6 +64,63 @@ def files(tmp_path_factory, tiny_models):
     return folder
 
 
+# --- 3. standard input for compress, standard output for decompress ---------------------------
+
+def test_compress_dash_reads_one_image_from_stdin(tmp_path, tiny_models):
+    archive = tmp_path / "in.bbc"
+    result = run("compress", "-", "-o", archive, "-m", tiny_models["greyscale"], "-q", input=png_bytes(digit()))
+    assert result.exit_code == 0, result.output
+    result = run("decompress", archive, "-o", tmp_path / "out", "-m", tiny_models["greyscale"], "-q")
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "stdin.png")), digit())
+
+
+def test_compress_dash_needs_an_output(tmp_path):
+    result = run("compress", "-", input=png_bytes(digit()))
+    assert_clean_failure(result, "standard input")
+    assert "-o" in result.stderr and "-c" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_compress_dash_reads_a_bounded_amount(tmp_path, monkeypatch):
+    import bbcompress.io.paths as paths
+    monkeypatch.setattr(paths, "MAX_STDIN_BYTES", 1000, raising=False)  # before it existed: fail by behaviour
+    result = run("compress", "-", "-o", tmp_path / "x.bbc", input=b"\0" * 5000)
+    assert_clean_failure(result, "more than 1,000 bytes")
+
+
+def test_decompress_c_writes_the_one_image_as_png_to_stdout(files, tiny_models):
+    result = run("decompress", files / "one.bbc", "-c", "-m", tiny_models["greyscale"])
+    assert result.exit_code == 0, result.stderr
+    image = Image.open(io.BytesIO(result.stdout_bytes))
+    assert image.format == "PNG" and image.mode == "L"  # stored as digit.pgm, written as PNG
+    assert np.array_equal(np.asarray(image), digit())
+    assert "restored" in result.stderr  # the report goes to stderr, never into the image
+
+
+def test_decompress_c_refuses_a_multi_image_archive_before_writing(files, tiny_models):
+    result = run("decompress", files / "three.bbc", "-c", "-m", tiny_models["greyscale"])
+    assert_clean_failure(result, "3 images")
+    assert result.stdout_bytes == b""
+
+
+def test_decompress_c_refuses_a_terminal(files, tiny_models):
+    leader, follower = pty.openpty()
+    try:
+        result = run_process("decompress", files / "one.bbc", "-c", "-m", tiny_models["greyscale"],
+                             stdout=follower, text=True)
+        os.set_blocking(leader, False)
+        try:
+            shown = os.read(leader, 1 << 16)
+        except OSError:  # nothing was written to the terminal
+            shown = b""
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert result.returncode == 1 and "terminal" in result.stderr, result.stderr
+    assert shown == b""
+
+
 # --- 7. scripts/setup.sh says what it does and fails when pip fails -------------------------
 
 FAKE_PIP = """#!/usr/bin/env bash

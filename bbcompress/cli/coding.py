@@ -74,6 +74,35 @@ def embedded_rows(archive) -> list[dict]:
     return [{"name": m.name, "bytes": len(m.weights)} for m in archive.models]
 
 
+def refuse_unfit_stdout(what: str) -> None:
+    """Binary data goes to standard output only where that is open and not a terminal."""
+    if sys.stdout is None:  # started with stdout closed (>&-)
+        raise BBCError(f"standard output is closed: cannot write {what} there")
+    if sys.stdout.isatty():
+        raise BBCError(f"refusing to write {what} to a terminal")
+
+
+def archive_target(inputs: tuple[str, ...], output: str | None, to_stdout: bool, force: bool) -> str | None:
+    """Where compress writes: a path checked before any coding, or None for stdout."""
+    if not inputs:
+        raise BBCError("no input files given")
+    if output and to_stdout:
+        raise BBCError("-o names a file and -c writes to standard output: choose one")
+    if to_stdout:
+        refuse_unfit_stdout("a binary archive")
+        return None
+    if not output:
+        if api.STDIN in inputs:  # no input name to derive "-.bbc" from
+            raise BBCError("an image from standard input (-): name the archive with -o OUT.bbc "
+                           "or write it to standard output with -c")
+        if len(inputs) != 1:
+            raise BBCError("several inputs: name the archive with -o OUT.bbc")
+        output = inputs[0].rstrip("/") + ".bbc"
+    api.check_writable(output, force)
+    api.refuse_overwriting_inputs(output, inputs)
+    return output
+
+
 def echo_rates(rows: list[dict]) -> None:
     """One line per section; a model's chains (sections coded side by side) are numbered."""
     chains = Counter((row["kind"], row["model"]) for row in rows if row["model"] != "classic")
@@ -105,20 +134,11 @@ def echo_rates(rows: list[dict]) -> None:
 @friendly_errors
 def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bits, max_batch, fallback,
              level, embed, force, quiet, progress, threads, as_json):
-    """Compress image files and folders (1-bit or 8-bit greyscale) into one .bbc archive."""
-    if not inputs:
-        raise BBCError("no input files given")
-    if to_stdout and sys.stdout is None:  # started with stdout closed (>&-)
-        raise BBCError("standard output is closed: cannot write the archive there")
-    if to_stdout and sys.stdout.isatty():
-        raise BBCError("refusing to write a binary archive to a terminal")
-    if not output and not to_stdout:
-        if len(inputs) != 1:
-            raise BBCError("several inputs: name the archive with -o OUT.bbc")
-        output = inputs[0].rstrip("/") + ".bbc"
-    if output:
-        api.check_writable(output, force)
-        api.refuse_overwriting_inputs(output, inputs)
+    """Compress image files and folders (1-bit or 8-bit greyscale) into one .bbc archive.
+
+    An INPUT of - reads one image from standard input and stores it as stdin.png; name the
+    archive with -o or write it to standard output with -c."""
+    output = archive_target(inputs, output, to_stdout, force)
     started = time.monotonic()
     images = api.read_inputs(list(inputs))
     options = api.CodingOptions(encoder, latents, latent_bits, max_batch, level, fallback, embed,
@@ -154,8 +174,11 @@ def model_option(function):
 
 @main.command()
 @click.argument("archive_path", metavar="ARCHIVE", type=click.Path())
-@click.option("-C", "-o", "--output-dir", default=".", show_default=True, type=click.Path(file_okay=False),
-              help="Folder to restore the images into.")
+@click.option("-C", "-o", "--output-dir", type=click.Path(file_okay=False),
+              help="Folder to restore the images into  [default: the current one]")
+@click.option("-c", "--stdout", "to_stdout", is_flag=True,
+              help="Write the archive's one image to standard output as PNG (an archive of several "
+                   "images is refused: restore those with -o).")
 @model_option
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing files.")
 @click.option("-q", "--quiet", is_flag=True)
@@ -163,17 +186,28 @@ def model_option(function):
 @threads_option
 @json_option("the archive and the files written")
 @friendly_errors
-def decompress(archive_path, output_dir, model_args, force, quiet, progress, threads, as_json):
+def decompress(archive_path, output_dir, to_stdout, model_args, force, quiet, progress, threads, as_json):
     """Restore every image of ARCHIVE (- for stdin) with identical pixels, name and mode;
-    names whose format is not lossless get .png appended."""
+    names whose format is not lossless get .png appended. With -c, write its one image to
+    standard output as PNG."""
+    if output_dir and to_stdout:
+        raise BBCError("-o names a folder and -c writes to standard output: choose one")
+    if to_stdout:
+        refuse_unfit_stdout("an image")
     archive = api.read_archive(archive_path)
+    models = api.ModelSet(model_args)
     with TileProgress(api.archive_tiles(archive), "decompress", quiet, progress) as bar:
-        targets = api.decompress_to(archive, output_dir, api.ModelSet(model_args), force, bar,
-                                    threads or api.available_cores())
+        if to_stdout:
+            sys.stdout.buffer.write(api.decompress_png(archive, models, bar))
+            written, where = ["-"], "to standard output"
+        else:
+            output_dir = output_dir or "."
+            targets = api.decompress_to(archive, output_dir, models, force, bar, threads or api.available_cores())
+            written, where = [str(t) for t in targets], f"into {output_dir}"
     if as_json:
-        click.echo(json.dumps({"archive": archive_path, "images": [str(t) for t in targets]}))
+        click.echo(json.dumps({"archive": archive_path, "images": written}), err=to_stdout)
     elif not quiet:
-        click.echo(f"{archive_path}: restored {len(targets)} image(s) into {output_dir}")
+        click.echo(f"{archive_path}: restored {len(written)} image(s) {where}", err=to_stdout)
 
 
 @main.command("test")

@@ -2,27 +2,40 @@
 output paths for decompression."""
 from __future__ import annotations
 
+import io
+import sys
 from pathlib import Path
 
 from PIL import Image as PILImage
 
 from ..errors import BBCError, ImageError
+from .archive import read_up_to
 from .atomic import write_file
-from .images import Image, image_writer, read_image
+from .images import MAX_PIXELS, Image, decode_image, image_writer, read_image
 from .names import name_parts, restored_name
+
+STDIN = "-"  # as an input: one image read from standard input (a file named - is ./-)
+STDIN_NAME = "stdin.png"  # the name it is stored, and restored, under
+# An image on standard input is read whole before Pillow sees it: room for the largest
+# image the limits allow, even uncompressed or as a plain-text PGM, and no more.
+MAX_STDIN_BYTES = 4 * MAX_PIXELS
 
 
 def image_suffixes() -> set[str]:
     return set(PILImage.registered_extensions())
 
 
-def expand_inputs(arguments: list[str]) -> list[tuple[Path, str]]:
+def expand_inputs(arguments: list[str]) -> list[tuple[Path | None, str]]:
     """(path, stored name) per image file; a folder adds its image files recursively,
-    named by their path relative to the folder's parent."""
-    found: list[tuple[Path, str]] = []
+    named by their path relative to the folder's parent; ``-`` is (None, STDIN_NAME)."""
+    if arguments.count(STDIN) > 1:
+        raise BBCError("- (standard input) is given more than once: it holds one image")
+    found: list[tuple[Path | None, str]] = []
     for argument in arguments:
         path = Path(argument)
-        if path.is_dir():  # Pillow's full list of suffixes loads every plugin (0.1 s): only here
+        if argument == STDIN:
+            found.append((None, STDIN_NAME))
+        elif path.is_dir():  # Pillow's full list of suffixes loads every plugin (0.1 s): only here
             suffixes = image_suffixes()
             files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
@@ -35,10 +48,24 @@ def expand_inputs(arguments: list[str]) -> list[tuple[Path, str]]:
 
 
 def read_inputs(arguments: list[str]) -> list[Image]:
-    images = [read_image(path, name) for path, name in expand_inputs(arguments)]
+    images = [read_stdin_image() if path is None else read_image(path, name)
+              for path, name in expand_inputs(arguments)]
     if not images:
         raise BBCError("no input images (folders are searched for image files by suffix)")
     return images
+
+
+def read_stdin_image() -> Image:
+    """The one image on standard input, stored as STDIN_NAME."""
+    if sys.stdin is None:  # started with stdin closed (<&-)
+        raise ImageError("standard input is closed: no image to read there")
+    if sys.stdin.isatty():
+        raise ImageError("refusing to read an image from a terminal: redirect or pipe one in")
+    data = read_up_to(sys.stdin.buffer, MAX_STDIN_BYTES + 1)  # in chunks: memory follows the input
+    if len(data) > MAX_STDIN_BYTES:
+        raise ImageError(f"<stdin>: more than {MAX_STDIN_BYTES:,} bytes, more than any image bbcompress "
+                         f"codes takes")
+    return decode_image(io.BytesIO(data), "<stdin>", STDIN_NAME)
 
 
 def output_path(folder: Path, name: str) -> Path:
