@@ -26,7 +26,7 @@ from .io.images import MAX_PIXELS, Image, png_bytes, tile_count
 from .io.names import check_storable
 from .io.paths import STDIN, expand_inputs, output_path, read_inputs, refuse_unsafe_target, restore_image
 from .kinds import Kind
-from .rates import archive_info, archive_rates
+from .rates import archive_info, archive_rates, file_bits_per_dim
 from .sections import (Classic, classic_images, classic_section, coding_of, header_bits, model_images,
                        model_section)
 from .workers import available_cores, run_jobs
@@ -35,7 +35,7 @@ from .zoo import DEFAULT_MODELS, ModelSet, shipped_cards
 __all__ = ["CodingOptions", "DEFAULT_LEVEL", "DEFAULT_MODELS", "FAMILIES", "LEVELS", "ModelSet", "STDIN",
            "archive_info", "archive_rates", "archive_tiles", "available_cores", "check_writable",
            "compress_images", "compress_section", "compress_paths", "decompress_archive", "decompress_png",
-           "decompress_to", "load_checkpoint", "parse",
+           "decompress_to", "file_bits_per_dim", "load_checkpoint", "parse",
            "read_archive", "read_inputs", "recommended_encoder", "refuse_overwriting_inputs", "roundtrip",
            "shipped_cards", "tile_total", "write_archive"]
 

@@ -121,6 +121,34 @@ def test_decompress_c_refuses_a_terminal(files, tiny_models):
     assert shown == b""
 
 
+# --- 4. the file's bits/dim first -----------------------------------------------------------
+
+def file_rate(archive: Path, pixels: int) -> str:
+    return f"{archive.stat().st_size * 8 / pixels:.4f} bits/dim"
+
+
+def test_compress_prints_the_files_rate_first(tmp_path, files, tiny_models):
+    archive = tmp_path / "d.bbc"
+    result = run("compress", files / "digit.pgm", "-o", archive, "-m", tiny_models["greyscale"])
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0]
+    assert f"{archive.stat().st_size:,} bytes, {file_rate(archive, 784)}" in first, first
+    report = json.loads(run("compress", files / "digit.pgm", "-o", archive, "-f", "--json",
+                            "-m", tiny_models["greyscale"]).stdout)
+    assert report["bits_per_dim"] == archive.stat().st_size * 8 / 784
+
+
+def test_info_prints_the_files_rate_read_from_a_file_or_stdin(files):
+    archive = files / "three.bbc"
+    expected = file_rate(archive, 3 * 784)
+    for result in (run("info", archive), run("info", "-", input=archive.read_bytes())):
+        assert result.exit_code == 0, result.output
+        assert expected in result.stdout.splitlines()[0], result.stdout
+    report = json.loads(run("info", "-", "--json", input=archive.read_bytes()).stdout)
+    assert report["bytes"] == archive.stat().st_size and report["images"] == 3
+    assert report["bits_per_dim"] == archive.stat().st_size * 8 / (3 * 784)
+
+
 # --- 7. scripts/setup.sh says what it does and fails when pip fails -------------------------
 
 FAKE_PIP = """#!/usr/bin/env bash

@@ -103,15 +103,22 @@ def archive_target(inputs: tuple[str, ...], output: str | None, to_stdout: bool,
     return output
 
 
+def echo_summary(name: str, archive, size: int, err: bool = False) -> None:
+    """The line a user reads first: the archive's images, bytes and its rate as a file."""
+    click.echo(f"{name}: {archive.image_count} image(s), {size:,} bytes, "
+               f"{api.file_bits_per_dim(archive, size):.4f} bits/dim", err=err)
+
+
 def echo_rates(rows: list[dict]) -> None:
-    """One line per section; a model's chains (sections coded side by side) are numbered."""
+    """One line per section, its payload's rate (without the header, which the file's rate
+    counts); a model's chains (sections coded side by side) are numbered."""
     chains = Counter((row["kind"], row["model"]) for row in rows if row["model"] != "classic")
     seen: Counter = Counter()
     for row in rows:
         key = (row["kind"], row["model"])
         seen[key] += 1
         chain = f", chain {seen[key]}/{chains[key]}" if chains[key] > 1 else ""
-        click.echo(f"  {row['kind']:9} {row['images']:6} image(s)  {row['bits_per_dim']:.4f} bits/dim "
+        click.echo(f"  {row['kind']:9} {row['images']:6} image(s)  payload {row['bits_per_dim']:.4f} bits/dim "
                    f"({row['net_bits_per_dim']:.4f} net of {row['initial_bits']} initial bits)  "
                    f"model {row['model']} / {row['encoder']}{chain}")
 
@@ -145,26 +152,34 @@ def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bit
                                 threads or api.available_cores())
     with TileProgress(api.tile_total(images), "compress", quiet, progress) as bar:
         archive = api.compress_images(images, api.ModelSet(model_args), options, bar)
-    if to_stdout:
-        data = archive.to_bytes()
-        sys.stdout.buffer.write(data)
-        size = len(data)
-    else:
-        size = api.write_archive(output, archive, force)
+    size = write_archive(archive, output, force)
     report = {"archive": output or "-", "bytes": size, "images": archive.image_count,
-              "seconds": round(time.monotonic() - started, 3), "sections": api.archive_rates(archive),
-              "embedded_models": embedded_rows(archive)}
+              "bits_per_dim": api.file_bits_per_dim(archive, size), "seconds": round(time.monotonic() - started, 3),
+              "sections": api.archive_rates(archive), "embedded_models": embedded_rows(archive)}
+    warn_of_shipped_embedded(archive, quiet)
+    if as_json:
+        click.echo(json.dumps(report), err=output is None)
+    elif not quiet:
+        echo_summary(report["archive"], archive, size, err=output is None)
+        if output is not None:
+            echo_rates(report["sections"])
+
+
+def write_archive(archive, output: str | None, force: bool) -> int:
+    """To the file ``output`` or, where None, to standard output; returns its size."""
+    if output is not None:
+        return api.write_archive(output, archive, force)
+    data = archive.to_bytes()
+    sys.stdout.buffer.write(data)
+    return len(data)
+
+
+def warn_of_shipped_embedded(archive, quiet: bool) -> None:
     shipped = [m.name for m in archive.models if m.name in api.shipped_cards()]
     if shipped and not quiet:
         click.echo(f"bbcompress: warning: embedding the shipped model(s) {', '.join(shipped)} adds "
                    f"{sum(len(m.weights) for m in archive.models if m.name in shipped):,} bytes that "
                    f"any bbcompress could supply", err=True)
-    if as_json:
-        click.echo(json.dumps(report), err=to_stdout)
-    elif not quiet:
-        click.echo(f"{report['archive']}: {archive.image_count} image(s), {size} bytes", err=to_stdout)
-        if not to_stdout:
-            echo_rates(report["sections"])
 
 
 def model_option(function):
@@ -239,9 +254,11 @@ def info(archive_path, as_json):
     sections = api.archive_info(archive)
     embedded = embedded_rows(archive)
     if as_json:
-        click.echo(json.dumps({"archive": archive_path, "sections": sections, "embedded_models": embedded}))
+        click.echo(json.dumps({"archive": archive_path, "bytes": archive.stored_bytes, "images": archive.image_count,
+                               "bits_per_dim": api.file_bits_per_dim(archive, archive.stored_bytes),
+                               "sections": sections, "embedded_models": embedded}))
         return
-    click.echo(f"{archive_path}: {archive.image_count} image(s)")
+    echo_summary(archive_path, archive, archive.stored_bytes)
     echo_rates(sections)
     for model in embedded:
         click.echo(f"  embedded model {shown(model['name'])}: {model['bytes']:,} bytes of weights")
