@@ -149,6 +149,49 @@ def test_info_prints_the_files_rate_read_from_a_file_or_stdin(files):
     assert report["bits_per_dim"] == archive.stat().st_size * 8 / (3 * 784)
 
 
+# --- 5. a closed pipe, and info's summary ---------------------------------------------------
+
+def run_with_stdout_unread(*args) -> subprocess.CompletedProcess:
+    """As in ``bbcompress ARGS | head -0``: the reader of stdout is gone, so the first write
+    to it fails with EPIPE."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return run_process(*args, stdout=write_end, text=True)
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize("command", ["version", "help", "models", "info", "info-files", "test", "compress",
+                                     "decompress"])
+def test_a_closed_stdout_ends_quietly_with_status_141(files, tiny_models, command):
+    model = ["-m", tiny_models["greyscale"]]
+    args = {"version": ["-V"], "help": ["compress", "--help"], "models": ["models"], "info": ["info", files / "three.bbc"],
+            "info-files": ["info", files / "three.bbc", "--files"],
+            "test": ["test", files / "three.bbc", *model], "compress": ["compress", files / "digit.pgm", "-c", *model],
+            "decompress": ["decompress", files / "one.bbc", "-c", *model]}[command]
+    result = run_with_stdout_unread(*args)
+    assert (result.returncode, result.stderr) == (141, ""), result.stderr
+
+
+def test_info_prints_a_summary_and_lists_files_only_when_asked(tmp_path, tiny_models):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 256, (4, 5), dtype=np.uint8)).save(folder / f"n{i:02d}.png")
+    archive = tmp_path / "many.bbc"
+    assert run("compress", folder, "-o", archive, "-m", tiny_models["greyscale"], "-q").exit_code == 0
+    summary = run("info", archive)
+    assert summary.exit_code == 0, summary.output
+    assert "40 image(s)" in summary.stdout and "n00.png" not in summary.stdout
+    assert len(summary.stdout.splitlines()) < 10, summary.stdout
+    for flag in ("--files", "-v"):
+        listing = run("info", archive, flag)
+        assert listing.exit_code == 0, listing.output
+        assert all(f"many/n{i:02d}.png  5x4" in listing.stdout for i in range(40)), listing.stdout
+
+
 # --- 7. scripts/setup.sh says what it does and fails when pip fails -------------------------
 
 FAKE_PIP = """#!/usr/bin/env bash

@@ -246,10 +246,13 @@ def test_command(archive_path, model_args, quiet, progress, threads, as_json):
 
 @main.command()
 @click.argument("archive_path", metavar="ARCHIVE", type=click.Path())
+@click.option("-v", "--files", "list_files", is_flag=True,
+              help="List every file too: name, size, mode, and the name it is restored as.")
 @json_option("sections, bits/dim, files and embedded models")
 @friendly_errors
-def info(archive_path, as_json):
-    """List the contents of ARCHIVE (- for stdin) and its bits/dim (without decoding)."""
+def info(archive_path, list_files, as_json):
+    """Summarize ARCHIVE (- for stdin): images, size, bits/dim, sections and models, without
+    decoding; with --files, list its files too."""
     archive = api.read_archive(archive_path)
     sections = api.archive_info(archive)
     embedded = embedded_rows(archive)
@@ -262,6 +265,11 @@ def info(archive_path, as_json):
     echo_rates(sections)
     for model in embedded:
         click.echo(f"  embedded model {shown(model['name'])}: {model['bytes']:,} bytes of weights")
+    if list_files:
+        echo_files(sections)
+
+
+def echo_files(sections: list[dict]) -> None:
     for row in sections:
         for f in row["files"]:
             restored = f"  (restored as {shown(f['restored_as'])})" if f["restored_as"] != f["name"] else ""
