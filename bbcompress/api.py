@@ -24,7 +24,8 @@ from .families import DEFAULT_LEVEL, FAMILIES, LEVELS
 from .io.archive import Archive, EmbeddedModel, Section, check_writable, parse, read_archive, write_archive
 from .io.images import MAX_PIXELS, Image, png_bytes, tile_count
 from .io.names import check_storable
-from .io.paths import STDIN, expand_inputs, output_path, read_inputs, refuse_unsafe_target, restore_image
+from .io.paths import (STDIN, Skipped, expand_inputs, output_path, read_inputs, refuse_unsafe_target,
+                       restore_image, scan_inputs)
 from .kinds import Kind
 from .rates import archive_info, archive_rates, file_bits_per_dim
 from .sections import (Classic, classic_images, classic_section, coding_of, header_bits, model_images,
@@ -32,11 +33,11 @@ from .sections import (Classic, classic_images, classic_section, coding_of, head
 from .workers import available_cores, run_jobs
 from .zoo import DEFAULT_MODELS, ModelSet, shipped_cards
 
-__all__ = ["CodingOptions", "DEFAULT_LEVEL", "DEFAULT_MODELS", "FAMILIES", "LEVELS", "ModelSet", "STDIN",
+__all__ = ["CodingOptions", "DEFAULT_LEVEL", "DEFAULT_MODELS", "FAMILIES", "LEVELS", "ModelSet", "STDIN", "Skipped",
            "archive_info", "archive_rates", "archive_tiles", "available_cores", "check_writable",
            "compress_images", "compress_section", "compress_paths", "decompress_archive", "decompress_png",
            "decompress_to", "file_bits_per_dim", "load_checkpoint", "parse",
-           "read_archive", "read_inputs", "recommended_encoder", "refuse_overwriting_inputs", "roundtrip",
+           "read_archive", "read_inputs", "recommended_encoder", "refuse_overwriting_inputs", "roundtrip", "scan_inputs",
            "shipped_cards", "tile_total", "write_archive"]
 
 

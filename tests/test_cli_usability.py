@@ -266,3 +266,42 @@ def test_every_json_option_has_help():
     missing = [name for name, command in main.commands.items()
                for param in command.params if "--json" in getattr(param, "opts", []) and not param.help]
     assert missing == []
+
+
+# --- 11. --skip-unsupported ------------------------------------------------------------------
+
+@pytest.fixture()
+def mixed_folder(tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    Image.fromarray(digit()).save(folder / "good.png")
+    Image.new("RGB", (28, 28)).save(folder / "colour.png")
+    (folder / "junk.png").write_bytes(b"this is not an image")
+    return folder
+
+
+def test_unsupported_files_are_still_an_error_by_default(tmp_path, mixed_folder, tiny_models):
+    result = run("compress", mixed_folder, "-o", tmp_path / "m.bbc", "-m", tiny_models["greyscale"])
+    assert_clean_failure(result, "colour.png")
+    assert not (tmp_path / "m.bbc").exists()
+
+
+def test_skip_unsupported_compresses_the_rest_and_reports_each_skipped_file(tmp_path, mixed_folder, tiny_models):
+    archive = tmp_path / "m.bbc"
+    args = ["compress", mixed_folder, "-o", archive, "-m", tiny_models["greyscale"], "--skip-unsupported"]
+    result = run(*args, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["images"] == 1
+    reasons = {Path(s["path"]).name: s["reason"] for s in report["skipped"]}
+    assert set(reasons) == {"colour.png", "junk.png"}
+    assert "mode RGB" in reasons["colour.png"] and "cannot read" in reasons["junk.png"]
+    text = run(*args, "-f")
+    assert text.exit_code == 0, text.output
+    assert "skipped 2" in text.stderr and "colour.png" in text.stderr and "junk.png" in text.stderr
+
+
+def test_skip_unsupported_with_nothing_left_says_why(tmp_path, mixed_folder):
+    (mixed_folder / "good.png").unlink()
+    result = run("compress", mixed_folder, "-o", tmp_path / "m.bbc", "--skip-unsupported")
+    assert_clean_failure(result, "all 2 input file(s) are unsupported")

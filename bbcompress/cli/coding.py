@@ -133,21 +133,25 @@ def echo_rates(rows: list[dict]) -> None:
 @coding_options
 @click.option("--embed-model", "embed", is_flag=True,
               help="Carry the weights of the models used, so the archive decodes without them.")
+@click.option("--skip-unsupported", is_flag=True,
+              help="Leave out input files that cannot be read or coded (colour, 16-bit, not an image, "
+                   "...) instead of failing; each is named, with why, on stderr and in --json. The "
+                   "exit status stays 0.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing archive.")
 @click.option("-q", "--quiet", is_flag=True)
 @progress_option
 @threads_option
-@json_option("sizes and bits/dim")
+@json_option("sizes, bits/dim and skipped files")
 @friendly_errors
 def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bits, max_batch, fallback,
-             level, embed, force, quiet, progress, threads, as_json):
+             level, embed, skip_unsupported, force, quiet, progress, threads, as_json):
     """Compress image files and folders (1-bit or 8-bit greyscale) into one .bbc archive.
 
     An INPUT of - reads one image from standard input and stores it as stdin.png; name the
     archive with -o or write it to standard output with -c."""
     output = archive_target(inputs, output, to_stdout, force)
     started = time.monotonic()
-    images = api.read_inputs(list(inputs))
+    images, skipped = api.scan_inputs(list(inputs), skip_unsupported)
     options = api.CodingOptions(encoder, latents, latent_bits, max_batch, level, fallback, embed,
                                 threads or api.available_cores())
     with TileProgress(api.tile_total(images), "compress", quiet, progress) as bar:
@@ -155,8 +159,10 @@ def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bit
     size = write_archive(archive, output, force)
     report = {"archive": output or "-", "bytes": size, "images": archive.image_count,
               "bits_per_dim": api.file_bits_per_dim(archive, size), "seconds": round(time.monotonic() - started, 3),
-              "sections": api.archive_rates(archive), "embedded_models": embedded_rows(archive)}
+              "sections": api.archive_rates(archive), "embedded_models": embedded_rows(archive),
+              "skipped": [{"path": s.path, "reason": s.reason} for s in skipped]}
     warn_of_shipped_embedded(archive, quiet)
+    warn_of_skipped(skipped, quiet)
     if as_json:
         click.echo(json.dumps(report), err=output is None)
     elif not quiet:
@@ -172,6 +178,13 @@ def write_archive(archive, output: str | None, force: bool) -> int:
     data = archive.to_bytes()
     sys.stdout.buffer.write(data)
     return len(data)
+
+
+def warn_of_skipped(skipped: list, quiet: bool) -> None:
+    if skipped and not quiet:
+        click.echo(f"bbcompress: warning: skipped {len(skipped)} unsupported file(s):", err=True)
+        for s in skipped:
+            click.echo(f"  {shown(s.path)}: {s.reason}", err=True)
 
 
 def warn_of_shipped_embedded(archive, quiet: bool) -> None:

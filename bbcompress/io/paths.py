@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image as PILImage
@@ -47,12 +48,38 @@ def expand_inputs(arguments: list[str]) -> list[tuple[Path | None, str]]:
     return found
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """An input file left out (``compress --skip-unsupported``), and why."""
+    path: str
+    reason: str
+
+
 def read_inputs(arguments: list[str]) -> list[Image]:
-    images = [read_stdin_image() if path is None else read_image(path, name)
-              for path, name in expand_inputs(arguments)]
+    """Every input image; a file that cannot be read or coded is an error."""
+    images, _ = scan_inputs(arguments, skip_unsupported=False)
+    return images
+
+
+def scan_inputs(arguments: list[str], skip_unsupported: bool) -> tuple[list[Image], list[Skipped]]:
+    """The input images and, with ``skip_unsupported``, the files that cannot be read or
+    coded (colour, 16-bit, not an image, ...) instead of an error at the first. A missing
+    argument is an error all the same: it is a typo, not a file to leave out."""
+    images, skipped = [], []
+    for path, name in expand_inputs(arguments):
+        label = "<stdin>" if path is None else str(path)
+        try:
+            images.append(read_stdin_image() if path is None else read_image(path, name))
+        except ImageError as e:
+            if not skip_unsupported:
+                raise
+            skipped.append(Skipped(STDIN if path is None else label, str(e).removeprefix(f"{label}: ")))
+    if not images and skipped:
+        raise BBCError(f"no input images: all {len(skipped)} input file(s) are unsupported, "
+                       f"{skipped[0].path} because {skipped[0].reason}")
     if not images:
         raise BBCError("no input images (folders are searched for image files by suffix)")
-    return images
+    return images, skipped
 
 
 def read_stdin_image() -> Image:
