@@ -33,12 +33,12 @@ from .sections import (Classic, classic_images, classic_section, coding_of, head
 from .workers import available_cores, run_jobs
 from .zoo import DEFAULT_MODELS, ModelSet, shipped_cards
 
-__all__ = ["CodingOptions", "DEFAULT_LEVEL", "DEFAULT_MODELS", "FAMILIES", "LEVELS", "ModelSet", "STDIN", "Skipped",
-           "archive_info", "archive_rates", "archive_tiles", "available_cores", "check_writable",
+__all__ = ["CodingOptions", "DEFAULT_LEVEL", "DEFAULT_MODELS", "FAMILIES", "LEVELS", "ModelSet", "STDIN",
+           "Skipped", "archive_info", "archive_rates", "archive_tiles", "available_cores", "check_writable",
            "compress_images", "compress_section", "compress_paths", "decompress_archive", "decompress_png",
-           "decompress_to", "file_bits_per_dim", "load_checkpoint", "parse",
-           "read_archive", "read_inputs", "recommended_encoder", "refuse_overwriting_inputs", "roundtrip", "scan_inputs",
-           "shipped_cards", "tile_total", "write_archive"]
+           "decompress_to", "file_bits_per_dim", "load_checkpoint", "parse", "read_archive", "read_inputs",
+           "recommended_encoder", "refuse_overwriting_inputs", "roundtrip", "scan_inputs", "shipped_cards",
+           "tile_total", "write_archive"]
 
 
 @dataclass(frozen=True)

@@ -166,9 +166,10 @@ def run_with_stdout_unread(*args) -> subprocess.CompletedProcess:
                                      "decompress"])
 def test_a_closed_stdout_ends_quietly_with_status_141(files, tiny_models, command):
     model = ["-m", tiny_models["greyscale"]]
-    args = {"version": ["-V"], "help": ["compress", "--help"], "models": ["models"], "info": ["info", files / "three.bbc"],
-            "info-files": ["info", files / "three.bbc", "--files"],
-            "test": ["test", files / "three.bbc", *model], "compress": ["compress", files / "digit.pgm", "-c", *model],
+    args = {"version": ["-V"], "help": ["compress", "--help"], "models": ["models"],
+            "info": ["info", files / "three.bbc"], "info-files": ["info", files / "three.bbc", "--files"],
+            "test": ["test", files / "three.bbc", *model],
+            "compress": ["compress", files / "digit.pgm", "-c", *model],
             "decompress": ["decompress", files / "one.bbc", "-c", *model]}[command]
     result = run_with_stdout_unread(*args)
     assert (result.returncode, result.stderr) == (141, ""), result.stderr

@@ -26,8 +26,9 @@ def level_help() -> str:
 
 def coding_options(function):
     options = [
-        click.option("--encoder", cls=ResearchOption, help="Named encoder of the model (amortized, self-consistent, ...); "
-                                       "default: the one its card recommends, else amortized."),
+        click.option("--encoder", cls=ResearchOption,
+                     help="Named encoder of the model (amortized, self-consistent, ...); "
+                          "default: the one its card recommends, else amortized."),
         click.option("--latents", cls=ResearchOption, default=DEFAULTS.latents, show_default=True,
                      type=click.Choice(["buckets", "grid"]),
                      help="Latent discretization: equal-mass buckets or a uniform grid."),
@@ -158,8 +159,9 @@ def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bit
         archive = api.compress_images(images, api.ModelSet(model_args), options, bar)
     size = write_archive(archive, output, force)
     report = {"archive": output or "-", "bytes": size, "images": archive.image_count,
-              "bits_per_dim": api.file_bits_per_dim(archive, size), "seconds": round(time.monotonic() - started, 3),
-              "sections": api.archive_rates(archive), "embedded_models": embedded_rows(archive),
+              "bits_per_dim": api.file_bits_per_dim(archive, size),
+              "seconds": round(time.monotonic() - started, 3), "sections": api.archive_rates(archive),
+              "embedded_models": embedded_rows(archive),
               "skipped": [{"path": s.path, "reason": s.reason} for s in skipped]}
     warn_of_shipped_embedded(archive, quiet)
     warn_of_skipped(skipped, quiet)
@@ -270,7 +272,8 @@ def info(archive_path, list_files, as_json):
     sections = api.archive_info(archive)
     embedded = embedded_rows(archive)
     if as_json:
-        click.echo(json.dumps({"archive": archive_path, "bytes": archive.stored_bytes, "images": archive.image_count,
+        click.echo(json.dumps({"archive": archive_path, "bytes": archive.stored_bytes,
+                               "images": archive.image_count,
                                "bits_per_dim": api.file_bits_per_dim(archive, archive.stored_bytes),
                                "sections": sections, "embedded_models": embedded}))
         return

@@ -17,8 +17,8 @@ from .names import name_parts, restored_name
 
 STDIN = "-"  # as an input: one image read from standard input (a file named - is ./-)
 STDIN_NAME = "stdin.png"  # the name it is stored, and restored, under
-# An image on standard input is read whole before Pillow sees it: room for the largest
-# image the limits allow, even uncompressed or as a plain-text PGM, and no more.
+# An image on standard input is read whole before Pillow sees it, so the read is bounded:
+# four bytes a pixel of the largest image the limits allow (an uncompressed file fits).
 MAX_STDIN_BYTES = 4 * MAX_PIXELS
 
 
@@ -90,8 +90,8 @@ def read_stdin_image() -> Image:
         raise ImageError("refusing to read an image from a terminal: redirect or pipe one in")
     data = read_up_to(sys.stdin.buffer, MAX_STDIN_BYTES + 1)  # in chunks: memory follows the input
     if len(data) > MAX_STDIN_BYTES:
-        raise ImageError(f"<stdin>: more than {MAX_STDIN_BYTES:,} bytes, more than any image bbcompress "
-                         f"codes takes")
+        raise ImageError(f"<stdin>: more than {MAX_STDIN_BYTES:,} bytes, larger than any image "
+                         f"bbcompress codes")
     return decode_image(io.BytesIO(data), "<stdin>", STDIN_NAME)
 
 
