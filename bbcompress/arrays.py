@@ -60,13 +60,13 @@ def open(source: bytes | str | Path, *, model: str | Iterable[str] = ()) -> "Arc
         data = bytes(source)
         return ArchiveReader(api.parse(data), len(data), model)
     archive = api.read_archive(str(source))
-    return ArchiveReader(archive, None if str(source) == "-" else Path(source).stat().st_size, model)
+    return ArchiveReader(archive, archive.stored_bytes, model)
 
 
 class ArchiveReader:
     """An archive's contents: ``names``, ``info()`` without decoding, ``read()`` decoding."""
 
-    def __init__(self, archive: Archive, size: int | None, model: str | Iterable[str] = ()):
+    def __init__(self, archive: Archive, size: int, model: str | Iterable[str] = ()):
         self.archive, self.size = archive, size
         self.models = [model] if isinstance(model, str) else list(model)
 
@@ -76,6 +76,7 @@ class ArchiveReader:
 
     def info(self) -> dict:
         return {"bytes": self.size, "images": self.archive.image_count,
+                "bits_per_dim": api.file_bits_per_dim(self.archive, self.size),
                 "sections": api.archive_info(self.archive),
                 "embedded_models": [{"name": m.name, "bytes": len(m.weights)} for m in self.archive.models]}
 

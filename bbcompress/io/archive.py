@@ -280,6 +280,9 @@ class EmbeddedModel:
 class Archive:
     sections: list[Section] = field(default_factory=list)
     models: list[EmbeddedModel] = field(default_factory=list)
+    # the size of the bytes it was parsed from (a file or standard input), for the rate
+    # info prints; None for an archive built in memory
+    stored_bytes: int | None = field(default=None, compare=False)
 
     @property
     def is_compact(self) -> bool:
@@ -354,7 +357,7 @@ def parse(data: bytes, source: str = "archive") -> Archive:
         models = read_models(header, rest)
         if any(s.version > version for s in sections) or (models and version < 3):
             raise ValueError(f"a section needs a format version above {version}")
-        return Archive(sections, models)
+        return Archive(sections, models, len(data))
     except HEADER_ERRORS as e:
         raise ArchiveError(f"{source}: malformed archive header ({e})") from None
 
