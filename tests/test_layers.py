@@ -150,7 +150,7 @@ def test_no_import_cycles():
 
 def test_the_rules_see_a_violation(tmp_path):
     """The checks above can fail: an upward import and a cycle are caught."""
-    assert layer_of("bbcompress.cli.coding") > layer_of("bbcompress.codec.core")
+    assert layer_of("bbcompress.cli.user") > layer_of("bbcompress.codec.core")
     bad = tmp_path / "bad.py"
     bad.write_text("from ..training import train\nfrom .. import api\n")
     found = imports(bad, package="bbcompress.cli")
