@@ -150,7 +150,7 @@ class WideLayer:
     link: np.ndarray | None  # (channels, out) integer-valued: the vertical stack's units at the pixel
     bias: np.ndarray  # (positions, out): b_int + f_int @ W_f_int, integer-valued
     shift: int
-    real: tuple  # (taps (taps * in, out), link, bias) in real units, float32: the estimate's
+    real: tuple  # (taps, link, bias) in real units, float32: the estimate's
 
 
 def exact_layer(weights: dict, name: str, grid: TapGrid, unit: float, bound: float,
@@ -170,11 +170,9 @@ def exact_layer(weights: dict, name: str, grid: TapGrid, unit: float, bound: flo
         np.asarray(weights[f"{name}.taps.bias"], dtype=np.float64)[None])
     position_bias = features @ ints[-1] + b_int  # exact: every partial sum is below ``worst``
     tap_ints, link_int = np.stack(ints[:len(taps)]), ints[len(taps)] if link else None
-    scale = 2.0**-shift
-    real = (tap_ints.reshape(-1, tap_ints.shape[-1]) * (scale / unit)).astype(np.float32),\
-        None if link_int is None else (link_int * scale * GRID).astype(np.float32),\
-        (position_bias * scale).astype(np.float32)
-    layer = WideLayer(grid.offsets(), tap_ints, link_int, position_bias, shift, real)
+    real = [None if w is None else (w * 2.0**-shift / u).astype(np.float32)
+            for w, u in ((tap_ints, unit), (link_int, 1 / GRID), (position_bias, 1))]
+    layer = WideLayer(grid.offsets(), tap_ints, link_int, position_bias, shift, tuple(real))
     return layer, min(np.floor(worst * 2.0 ** (ACTIVATION_BITS - shift)), CAP_INT)
 
 
@@ -233,22 +231,20 @@ class ExactWideNet:
 
 def exact_branch(layer: WideLayer, source: np.ndarray, link: np.ndarray | None, count: int) -> np.ndarray:
     """A layer's capped output at every pixel of ``count`` tiles (B, side, side, out)."""
-    side = source.shape[1]
     y = gathered(source, layer.offsets) @ layer.taps.reshape(-1, layer.taps.shape[-1])
     if layer.link is not None:
         y += link.reshape(len(y), -1) @ layer.link
     y += np.tile(layer.bias, (count, 1))
-    return np.minimum(relu_on_grid(y, layer.shift), CAP_INT, out=y).reshape(count, side, side, -1)
+    return np.minimum(relu_on_grid(y, layer.shift), CAP_INT, out=y).reshape(source.shape[:3] + (-1,))
 
 
 def real_branch(layer: WideLayer, source: np.ndarray, link: np.ndarray | None, count: int) -> np.ndarray:
     taps, link_weight, bias = layer.real
-    side = source.shape[1]
-    y = gathered(source, layer.offsets) @ taps
+    y = gathered(source, layer.offsets) @ taps.reshape(-1, taps.shape[-1])
     if link_weight is not None:
         y += link.reshape(len(y), -1) @ link_weight
     y += np.tile(bias, (count, 1))
-    return np.clip(y, 0, CAP, out=y).reshape(count, side, side, -1)
+    return np.clip(y, 0, CAP, out=y).reshape(source.shape[:3] + (-1,))
 
 
 class WideSteps:
