@@ -196,11 +196,14 @@ def test_sampling_crops_each_step_to_the_rows_its_pixel_sees():
         assert torch.allclose(cropped[:, :, -1], whole[:, :, row], rtol=0, atol=1e-12)
 
 
-@pytest.mark.slow
 def test_samples_are_pixels_of_the_kind():
+    """(A model without learned maps: the coder's network is torch's too.)"""
     model = seeded_wide(5, ModelConfig("bernoulli", 784, (2,), 0, "relu", 0.0, "wide", 1, 0))
     samples = model.sample(2, torch.Generator().manual_seed(0))
     assert samples.shape == (2, 784) and set(samples.unique().tolist()) <= {0.0, 1.0}
+    x = samples.numpy().astype(np.uint8)
+    exact = WideCoding(to_checkpoint(model, {})).net(x)
+    assert np.abs(exact - torch_laws(model, x)).max() < 1e-3
 
 
 @pytest.mark.slow

@@ -34,7 +34,9 @@ class GridLayer(nn.Module):
         g = self.grid
         last_row, last_column = g.row + (g.rows - 1) * g.dilation, g.column + (g.columns - 1) * g.dilation
         # output (r, c) = sum weight[i, j] h[r + row + i d, c + column + j d]: pad (negative: crop)
-        y = self.taps(F.pad(h, (-g.column, last_column, -g.row, last_row))) + self.features(f)
+        y = self.taps(F.pad(h, (-g.column, last_column, -g.row, last_row)))
+        if f.shape[1]:  # torch maps no input channels to no output channels
+            y = y + self.features(f)
         if self.link is not None:
             y = y + self.link(v)
         return torch.clamp(y, 0.0, CAP)

@@ -185,7 +185,7 @@ class ExactWideNet:
     def __init__(self, config: ModelConfig, weights: dict):
         self.side, self.top = TILE_SIDE, 255 if config.kind == Kind.GREYSCALE else 1
         features = np.round(np.asarray(weights["features"], dtype=np.float64)
-                            .reshape(config.features, -1).T * GRID)
+                            .reshape(config.features, TILE_SIDE**2).T * GRID)
         self.vertical, self.horizontal = [], []
         unit, v_bound, h_bound = 1 / self.top, float(self.top), float(self.top)
         for layer in range(len(config.hidden) + 1):
