@@ -14,8 +14,8 @@ family), d = DILATIONS[b - 1] for blocks b = 1..B (B = len(hidden), every block
 ``hidden[0]`` channels). The vertical stack at a pixel sees only rows above it, so it may
 look right in its own row; one stack alone (PixelCNN) reaches in the row above only as
 far right as one layer's kernel (a blind spot upper right). Here each pixel sees exactly
-the window REACH = 3 + sum(d) = 14 rows up and 14 columns to each side, and 14 to its
-left in its own row: every earlier pixel within it, no other.
+the window ``reach(B)`` = 3 + sum(d) rows up and columns to each side (14 with six
+blocks), and as many to its left in its own row: every earlier pixel within it, no other.
 
 No gates: tanh * sigmoid is not piecewise linear, so the exact arithmetic below would
 need rounded elementwise transcendental functions (identical on one machine only) and
