@@ -51,9 +51,9 @@ def test_the_registrys_shapes_are_the_torch_modules(name, likelihood):
 
 def test_an_unknown_family_is_a_clear_error():
     with pytest.raises(ValueError, match="family must be one of"):
-        family("wide")
+        family("nonesuch")
     with pytest.raises(ValueError, match="family must be one of"):
-        ModelConfig("bernoulli", family="wide")
+        ModelConfig("bernoulli", family="nonesuch")
 
 
 def test_nothing_outside_the_families_branches_on_a_family_name():

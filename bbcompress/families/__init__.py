@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from ..errors import BBCError
-from . import conv_coding, local_coding, mlp_coding
+from . import conv_coding, local_coding, mlp_coding, wide_coding
 from .config import DEFAULT_FAMILY
 
 LEVELS = range(1, 10)  # 1 fastest .. 9 smallest
@@ -73,6 +73,12 @@ FAMILIES = {f.name: f for f in (
            defaults=conv_coding.DEFAULTS,
            train_options=("free_bits", "head_from"), has_head=lambda config: bool(config.hidden),
            torch_module="conv"),
+    Family("wide", "a wide causal network (two stacks of dilated residual blocks), no latent",
+           has_latent=False, coding=wide_coding.WideCoding, validate=wide_coding.validate,
+           decoder_shapes=wide_coding.wide_shapes,
+           config_from_options=wide_coding.config_from_options, defaults=wide_coding.DEFAULTS,
+           card_omits=("width",),
+           has_head=lambda config: True, torch_module="wide"),
 )}
 
 

@@ -1,0 +1,98 @@
+"""The wide family in torch, for training: a vertical and a horizontal stack of causal,
+dilated, residual convolutions (``wide_coding`` draws them and says why two stacks, a
+capped ReLU and no gates), then the local family's output law: a mixture of discretized
+logistics with a uniform floor per pixel, or one logit. Objective, likelihood and
+sampling are the local model's; only the layers differ. ``wide_coding.ExactWideNet``
+runs the same network in exact arithmetic from the checkpoint's arrays; torch never codes.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..checkpoint import Checkpoint
+from ..io.images import TILE_SIDE
+from ..kinds import Kind
+from .config import ModelConfig
+from .local import LocalModel, init_mixture_out, sample_pixels
+from .mlp import load_arrays, state_arrays
+from .wide_coding import CAP, TapGrid, layer_names, reach
+
+
+class GridLayer(nn.Module):
+    """cap(taps on ``grid`` + features (+ the vertical stack's units at the pixel))."""
+
+    def __init__(self, n_in: int, n_out: int, features: int, grid: TapGrid, link: int = 0):
+        super().__init__()
+        self.grid = grid
+        self.taps = nn.Conv2d(n_in, n_out, (grid.rows, grid.columns), dilation=grid.dilation)
+        self.features = nn.Conv2d(features, n_out, 1, bias=False)
+        self.link = nn.Conv2d(link, n_out, 1, bias=False) if link else None
+
+    def forward(self, h: torch.Tensor, f: torch.Tensor, v: torch.Tensor | None = None) -> torch.Tensor:
+        g = self.grid
+        last_row, last_column = g.row + (g.rows - 1) * g.dilation, g.column + (g.columns - 1) * g.dilation
+        # output (r, c) = sum weight[i, j] h[r + row + i d, c + column + j d]: pad (negative: crop)
+        y = self.taps(F.pad(h, (-g.column, last_column, -g.row, last_row)))
+        if f.shape[1]:  # torch maps no input channels to no output channels
+            y = y + self.features(f)
+        if self.link is not None:
+            y = y + self.link(v)
+        return torch.clamp(y, 0.0, CAP)
+
+
+class WideModel(LocalModel):
+    """The local model's likelihood, objective and sampling over the wide network."""
+
+    def __init__(self, config: ModelConfig):
+        nn.Module.__init__(self)  # the local model's layers are not ours
+        self.config = config
+        channels = config.hidden[0]
+        self.features = nn.Parameter(torch.zeros(config.features, TILE_SIDE, TILE_SIDE))
+        self.vertical, self.horizontal = nn.ModuleList(), nn.ModuleList()
+        for stack, _, grid, n_in, link in layer_names(config):
+            getattr(self, stack).append(GridLayer(n_in, channels, config.features, grid, link))
+        self.out = nn.Conv2d(channels, config.local_outputs, 1)
+        self.top = 1 if config.kind == Kind.BINARY else 255
+        if config.kind == Kind.GREYSCALE:
+            init_mixture_out(self.out, config.mixture)
+
+    def raw_laws(self, images: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """Each pixel's raw law (N, outputs, H, W) from images (N, 1, H, W) and maps f."""
+        x = (2 * images - self.top) / self.top
+        v, h = self.vertical[0](x, f), self.horizontal[0](x, f)
+        for vertical, horizontal in zip(self.vertical[1:], self.horizontal[1:]):
+            v = v + vertical(v, f)
+            h = h + horizontal(h, f, v)
+        return self.out(h)
+
+    @torch.no_grad()
+    def sample(self, count: int, generator: torch.Generator | None = None,
+               maps: torch.Tensor | None = None) -> torch.Tensor:
+        """Ancestral samples (count, 784), pixel by pixel in raster order. Each step runs
+        the network on the rows its pixel sees (``reach`` rows above it)."""
+        f = self.maps_of(count, maps)
+        images = torch.zeros(count, 1, TILE_SIDE, TILE_SIDE)
+        for row in range(TILE_SIDE):
+            top = max(0, row - reach(len(self.config.hidden)))
+            for col in range(TILE_SIDE):
+                raw = self.raw_laws(images[:, :, top:row + 1], f[:, :, top:row + 1])[:, :, -1, col]
+                images[:, 0, row, col] = sample_pixels(raw, self.config, generator)
+        return images.flatten(1)
+
+
+def build(config: ModelConfig, free_bits: float = 0.0) -> WideModel:
+    """No latent, so no KL for ``free_bits`` to act on."""
+    return WideModel(config)
+
+
+def from_checkpoint(checkpoint: Checkpoint, encoder: str | None = None) -> WideModel:
+    """``encoder``: ignored (no latent, no encoder)."""
+    model = WideModel(checkpoint.config)
+    load_arrays(model, checkpoint.decoder)
+    return model
+
+
+def to_checkpoint(model: WideModel, info: dict, encoder_info: dict | None = None) -> Checkpoint:
+    return Checkpoint(model.config, state_arrays(model), {}, {}, info)

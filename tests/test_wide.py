@@ -1,0 +1,237 @@
+"""The wide family (two causal stacks of dilated residual blocks, no latent): its exact
+network against torch, its receptive field, its codec and archives made with it."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+from threadpoolctl import threadpool_limits
+
+from bbcompress.api import CodingOptions, compress_images, decompress_archive
+from bbcompress.checkpoint import load_checkpoint
+from bbcompress.codec.bits_back import pop_batches, push_batches
+from bbcompress.families.config import ModelConfig
+from bbcompress.families.wide import WideModel, from_checkpoint, to_checkpoint
+from bbcompress.families.wide_coding import WideCoding, reach
+from bbcompress.io.archive import parse
+from bbcompress.io.images import Image as BBImage
+from bbcompress.kinds import Kind
+from bbcompress.training.data import load_dataset
+from bbcompress.zoo import ModelSet
+
+CONFIG = ModelConfig("logistic256", 784, (8,) * 6, 0, "relu", 0.001, "wide", 3, 4)
+SIDE = 28
+
+
+def seeded_wide(seed: int = 0, config: ModelConfig = CONFIG, low: float | None = None,
+                high: float = 0.1) -> WideModel:
+    """A small wide model with numpy-drawn weights: normal(0, ``high``), or uniform(low, high)."""
+    model = WideModel(config)
+    rng = np.random.default_rng(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            values = rng.normal(0, high, p.shape) if low is None else rng.uniform(low, high, p.shape)
+            p.copy_(torch.from_numpy(values).float())
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def wide_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("wide") / "tiny-wide"
+    to_checkpoint(seeded_wide(), {"data": "mnist10k", "epoch": 0}).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("mnist10k").x_test[:24].reshape(24, -1)
+
+
+def torch_laws(model: WideModel, x: np.ndarray) -> np.ndarray:
+    """The torch model's raw laws (B, 784, outputs) in float64."""
+    model = model.double()
+    with torch.no_grad():
+        images = torch.from_numpy(x.reshape(-1, 1, SIDE, SIDE).astype(np.float64))
+        raw = model.raw_laws(images, model.maps_of(len(x), None)).numpy()
+    return raw.reshape(len(x), raw.shape[1], -1).transpose(0, 2, 1)
+
+
+def causal_window(pixel: int, blocks: int) -> np.ndarray:
+    """(784,) True at the pixels whose law should see ``pixel``: after it, at most
+    ``reach`` rows below and columns to either side (in its own row: to its right)."""
+    row, col = divmod(pixel, SIDE)
+    rows, cols = np.divmod(np.arange(SIDE * SIDE), SIDE)
+    near = (np.abs(cols - col) <= reach(blocks)) & (rows - row <= reach(blocks))
+    return near & ((rows > row) | ((rows == row) & (cols > col)))
+
+
+PERTURBED = [0, 5 * SIDE + 20, 13 * SIDE + 13, 20 * SIDE + 3, 27 * SIDE, 27 * SIDE + 27]
+
+
+def changed_laws(laws, x: np.ndarray, value: int) -> list[np.ndarray]:
+    """For each perturbed pixel: which pixels' laws change when it alone is set to ``value``."""
+    batch = np.repeat(x[None], len(PERTURBED) + 1, axis=0)
+    for image, pixel in enumerate(PERTURBED, 1):
+        batch[image, pixel] = value
+    raw = laws(batch)
+    return [np.any(raw[image] != raw[0], axis=-1) for image in range(1, len(batch))]
+
+
+def test_the_receptive_field_is_the_whole_causal_window_without_a_blind_spot():
+    """Positive weights: raising a pixel raises every unit that sees it (no ReLU shuts,
+    nothing reaches the cap), so the laws that change are exactly those that see it."""
+    assert reach(6) == 14
+    model = seeded_wide(1, ModelConfig("logistic256", 784, (4,) * 6, 0, "relu", 0.0, "wide", 2, 2),
+                        low=0.0, high=0.05)
+    x = np.random.default_rng(2).integers(128, 200, SIDE * SIDE).astype(np.uint8)  # real inputs > 0
+    for pixel, changed in zip(PERTURBED, changed_laws(lambda b: torch_laws(model, b), x, 255)):
+        window = causal_window(pixel, 6)
+        assert np.array_equal(changed, window), (divmod(pixel, SIDE), np.argwhere(changed != window)[:5])
+    assert causal_window(13 * SIDE + 13, 6).sum() == 14 * SIDE + 14, "the window spans the tile"
+
+
+def test_no_law_of_the_exact_network_sees_a_later_pixel(wide_model):
+    """The coder's network: a pixel changes no law outside its causal window (bit for
+    bit), and many inside it."""
+    net = WideCoding(load_checkpoint(wide_model)).net
+    x = np.random.default_rng(3).integers(0, 256, SIDE * SIDE).astype(np.uint8)
+    for pixel, changed in zip(PERTURBED, changed_laws(net, x, 255 - x[PERTURBED[0]])):
+        window = causal_window(pixel, 6)
+        assert not np.any(changed & ~window), divmod(pixel, SIDE)
+        assert changed.sum() >= 0.5 * window.sum(), divmod(pixel, SIDE)
+
+
+def test_the_exact_network_is_the_torch_network(wide_model, digits):
+    """Equal to within the grids' rounding (2**-16 per unit, ~7 layers deep), on digits
+    and on random tiles; the float32 estimate as close."""
+    checkpoint = load_checkpoint(wide_model)
+    net, model = WideCoding(checkpoint).net, from_checkpoint(checkpoint)
+    noise = np.random.default_rng(4).integers(0, 256, (3, SIDE * SIDE)).astype(np.uint8)
+    for x in (digits[:3], noise):
+        exact, reference = net(x), torch_laws(model, x)
+        assert np.abs(exact - reference).max() < 1e-3
+        assert np.abs(net.approximate(x) - reference).max() < 1e-3
+
+
+def test_the_raster_steps_equal_the_whole_pass_under_any_batch(wide_model, digits):
+    """The decoder's steps (vertical rows, horizontal pixels) give the encoder's numbers
+    bit for bit, and a tile's laws do not depend on the batch it is in."""
+    net = WideCoding(load_checkpoint(wide_model)).net
+    x = digits[:5]
+    whole = net(x)
+    assert np.array_equal(net(digits[:12])[:5], whole)
+    steps = net.stepper(len(x))
+    for position in range(SIDE * SIDE):
+        assert np.array_equal(steps.law(position), whole[:, position]), position
+        steps.put(position, x[:, position])
+
+
+def test_roundtrip_realizes_the_exact_rate_under_any_batch_and_thread_count(wide_model, digits):
+    coding = WideCoding(load_checkpoint(wide_model))
+    mask = np.ones((6, 784), dtype=bool)
+    mask[5, 600:] = False  # the padding of an edge tile: not coded, zero on both sides
+    x = np.where(mask, digits[:6], 0)
+    with threadpool_limits(2):
+        words, schedule, warmup = push_batches(coding, x, mask, max_batch=4)
+    assert schedule == [4, 2] and warmup == 0
+    with threadpool_limits(1):
+        assert np.array_equal(pop_batches(coding, words, mask, schedule), x)
+    estimate = coding.exact_bits(x, mask).sum()
+    assert estimate <= 32 * len(words) <= estimate + 64
+    with torch.no_grad():
+        torch_bits = -from_checkpoint(load_checkpoint(wide_model)).double().log_likelihood(
+            torch.from_numpy(digits[:6].astype(np.float64))).sum().item() / np.log(2)
+    assert abs(coding.exact_bits(digits[:6], np.ones((6, 784), dtype=bool)).sum() / torch_bits - 1) < 1e-4
+
+
+@pytest.mark.slow
+def test_archives_of_a_wide_model_decode_with_another_thread_count(wide_model):
+    """Coded in two chains side by side, decoded by one process."""
+    grey = load_dataset("mnist10k").x_test[:130]
+    images = [BBImage(f"g{i:03d}.png", "L", d, Kind.GREYSCALE) for i, d in enumerate(grey)]
+    images.append(BBImage("wide.png", "L", np.tile(grey[0], (2, 2))[:40, :50], Kind.GREYSCALE))
+    models = ModelSet([wide_model])
+    data = compress_images(images, models, CodingOptions(threads=2, fallback=False)).to_bytes()
+    assert len(parse(data).sections) == 2 and data[8] == 1
+    restored = decompress_archive(parse(data), models, threads=1)
+    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, restored))
+
+
+def test_golden_wide_bitstream(wide_model, digits):
+    """A fixed model and input give these exact words: a change here is a format change."""
+    coding = WideCoding(load_checkpoint(wide_model))
+    mask = np.ones(digits[:4].shape, dtype=bool)
+    words, _, _ = push_batches(coding, digits[:4], mask, max_batch=3)
+    assert hashlib.sha256(words.tobytes()).hexdigest()[:16] == GOLDEN_WIDE
+
+
+GOLDEN_WIDE = "3e9989406a8e5439"
+
+
+def test_a_binary_wide_model_codes_binary_tiles_at_its_exact_rate():
+    config = ModelConfig("bernoulli", 784, (4,) * 3, 0, "relu", 0.0, "wide", 1, 2)
+    checkpoint = to_checkpoint(seeded_wide(2, config), {"data": "mnist10k-binary"})
+    coding = WideCoding(checkpoint)
+    x = load_dataset("mnist10k-binary").x_test[:9].reshape(9, -1)
+    mask = np.ones(x.shape, dtype=bool)
+    words, schedule, _ = push_batches(coding, x, mask, max_batch=4)
+    assert np.array_equal(pop_batches(coding, words, mask, schedule), x)
+    with torch.no_grad():
+        torch_bits = -from_checkpoint(checkpoint).double().log_likelihood(
+            torch.from_numpy(x.astype(np.float64))).sum().item() / np.log(2)
+    exact = coding.exact_bits(x, mask).sum()
+    assert abs(exact - torch_bits) < 1e-3 * torch_bits and exact <= 32 * len(words) <= exact + 64
+
+
+def test_sampling_crops_each_step_to_the_rows_its_pixel_sees():
+    model = seeded_wide(5, ModelConfig("bernoulli", 784, (4,) * 2, 0, "relu", 0.0, "wide", 1, 2)).double()
+    images = torch.from_numpy(np.random.default_rng(6).integers(0, 2, (2, 1, SIDE, SIDE)).astype(np.float64))
+    f = model.maps_of(2, None)
+    whole = model.raw_laws(images, f).detach()
+    for row in (9, 20, 27):  # reach(2) = 6 rows above
+        top = row - reach(2)
+        cropped = model.raw_laws(images[:, :, top:row + 1], f[:, :, top:row + 1]).detach()
+        assert torch.allclose(cropped[:, :, -1], whole[:, :, row], rtol=0, atol=1e-12)
+
+
+def test_samples_are_pixels_of_the_kind():
+    """(A model without learned maps: the coder's network is torch's too.)"""
+    model = seeded_wide(5, ModelConfig("bernoulli", 784, (2,), 0, "relu", 0.0, "wide", 1, 0))
+    samples = model.sample(2, torch.Generator().manual_seed(0))
+    assert samples.shape == (2, 784) and set(samples.unique().tolist()) <= {0.0, 1.0}
+    x = samples.numpy().astype(np.uint8)
+    exact = WideCoding(to_checkpoint(model, {})).net(x)
+    assert np.abs(exact - torch_laws(model, x)).max() < 1e-3
+
+
+@pytest.mark.slow
+@pytest.mark.train
+def test_train_a_wide_model_through_the_cli_then_compress_with_it(tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from bbcompress.cli import main
+    grey = load_dataset("mnist10k").x_train[:60]
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for i in range(0, 60, 4):  # 15 images of 2x2 digits: 60 tiles
+        Image.fromarray(np.block([[grey[i], grey[i + 1]], [grey[i + 2], grey[i + 3]]])).save(folder / f"{i}.png")
+    run = tmp_path / "run"
+    args = ["train", "--data", str(folder), "--family", "wide", "--hidden", "4,4", "--features", "2",
+            "--mixture", "2", "--pixel-floor", "0.001", "--validation", "6", "-o", str(run), "-q", "--epochs", "1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    card = (run / "epoch-0001.json").read_text()
+    assert '"family": "wide"' in card
+    archive = tmp_path / "a.bbc"
+    result = CliRunner().invoke(main, ["compress", str(folder), "-o", str(archive), "-m",
+                                       str(run / "epoch-0001"), "--no-fallback", "-q"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["decompress", str(archive), "-C", str(tmp_path / "out"), "-m",
+                                       str(run / "epoch-0001"), "-q"])
+    assert result.exit_code == 0, result.output
+    for path in folder.iterdir():
+        assert np.array_equal(np.asarray(Image.open(path)),
+                              np.asarray(Image.open(tmp_path / "out" / "mine" / path.name)))
