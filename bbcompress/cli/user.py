@@ -67,6 +67,12 @@ def progress_option(function):
                         help="Show a progress bar (default: on a terminal, unless -q).")(function)
 
 
+def run_options(function):
+    """-q, --progress and -T: how a command that codes runs and what it shows."""
+    function = progress_option(threads_option(function))
+    return click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")(function)
+
+
 def json_option(what: str):
     return click.option("--json", "as_json", is_flag=True, help=f"Print {what} as JSON.")
 
@@ -140,9 +146,7 @@ def echo_rates(rows: list[dict]) -> None:
                    "...) instead of failing; each is named, with why, on stderr and in --json. The "
                    "exit status stays 0.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing archive.")
-@click.option("-q", "--quiet", is_flag=True)
-@progress_option
-@threads_option
+@run_options
 @json_option("sizes, bits/dim and skipped files")
 @friendly_errors
 def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bits, max_batch, fallback,
@@ -212,9 +216,7 @@ def model_option(function):
                    "images is refused: restore those with -o).")
 @model_option
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing files.")
-@click.option("-q", "--quiet", is_flag=True)
-@progress_option
-@threads_option
+@run_options
 @json_option("the archive and the files written")
 @friendly_errors
 def decompress(archive_path, output_dir, to_stdout, model_args, force, quiet, progress, threads, as_json):
@@ -244,9 +246,7 @@ def decompress(archive_path, output_dir, to_stdout, model_args, force, quiet, pr
 @main.command("test")
 @click.argument("archive_path", metavar="ARCHIVE", type=click.Path())
 @model_option
-@click.option("-q", "--quiet", is_flag=True)
-@progress_option
-@threads_option
+@run_options
 @json_option("the archive, its image count and the verdict")
 @friendly_errors
 def test_command(archive_path, model_args, quiet, progress, threads, as_json):

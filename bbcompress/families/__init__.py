@@ -6,8 +6,8 @@ A family is
 - a torch module (``NAME.py``, imported only to train or evaluate) with ``build(config,
   free_bits)``, ``from_checkpoint(checkpoint, encoder)`` and ``to_checkpoint(model, info,
   encoder_info)``;
-- an entry in ``FAMILIES`` below: the two joined, with the level policy (what each
-  compression level spends) and the defaults ``train`` offers.
+- an entry in ``FAMILIES`` below: the two joined, with what its coding module does not
+  say by its conventional names (see ``entry``).
 Adding a family touches those three files (and ``config.py`` if it needs a new field).
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ class Family:
     train_options: tuple[str, ...] = ()  # train options only this family takes
     card_omits: tuple[str, ...] = ()  # config fields its cards leave out (unused by it)
     has_head: Callable = lambda config: False  # pixels coded in raster order by a causal head
-    torch_module: str = field(default="", repr=False)
+    torch_module: str = field(default="", repr=False)  # a module of this package
 
     def level(self, level: int) -> tuple[int, int]:
         """(particles, refinement steps) of a compression level for this family."""
@@ -53,32 +53,31 @@ class Family:
         return importlib.import_module(f"{__name__}.{self.torch_module}")
 
 
+def entry(name: str, summary: str, module, coding, has_latent: bool, **rest) -> Family:
+    """A family whose coding module ``module`` holds its conventional parts: validate,
+    decoder_shapes, config_from_options and DEFAULTS; and, with a latent, encoder_shapes
+    and LEVELS. Its torch module is named like the family."""
+    parts = {"validate": module.validate, "decoder_shapes": module.decoder_shapes,
+             "config_from_options": module.config_from_options, "defaults": module.DEFAULTS}
+    if has_latent:
+        parts.update(encoder_shapes=module.encoder_shapes, levels=module.LEVELS)
+    return Family(name, summary, has_latent, coding, **parts, torch_module=name, **rest)
+
+
+def always(config) -> bool:
+    return True
+
+
 FAMILIES = {f.name: f for f in (
-    Family("mlp", "the seed's VAE: MLP encoder and decoder, independent pixels",
-           has_latent=True, coding=mlp_coding.MLPCoding, validate=mlp_coding.validate,
-           decoder_shapes=mlp_coding.decoder_shapes, encoder_shapes=mlp_coding.encoder_shapes,
-           levels=mlp_coding.LEVELS, config_from_options=mlp_coding.config_from_options,
-           defaults=mlp_coding.DEFAULTS,
-           card_omits=("family", "mixture", "features", "width"), torch_module="mlp"),
-    Family("local", "a causal local head (PixelCNN-like, 12 neighbours), no latent",
-           has_latent=False, coding=local_coding.LocalCoding, validate=local_coding.validate,
-           decoder_shapes=local_coding.local_shapes,
-           config_from_options=local_coding.config_from_options, defaults=local_coding.DEFAULTS,
-           card_omits=("width",),
-           has_head=lambda config: True, torch_module="local"),
-    Family("conv", "a convolutional VAE, with the local head unless --hidden 0",
-           has_latent=True, coding=conv_coding.ConvCoding, validate=conv_coding.validate,
-           decoder_shapes=conv_coding.decoder_shapes, encoder_shapes=conv_coding.encoder_shapes,
-           levels=conv_coding.LEVELS, config_from_options=conv_coding.config_from_options,
-           defaults=conv_coding.DEFAULTS,
-           train_options=("free_bits", "head_from"), has_head=lambda config: bool(config.hidden),
-           torch_module="conv"),
-    Family("wide", "a wide causal network (two stacks of dilated residual blocks), no latent",
-           has_latent=False, coding=wide_coding.WideCoding, validate=wide_coding.validate,
-           decoder_shapes=wide_coding.wide_shapes,
-           config_from_options=wide_coding.config_from_options, defaults=wide_coding.DEFAULTS,
-           card_omits=("width",),
-           has_head=lambda config: True, torch_module="wide"),
+    entry("mlp", "the seed's VAE: MLP encoder and decoder, independent pixels", mlp_coding,
+          mlp_coding.MLPCoding, True, card_omits=("family", "mixture", "features", "width")),
+    entry("local", "a causal local head (PixelCNN-like, 12 neighbours), no latent", local_coding,
+          local_coding.LocalCoding, False, card_omits=("width",), has_head=always),
+    entry("conv", "a convolutional VAE, with the local head unless --hidden 0", conv_coding,
+          conv_coding.ConvCoding, True, train_options=("free_bits", "head_from"),
+          has_head=lambda config: bool(config.hidden)),
+    entry("wide", "a wide causal network (two stacks of dilated residual blocks), no latent",
+          wide_coding, wide_coding.WideCoding, False, card_omits=("width",), has_head=always),
 )}
 
 

@@ -31,7 +31,8 @@ from ..errors import CodingError
 from ..kinds import Kind
 from ..io.images import TILE_SIDE
 from .config import MAX_LOG_SCALE, MIN_LOG_SCALE, ModelConfig
-from .local_coding import causal_net, in_chunks, local_shapes
+from .local_coding import causal_net, in_chunks
+from .local_coding import decoder_shapes as head_shapes
 from .mlp_coding import MLPCoding
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def decoder_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
               "ups.0.weight": (w, w, 4, 4), "ups.0.bias": (w,), "ups.1.weight": (w, w, 4, 4),
               "ups.1.bias": (w,), "maps.weight": (maps, w, 1, 1), "maps.bias": (maps,)}
     if config.has_head:
-        shapes.update({f"head.{k}": v for k, v in local_shapes(config).items()})
+        shapes.update({f"head.{k}": v for k, v in head_shapes(config).items()})
     return shapes
 
 

@@ -157,10 +157,15 @@ def build(config: ModelConfig, free_bits: float = 0.0) -> LocalModel:
 
 def from_checkpoint(checkpoint: Checkpoint, encoder: str | None = None) -> LocalModel:
     """``encoder``: ignored (no latent, no encoder)."""
-    model = LocalModel(checkpoint.config)
+    return with_decoder(LocalModel(checkpoint.config), checkpoint)
+
+
+def with_decoder(model: nn.Module, checkpoint: Checkpoint) -> nn.Module:
+    """A model without a latent (local, wide) holding the checkpoint's weights."""
     load_arrays(model, checkpoint.decoder)
     return model
 
 
-def to_checkpoint(model: LocalModel, info: dict, encoder_info: dict | None = None) -> Checkpoint:
+def to_checkpoint(model: nn.Module, info: dict, encoder_info: dict | None = None) -> Checkpoint:
+    """A checkpoint of a model without a latent (local, wide): weights, no encoder."""
     return Checkpoint(model.config, state_arrays(model), {}, {}, info)

@@ -37,23 +37,33 @@ LOCAL_MAX_BATCH = 500
 ENCODE_CHUNK = 50  # images per all-pixels pass: bounds the gathered taps' memory (~100 MB)
 
 
-def validate(config: ModelConfig) -> None:
+def check_causal_tile_model(config: ModelConfig, also: bool = True, why: str = "") -> None:
+    """A causal pixel model of 28x28 tiles without a latent (``also``: the family's own rule)."""
     if (config.latent != 0 or config.pixels != TILE_SIDE**2 or config.mixture < 1 or config.features < 0
-            or not config.hidden or config.width != 0):
-        raise ValueError("the local family codes 28x28 tiles without a latent, "
-                         "with at least one layer and one mixture component")
+            or not config.hidden or config.width != 0 or not also):
+        raise ValueError(f"the {config.family} family codes 28x28 tiles without a latent, with at least "
+                         f"one layer and one mixture component{why}")
+
+
+def validate(config: ModelConfig) -> None:
+    check_causal_tile_model(config)
+
+
+def causal_tile_config(family: str, defaults: dict, likelihood: str, pixels: int, hidden=None, latent=None,
+                       mixture=None, features=None, pixel_floor=0.0) -> ModelConfig:
+    """The configuration ``train`` makes for a family without a latent; None: its default."""
+    if latent:
+        raise ValueError(f"the {family} family has no latent")
+    return ModelConfig(likelihood, pixels, hidden or defaults["hidden"], 0, "relu", pixel_floor, family,
+                       mixture or defaults["mixture"], defaults["features"] if features is None else features)
 
 
 def config_from_options(likelihood: str, pixels: int, hidden=None, latent=None, mixture=None, features=None,
                         pixel_floor=0.0, **unused) -> ModelConfig:
-    """The configuration ``train`` makes; None takes the family's default."""
-    if latent:
-        raise ValueError("the local family has no latent")
-    return ModelConfig(likelihood, pixels, hidden or DEFAULTS["hidden"], 0, "relu", pixel_floor, "local",
-                       mixture or DEFAULTS["mixture"], DEFAULTS["features"] if features is None else features)
+    return causal_tile_config("local", DEFAULTS, likelihood, pixels, hidden, latent, mixture, features, pixel_floor)
 
 
-def local_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+def decoder_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Parameter names and shapes of ``families.local.LocalModel`` (a conv VAE's head too)."""
     side, channels = TILE_SIDE, (1, *config.hidden)
     shapes = {"features": (config.features, side, side)}

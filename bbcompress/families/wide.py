@@ -15,8 +15,8 @@ from ..checkpoint import Checkpoint
 from ..io.images import TILE_SIDE
 from ..kinds import Kind
 from .config import ModelConfig
-from .local import LocalModel, init_mixture_out, sample_pixels
-from .mlp import load_arrays, state_arrays
+from .local import LocalModel, init_mixture_out, sample_pixels, with_decoder
+from .local import to_checkpoint  # noqa: F401  (stored as any model without a latent is)
 from .wide_coding import CAP, TapGrid, layer_names, reach
 
 
@@ -89,10 +89,4 @@ def build(config: ModelConfig, free_bits: float = 0.0) -> WideModel:
 
 def from_checkpoint(checkpoint: Checkpoint, encoder: str | None = None) -> WideModel:
     """``encoder``: ignored (no latent, no encoder)."""
-    model = WideModel(checkpoint.config)
-    load_arrays(model, checkpoint.decoder)
-    return model
-
-
-def to_checkpoint(model: WideModel, info: dict, encoder_info: dict | None = None) -> Checkpoint:
-    return Checkpoint(model.config, state_arrays(model), {}, {}, info)
+    return with_decoder(WideModel(checkpoint.config), checkpoint)

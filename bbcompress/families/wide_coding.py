@@ -50,7 +50,7 @@ from ..errors import CodingError
 from ..io.images import TILE_SIDE
 from ..kinds import Kind
 from .config import MAX_LOG_SCALE, MIN_LOG_SCALE, ModelConfig
-from .local_coding import LocalCoding
+from .local_coding import LocalCoding, causal_tile_config, check_causal_tile_model
 
 if TYPE_CHECKING:
     from ..checkpoint import Checkpoint
@@ -105,19 +105,12 @@ def reach(blocks: int) -> int:
 
 
 def validate(config: ModelConfig) -> None:
-    if (config.latent != 0 or config.pixels != TILE_SIDE**2 or config.mixture < 1 or config.features < 0
-            or not config.hidden or len(set(config.hidden)) != 1 or config.width != 0):
-        raise ValueError("the wide family codes 28x28 tiles without a latent, with at least one block, "
-                         "every block as wide (residual sums), and one mixture component")
+    check_causal_tile_model(config, len(set(config.hidden)) == 1, ", every block as wide (residual sums)")
 
 
 def config_from_options(likelihood: str, pixels: int, hidden=None, latent=None, mixture=None, features=None,
                         pixel_floor=0.0, **unused) -> ModelConfig:
-    """The configuration ``train`` makes; None takes the family's default."""
-    if latent:
-        raise ValueError("the wide family has no latent")
-    return ModelConfig(likelihood, pixels, hidden or DEFAULTS["hidden"], 0, "relu", pixel_floor, "wide",
-                       mixture or DEFAULTS["mixture"], DEFAULTS["features"] if features is None else features)
+    return causal_tile_config("wide", DEFAULTS, likelihood, pixels, hidden, latent, mixture, features, pixel_floor)
 
 
 def layer_names(config: ModelConfig):
@@ -129,7 +122,7 @@ def layer_names(config: ModelConfig):
         yield "horizontal", layer, horizontal_grid(layer), n_in, channels if layer else 0
 
 
-def wide_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+def decoder_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Parameter names and shapes of ``families.wide.WideModel``."""
     channels = config.hidden[0]
     shapes = {"features": (config.features, TILE_SIDE, TILE_SIDE)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
-from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 from PIL import Image as PILImage
@@ -48,8 +48,7 @@ def expand_inputs(arguments: list[str]) -> list[tuple[Path | None, str]]:
     return found
 
 
-@dataclass(frozen=True)
-class Skipped:
+class Skipped(NamedTuple):
     """An input file left out (``compress --skip-unsupported``), and why."""
     path: str
     reason: str
