@@ -229,7 +229,7 @@ def test_eval_reports_what_the_latent_carries(conv_model):
 def test_ancestral_sampling_sees_each_pixels_whole_context():
     """The sampler runs the head on the rows above a pixel only: at every pixel, those rows
     give the same law as the whole tile (the property ancestral sampling relies on)."""
-    from bbcompress.families.config import LOCAL_KERNELS
+    from bbcompress.families.local_coding import LOCAL_KERNELS
     head = seeded_conv(HEAD).decoder.head
     images = torch.from_numpy(load_dataset("mnist10k").x_test[:2].astype(np.float32))[:, None]
     f = head.maps_of(2, torch.randn(2, HEAD.features, 28, 28))
