@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
@@ -19,20 +18,9 @@ from bbcompress.io.images import Image as BBImage
 from bbcompress.kinds import Kind
 from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
+from helpers import assert_clean_failure, checkpoint_of, model_args, run, seeded_vae
 
 BINARY, GREYSCALE = Kind.BINARY, Kind.GREYSCALE
-
-
-def run(*args):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    return result
-
-
-def assert_clean_failure(result):
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("bbcompress: error:"), result.stderr
-    assert "Traceback" not in result.output
 
 
 @pytest.fixture()
@@ -48,10 +36,6 @@ def sample_folder(tmp_path):
     odd = np.random.default_rng(0).integers(0, 256, (45, 61), dtype=np.uint8)
     Image.fromarray(odd).save(folder / "odd.pgm")
     return folder
-
-
-def model_args(tiny_models):
-    return ["-m", tiny_models["binary"], "-m", tiny_models["greyscale"]]
 
 
 def assert_same_images(original: Path, restored: Path):
@@ -151,7 +135,6 @@ def test_a_corrupted_payload_with_a_valid_crc_is_caught_by_the_pixel_checksum(tm
 
 
 def test_decoding_with_another_model_is_refused(tmp_path, archive_bytes, tiny_models):
-    from conftest import checkpoint_of, seeded_vae
     other = tmp_path / "other"
     checkpoint_of(seeded_vae("bernoulli", seed=9), "mnist10k-binary").save(other)
     bad = tmp_path / "a.bbc"

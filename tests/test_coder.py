@@ -14,7 +14,7 @@ from bbcompress.errors import CodingError, IntegrityError
 from bbcompress.families.mlp_coding import MLPCoding
 from bbcompress.training.data import load_dataset
 
-from conftest import checkpoint_of, seeded_vae
+from helpers import checkpoint_of, seeded_vae
 
 
 def check_codec(codec: Codec, symbols, equal=np.array_equal) -> int:

@@ -17,7 +17,7 @@ from bbcompress.io.images import Image
 from bbcompress.kinds import Kind
 from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
-from conftest import repack
+from helpers import repack
 
 
 def stored_header(data: bytes):

@@ -22,9 +22,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import address_space_cap, repack, run_in_child, unpack_archive
-from test_cli import run
-from test_safety import MODEL_ONLY, binary_pixels, grey_pixels, model_args, written
+from helpers import (MODEL_ONLY, address_space_cap, binary_pixels, grey_pixels, model_args, repack,
+                     run, run_in_child, unpack_archive, written)
 
 SEED = 14
 CASES = 150  # per original archive: 300 in all

@@ -14,7 +14,7 @@ from bbcompress.training.evaluate import elbo_bpd, iwae_bpd
 from bbcompress.training.steps import as_pixels, guarded_step
 from bbcompress.training.train import train
 
-from conftest import checkpoint_of, seeded_vae
+from helpers import checkpoint_of, seeded_vae
 
 
 @pytest.mark.parametrize("mean_range,log_scale_range", [

@@ -15,7 +15,7 @@ from bbcompress.kinds import Kind
 from bbcompress.zoo import ModelSet
 from bbcompress.workers import run_jobs
 from bbcompress.training.data import load_dataset
-from test_cli import model_args, run
+from helpers import model_args, run
 
 
 def digits(count: int, big: int = 0) -> list[BBImage]:

@@ -11,7 +11,7 @@ from bbcompress.training.evaluate import elbo_bpd
 from bbcompress.training.refine import attach_encoder, mixture_batches, refine_encoder
 from bbcompress.training.steps import as_pixels
 
-from conftest import checkpoint_of, seeded_vae
+from helpers import checkpoint_of, seeded_vae
 
 
 @pytest.fixture()
