@@ -226,13 +226,27 @@ def test_headers_are_compressed_and_plain_headers_still_read(archive_bytes):
         parse(broken)
 
 
-def test_cli_batch_default_is_the_models():
-    """Without --batch each model codes in its own batch size (the library's default)."""
-    from bbcompress.codec.bits_back import DEFAULT_MAX_BATCH
+def test_cli_batch_default_is_the_models(tmp_path, tiny_models, monkeypatch):
+    """Without --batch each model codes in its own batch size (its coding's max_batch, the
+    library's default); --batch overrides it."""
     from bbcompress.families.mlp_coding import MLPCoding
     batch = next(p for p in main.commands["compress"].params if p.name == "max_batch")
-    assert batch.default is None is CodingOptions().max_batch
-    assert MLPCoding.max_batch == DEFAULT_MAX_BATCH
+    assert batch.default is None and CodingOptions().max_batch is None
+    monkeypatch.setattr(MLPCoding, "max_batch", 5)  # the tiny model's own size: small, to show in 16 images
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, digit in enumerate(load_dataset("mnist10k").x_test[:16]):
+        Image.fromarray(digit).save(folder / f"{i:02d}.png")
+    largest = {}
+    for extra in ([], ["--batch", 3]):
+        archive = tmp_path / f"batch{len(extra)}.bbc"
+        result = run("compress", folder, "-o", archive, "-m", tiny_models["greyscale"], "--no-fallback",
+                     "-T", 1, "-q", *extra)
+        assert result.exit_code == 0, result.output
+        (section,) = parse(archive.read_bytes()).sections
+        assert sum(section.coder.schedule) == 16
+        largest[tuple(extra)] = max(section.coder.schedule)
+    assert largest == {(): 5, ("--batch", 3): 3}, largest
 
 
 @pytest.mark.parametrize("level", range(1, 10))
