@@ -42,6 +42,14 @@ def model_args(tiny_models) -> list[str]:
     return ["-m", tiny_models["binary"], "-m", tiny_models["greyscale"]]
 
 
+def assert_restored(images, restored) -> None:
+    """``restored`` is ``images`` again: the same names in the same order, and the same pixels
+    (a bare ``all(... zip(images, restored))`` would pass an empty list)."""
+    assert [i.name for i in restored] == [i.name for i in images]
+    for original, back in zip(images, restored):
+        assert np.array_equal(original.pixels, back.pixels), original.name
+
+
 def written(folder: Path) -> list[str]:
     """Everything under ``folder`` (symlinks listed, never followed)."""
     if not folder.exists():

@@ -19,7 +19,7 @@ from bbcompress.io.images import Image as BBImage
 from bbcompress.kinds import Kind
 from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
-from helpers import assert_clean_failure, checkpoint_of, model_args, repack, run, seeded_vae, unpack_archive
+from helpers import assert_clean_failure, assert_restored, checkpoint_of, model_args, repack, run, seeded_vae, unpack_archive
 
 BINARY, GREYSCALE = Kind.BINARY, Kind.GREYSCALE
 
@@ -218,7 +218,7 @@ def test_archive_decodes_under_other_thread_counts(tmp_path, tiny_models):
             data = compress_images(images, models, CodingOptions(max_batch=16, fallback=False)).to_bytes()
         with threadpool_limits(decode_threads):
             restored = decompress_archive(parse(data), models)
-        assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, restored))
+        assert_restored(images, restored)
 
 
 def test_headers_are_compressed_and_plain_headers_still_read(archive_bytes):

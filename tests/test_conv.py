@@ -24,6 +24,7 @@ from bbcompress.families.conv_coding import GRID, ConvCoding
 from bbcompress.families.networks import from_checkpoint, to_checkpoint
 from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
+from helpers import assert_restored
 
 HEAD = ModelConfig("logistic256", 784, (8, 8), 6, "relu", 0.001, "conv", 2, 3, 4)
 PLAIN = ModelConfig("logistic256", 784, (), 6, "relu", 0.001, "conv", 2, 0, 4)
@@ -146,7 +147,7 @@ def test_archives_of_a_conv_model_roundtrip_at_every_level(conv_model):
         section = parse(data).sections[0]
         assert section.coder.particles == HEAD.spec.level(level)[0] and section.coder.refine_steps == 0
         restored = decompress_archive(parse(data), models, threads=1)
-        assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, restored))
+        assert_restored(images, restored)
 
 
 def test_a_conv_model_refuses_refinement(conv_model):

@@ -23,6 +23,7 @@ from bbcompress.families.local import LocalModel, to_checkpoint, from_checkpoint
 from bbcompress.families.local_coding import LocalCoding
 from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
+from helpers import assert_restored
 
 CONFIG = ModelConfig("logistic256", 784, (16, 16), 0, "relu", 0.001, "local", 3, 4)
 
@@ -107,7 +108,7 @@ def test_archives_of_a_local_model_roundtrip_and_record_no_latent_settings(local
     data = compress_images(images, models, CodingOptions(level=9, fallback=False)).to_bytes()
     assert data[8] == 1, "no particles or refinement recorded: the plainest format version"
     restored = decompress_archive(parse(data), models)
-    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, restored))
+    assert_restored(images, restored)
 
 
 def test_a_local_archive_refuses_other_weights(local_model, tmp_path):

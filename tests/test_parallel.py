@@ -15,7 +15,7 @@ from bbcompress.kinds import Kind
 from bbcompress.zoo import ModelSet
 from bbcompress.workers import run_jobs
 from bbcompress.training.data import load_dataset
-from helpers import model_args, run
+from helpers import assert_restored, model_args, run
 
 
 def digits(count: int, big: int = 0) -> list[BBImage]:
@@ -45,8 +45,7 @@ def test_chained_archives_decode_with_any_thread_count(tiny_models):
     assert len(parse(one).sections) == 1
     for threads in (1, 2):
         restored = decompress_archive(parse(data), models, threads=threads)
-        assert [i.name for i in restored] == [i.name for i in images]
-        assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, restored))
+        assert_restored(images, restored)
 
 
 def test_a_worker_error_reaches_the_caller(tiny_models):
