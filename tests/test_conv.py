@@ -184,26 +184,47 @@ def test_free_bits_lift_only_the_training_objective():
 
 
 def test_train_a_conv_model_from_a_local_head_then_refine_and_compress(tmp_path):
+    """Through the CLI: train a tiny conv model (its head started from a local model) on a
+    folder of images, resume it, refine an encoder for it, then compress the folder with
+    that model and encoder and get every image back."""
+    from PIL import Image
     from click.testing import CliRunner
 
     from bbcompress.cli import main
     from bbcompress.families.local import to_checkpoint
+    grey = load_dataset("mnist10k").x_train[:16]
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for i in range(0, 16, 4):  # 4 images of 2x2 digits: 16 tiles
+        Image.fromarray(np.block([[grey[i], grey[i + 1]], [grey[i + 2], grey[i + 3]]])).save(folder / f"{i:02d}.png")
     local = tmp_path / "head"
     local_config = ModelConfig("logistic256", 784, (8, 8), 0, "relu", 0.001, "local", 2, 3)
     to_checkpoint(seeded_local(0, local_config), {"data": "mnist10k"}).save(local)
-    run = tmp_path / "run"
-    args = ["train", "--data", "mnist10k", "--family", "conv", "--hidden", "8,8", "--features", "3",
+    run, model = tmp_path / "run", tmp_path / "run" / "epoch-0002"
+    args = ["train", "--data", str(folder), "--family", "conv", "--hidden", "8,8", "--features", "3",
             "--mixture", "2", "--width", "4", "--latent", "4", "--free-bits", "0.5", "--head-from", str(local),
             "--pixel-floor", "0.001", "--checkpoint-every", "1", "-o", str(run), "-q"]
     result = CliRunner().invoke(main, args + ["--epochs", "1"])
     assert result.exit_code == 0, result.output
-    assert CliRunner().invoke(main, args + ["--epochs", "2", "--resume"]).exit_code == 0
-    trained = load_checkpoint(run / "epoch-0002")
-    assert np.array_equal(trained.decoder["head.features"].shape, (3, 28, 28))
-    result = CliRunner().invoke(main, ["refine", str(run / "epoch-0002"), "--method", "optimal", "--epochs", "1",
-                                       "--data", "mnist10k", "--split", "test"])
+    result = CliRunner().invoke(main, args + ["--epochs", "2", "--resume"])
     assert result.exit_code == 0, result.output
-    assert "optimal-test" in load_checkpoint(run / "epoch-0002").encoders
+    trained = load_checkpoint(model)
+    assert trained.config.family == "conv" and trained.info["epoch"] == 2
+    assert trained.decoder["head.features"].shape == (3, 28, 28)
+    result = CliRunner().invoke(main, ["refine", str(model), "--method", "optimal", "--epochs", "1",
+                                       "--data", str(folder), "--split", "test", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "optimal-test" in load_checkpoint(model).encoders
+    archive, out = tmp_path / "a.bbc", tmp_path / "out"
+    result = CliRunner().invoke(main, ["compress", str(folder), "-o", str(archive), "-m", str(model),
+                                       "--encoder", "optimal-test", "--no-fallback", "-q"])
+    assert result.exit_code == 0, result.output
+    (section,) = parse(archive.read_bytes()).sections
+    assert section.model.encoder == "optimal-test" and len(section.images) == 4
+    result = CliRunner().invoke(main, ["decompress", str(archive), "-o", str(out), "-m", str(model), "-q"])
+    assert result.exit_code == 0, result.output
+    for original in sorted(folder.iterdir()):
+        assert np.array_equal(np.asarray(Image.open(out / "mine" / original.name)), np.asarray(Image.open(original)))
 
 
 def test_a_head_starts_only_from_a_matching_local_model(tmp_path):
