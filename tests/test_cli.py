@@ -191,6 +191,7 @@ def roundtrip_in_memory(images, tiny_models, **options):
     return archive
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.integers(1, 70), st.integers(1, 70), st.sampled_from(["1", "L", "L01"]),
                           st.integers(0, 2**32 - 1)), min_size=1, max_size=4))

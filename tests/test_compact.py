@@ -33,6 +33,7 @@ def png_bytes(pixels: np.ndarray, kind: Kind) -> int:
     return len(buffer.getvalue())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,pixels,kind", [
     ("white", np.ones((256, 256), np.uint8), Kind.BINARY),
     ("flat", np.full((256, 256), 128, np.uint8), Kind.GREYSCALE),

@@ -62,6 +62,7 @@ def digits():
     return load_dataset("mnist10k").x_test[:12].reshape(12, -1)
 
 
+@pytest.mark.train
 def test_a_transposed_convolution_is_exactly_torchs():
     rng = np.random.default_rng(3)
     weight, bias = rng.normal(0, 0.3, (3, 5, 4, 4)), rng.normal(0, 0.3, 5)
@@ -74,6 +75,7 @@ def test_a_transposed_convolution_is_exactly_torchs():
     assert np.allclose(out, expected.permute(0, 2, 3, 1).numpy(), atol=1e-6)
 
 
+@pytest.mark.train
 def test_the_exact_networks_are_the_torch_networks(conv_model, digits):
     checkpoint = load_checkpoint(conv_model)
     coding, model = ConvCoding(checkpoint, CodingSettings("amortized")), from_checkpoint(checkpoint).double()
@@ -89,6 +91,7 @@ def test_the_exact_networks_are_the_torch_networks(conv_model, digits):
     assert np.allclose(exact, expected, rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("particles", [1, 3])
 def test_roundtrip_under_any_batch_and_thread_count(conv_model, digits, particles):
     mask = np.ones(digits.shape, dtype=bool)
@@ -137,6 +140,7 @@ def test_realized_rate_is_the_one_sample_elbo(conv_model):
     assert abs(net / elbo_bits - 1) < 0.02
 
 
+@pytest.mark.slow
 def test_archives_of_a_conv_model_roundtrip_at_every_level(conv_model):
     grey = load_dataset("mnist10k").x_test[:5]
     images = [BBImage(f"g{i}.png", "L", d, Kind.GREYSCALE) for i, d in enumerate(grey)]
@@ -166,6 +170,7 @@ def test_golden_conv_bitstream(digits):
 GOLDEN_CONV = "853c56307099a345"
 
 
+@pytest.mark.train
 def test_free_bits_lift_only_the_training_objective():
     """Each dim's batch-mean KL counts as at least ``free_bits``; eval reports the ELBO."""
     model = seeded_conv(HEAD)
@@ -183,6 +188,8 @@ def test_free_bits_lift_only_the_training_objective():
     assert torch.isclose(plain - lifted, 100.0 * 6 - kl.sum(), rtol=1e-4)
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_train_a_conv_model_from_a_local_head_then_refine_and_compress(tmp_path):
     """Through the CLI: train a tiny conv model (its head started from a local model) on a
     folder of images, resume it, refine an encoder for it, then compress the folder with
@@ -227,6 +234,7 @@ def test_train_a_conv_model_from_a_local_head_then_refine_and_compress(tmp_path)
         assert np.array_equal(np.asarray(Image.open(out / "mine" / original.name)), np.asarray(Image.open(original)))
 
 
+@pytest.mark.train
 def test_a_head_starts_only_from_a_matching_local_model(tmp_path):
     from bbcompress.families.conv import start_head_from
     from bbcompress.families.local import to_checkpoint
@@ -236,6 +244,8 @@ def test_a_head_starts_only_from_a_matching_local_model(tmp_path):
         start_head_from(ConvVAE(HEAD), other)
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_eval_reports_what_the_latent_carries(conv_model):
     import json
 
@@ -248,6 +258,8 @@ def test_eval_reports_what_the_latent_carries(conv_model):
     assert report["kl_bpd"] > 0 and report["iwae_bpd"] < report["elbo_bpd"] + 0.01
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_ancestral_sampling_sees_each_pixels_whole_context():
     """The sampler runs the head on the rows above a pixel only: at every pixel, those rows
     give the same law as the whole tile (the property ancestral sampling relies on)."""

@@ -25,6 +25,8 @@ from PIL import Image
 from helpers import (MODEL_ONLY, address_space_cap, binary_pixels, grey_pixels, model_args, repack,
                      run, run_in_child, unpack_archive, written)
 
+pytestmark = pytest.mark.slow  # 300 crafted archives decoded, and two child processes
+
 SEED = 14
 CASES = 150  # per original archive: 300 in all
 CASE_SECONDS = 20  # a case that takes longer is a hang, not a slow machine

@@ -35,6 +35,7 @@ def test_chains_are_consecutive_balanced_and_not_too_small():
     assert [len(c) for c in split_chains(digits(10, big=10), 2)] == [11], "one image is never split"
 
 
+@pytest.mark.slow
 def test_chained_archives_decode_with_any_thread_count(tiny_models):
     images = digits(150)
     models = ModelSet([tiny_models["greyscale"]])
@@ -48,6 +49,7 @@ def test_chained_archives_decode_with_any_thread_count(tiny_models):
         assert_restored(images, restored)
 
 
+@pytest.mark.slow
 def test_a_worker_error_reaches_the_caller(tiny_models):
     models = ModelSet([tiny_models["greyscale"]])
     archive = parse(compress_images(digits(150), models, CodingOptions(threads=2, fallback=False)).to_bytes())
@@ -62,6 +64,7 @@ def test_progress_from_workers_adds_up():
     assert results == [3, 4, 5] and sorted(reported) == [3, 4, 5]
 
 
+@pytest.mark.slow
 def test_cli_threads(tmp_path, tiny_models):
     folder = tmp_path / "in"
     folder.mkdir()
