@@ -19,7 +19,8 @@ from bbcompress.io.images import Image as BBImage
 from bbcompress.kinds import Kind
 from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
-from helpers import assert_clean_failure, assert_restored, checkpoint_of, model_args, repack, run, seeded_vae, unpack_archive
+from helpers import (assert_clean_failure, assert_restored, checkpoint_of, model_args, repack, run,
+                     seeded_vae, unpack_archive)
 
 BINARY, GREYSCALE = Kind.BINARY, Kind.GREYSCALE
 
