@@ -20,22 +20,25 @@ from .checkpoint import Checkpoint, load_checkpoint, recommended_encoder
 from .choice import plan
 from .codec.bits_back import CodingSettings, Progress
 from .errors import BBCError, OutputExists
-from .families import DEFAULT_LEVEL, FAMILIES, LEVELS
+from .families import DEFAULT_FAMILY, DEFAULT_LEVEL, FAMILIES, LEVELS
 from .io.archive import Archive, EmbeddedModel, Section, check_writable, parse, read_archive, write_archive
-from .io.images import MAX_PIXELS, Image, tile_count
+from .io.images import MAX_PIXELS, Image, png_bytes, tile_count
 from .io.names import check_storable
-from .io.paths import expand_inputs, output_path, read_inputs, refuse_unsafe_target, restore_image
+from .io.paths import (STDIN, Skipped, expand_inputs, output_path, read_inputs, refuse_unsafe_target,
+                       restore_image, scan_inputs)
 from .kinds import Kind
-from .rates import archive_info, archive_rates
-from .sections import Classic, classic_images, classic_section, coding_of, model_images, model_section
+from .rates import archive_info, archive_rates, file_bits_per_dim
+from .sections import (Classic, classic_images, classic_section, coding_of, header_bits, model_images,
+                       model_section)
 from .workers import available_cores, run_jobs
 from .zoo import DEFAULT_MODELS, ModelSet, shipped_cards
 
-__all__ = ["CodingOptions", "DEFAULT_LEVEL", "DEFAULT_MODELS", "FAMILIES", "LEVELS", "ModelSet",
-           "archive_info", "archive_rates", "archive_tiles", "available_cores", "check_writable",
-           "compress_images", "compress_section", "compress_paths", "decompress_archive", "decompress_to", "load_checkpoint", "parse",
-           "read_archive", "read_inputs", "recommended_encoder", "refuse_overwriting_inputs", "roundtrip",
-           "shipped_cards", "tile_total", "write_archive"]
+__all__ = ["CodingOptions", "DEFAULT_FAMILY", "DEFAULT_LEVEL", "DEFAULT_MODELS", "FAMILIES", "LEVELS", "ModelSet", "STDIN",
+           "Skipped", "archive_info", "archive_rates", "archive_tiles", "available_cores", "check_writable",
+           "compress_images", "compress_section", "compress_paths", "decompress_archive", "decompress_png",
+           "decompress_to", "file_bits_per_dim", "load_checkpoint", "parse", "read_archive", "read_inputs",
+           "recommended_encoder", "refuse_overwriting_inputs", "roundtrip", "scan_inputs", "shipped_cards",
+           "tile_total", "write_archive"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,8 @@ def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions)
     candidates = models.candidates(images[0].kind)
     settings = {name: options.settings_for(checkpoint) for name, checkpoint in candidates}
     codings = {name: coding_of(checkpoint, settings[name]) for name, checkpoint in candidates}
-    chosen = plan(images, candidates, list(codings.values()), options.fallback, options.threads)
+    headers = [header_bits(images[0].kind, name, codings[name], settings[name]) for name, _ in candidates]
+    chosen = plan(images, candidates, list(codings.values()), options.fallback, options.threads, headers)
     jobs = [partial(model_section, chain, name, checkpoint, codings[name], settings[name], options.max_batch)
             for name, (checkpoint, group) in chosen.by_model.items()
             for chain in split_chains(group, options.threads, chain_tiles(codings[name]))]
@@ -169,13 +173,23 @@ def decompress_to(archive: Archive, folder: str | Path, models: ModelSet, force:
     return [restore_image(folder, image, force) for image in images]
 
 
+def decompress_png(archive: Archive, models: ModelSet, progress: Progress | None = None) -> bytes:
+    """The one image of a one-image archive, decoded, verified and written as PNG (what
+    ``decompress -c`` prints); refused before decoding when the archive holds several."""
+    if archive.image_count != 1:
+        raise BBCError(f"the archive holds {archive.image_count} images; standard output takes exactly "
+                       f"one: restore them into a folder with -o DIR")
+    image, = decompress_archive(archive, models, progress)
+    return png_bytes(image)
+
+
 def refuse_overwriting_inputs(output: str | Path, inputs: list[str]) -> None:
     """An archive must never replace one of the images it is made from."""
     output = Path(output)
     if not output.exists():
         return
     for found, _ in expand_inputs(list(inputs)):
-        if found.exists() and os.path.samefile(found, output):
+        if found is not None and found.exists() and os.path.samefile(found, output):
             raise BBCError(f"{output} is one of the inputs: refusing to replace it")
 
 

@@ -34,6 +34,12 @@ def section_rate(section: Section) -> SectionRate:
                        section.coder.initial_bits)
 
 
+def file_bits_per_dim(archive: Archive, size_bytes: int) -> float:
+    """The rate of the archive as a file: every byte (prefix, header, payload, embedded
+    models, CRC) over the pixels of all its images. What a user compares with PNG."""
+    return 8 * size_bytes / sum(e.width * e.height for s in archive.sections for e in s.images)
+
+
 def archive_rates(archive: Archive) -> list[dict]:
     """One row per section: model, images, bits and bits/dim (JSON-ready)."""
     rows = []

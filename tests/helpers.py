@@ -24,9 +24,10 @@ from bbcompress.cli import main
 MODEL_ONLY = ["--no-fallback"]
 
 
-def run(*args):
-    """The CLI, in this process, with every argument as a string."""
-    return CliRunner().invoke(main, [str(a) for a in args])
+def run(*args, **kwargs):
+    """The CLI, in this process, with every argument as a string (``kwargs`` go to
+    CliRunner.invoke: ``input=`` for stdin)."""
+    return CliRunner().invoke(main, [str(a) for a in args], **kwargs)
 
 
 def assert_clean_failure(result):

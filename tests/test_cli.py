@@ -51,7 +51,7 @@ def test_folder_roundtrip_keeps_names_modes_and_pixels(tmp_path, sample_folder, 
     archive = tmp_path / "a.bbc"
     result = run("compress", sample_folder, "-o", archive, *model_args(tiny_models), "--no-fallback", "-q")
     assert result.exit_code == 0, result.output
-    info = run("info", archive)
+    info = run("info", archive, "--files")
     assert "8 image(s)" in info.output and "odd.pgm  61x45" in info.output
     out = tmp_path / "out"
     result = run("decompress", archive, "-o", out, "-m", tiny_models["greyscale"], "-m", tiny_models["binary"])

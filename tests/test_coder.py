@@ -352,3 +352,23 @@ def test_the_level_bound_is_the_rate_the_level_codes_at(level):
     realized = (32 * len(words) - seed_bits(coding.pops_per_image(warm=True))) / x.size
     bound = level_bound_bpd(checkpoint, checkpoint.default_encoder, digits, level)
     assert realized == pytest.approx(bound, rel=0.015), (realized, bound)
+
+
+def test_the_bucket_table_is_scipys_ndtri_bit_for_bit():
+    """Bucket edges and centres come from a shipped table (no scipy import to build them);
+    archives depend on its exact values, which must be scipy's, as they always were."""
+    from scipy.special import ndtri
+
+    from bbcompress.codec.latents import EqualMassLatents, normal_quantiles
+    table = normal_quantiles()
+    assert np.array_equal(table, ndtri(np.arange(len(table)) / (len(table) - 1)))
+    for bits in (1, 6, 8, 12):
+        count, latents = 1 << bits, EqualMassLatents(bits)
+        assert np.array_equal(latents.edges, ndtri(np.arange(count + 1) / count))
+        assert np.array_equal(latents.centres, np.round(ndtri((np.arange(count) + 0.5) / count) * 2**16) / 2**16)
+
+
+def test_estimates_need_no_scipy_and_agree_with_the_exact_weights():
+    from bbcompress.codec.latents import approximate_ndtr, ndtr
+    x = np.linspace(-9, 9, 1001)
+    assert np.allclose(approximate_ndtr(x), ndtr(x), rtol=1e-12, atol=1e-300)

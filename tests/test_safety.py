@@ -305,7 +305,7 @@ def test_every_image_is_restored_in_a_lossless_format(tmp_path, mixed, tiny_mode
 
 def test_info_says_under_which_name_an_image_is_restored(mixed):
     archive, _ = mixed
-    text = run("info", archive)
+    text = run("info", archive, "--files")
     assert text.exit_code == 0, text.output
     for name, restored_as in LOSSY_OR_UNKNOWN.items():
         line = next(line for line in text.output.splitlines() if line.strip().startswith(name + " "))
@@ -686,7 +686,7 @@ def test_decompress_reads_the_archive_from_stdin(tmp_path, base, tiny_models):
 def test_test_and_info_read_the_archive_from_stdin(base, tiny_models):
     tested = stdin_run(base.data, "test", "-", *model_args(tiny_models))
     assert tested.exit_code == 0, tested.output
-    listed = stdin_run(base.data, "info", "-")
+    listed = stdin_run(base.data, "info", "-", "--files")
     assert listed.exit_code == 0, listed.output
     assert all(name in listed.output for name in base.originals)
     damaged = bytearray(base.data)

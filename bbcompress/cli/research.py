@@ -38,15 +38,15 @@ def dataset_option(function):
 @click.option("--checkpoint-every", default=TRAIN_DEFAULTS.checkpoint_every, show_default=True)
 @click.option("--batch-size", default=TRAIN_DEFAULTS.batch_size, show_default=True)
 @click.option("--lr", default=TRAIN_DEFAULTS.lr, show_default=True)
-@click.option("--family", type=click.Choice(list(api.FAMILIES)), default="mlp", show_default=True,
+@click.option("--family", type=click.Choice(list(api.FAMILIES)), default=api.DEFAULT_FAMILY, show_default=True,
               help="; ".join(f"{name}: {f.summary}" for name, f in api.FAMILIES.items()) + ".")
 @click.option("--hidden", help=f"Hidden layer widths (ReLU)  [default: {family_defaults('hidden')}; "
               f"conv --hidden 0: no head]")
 @click.option("--latent", type=int, help=f"Latent dims  [default: {family_defaults('latent')}]")
-@click.option("--mixture", default=5, show_default=True, help="local, conv: logistics per pixel.")
-@click.option("--features", default=16, show_default=True,
-              help="local: learned feature maps; conv: maps the decoder gives the head.")
-@click.option("--width", default=32, show_default=True, help="conv: channels of the convolutions.")
+@click.option("--mixture", type=int, help=f"Logistics per pixel  [default: {family_defaults('mixture')}]")
+@click.option("--features", type=int, help="Learned feature maps (local); maps the decoder gives the "
+              f"head (conv)  [default: {family_defaults('features')}]")
+@click.option("--width", type=int, help=f"Channels of the convolutions  [default: {family_defaults('width')}]")
 @click.option("--free-bits", default=TRAIN_DEFAULTS.free_bits, show_default=True,
               help="conv: nats per latent dim the KL counts as at least while training "
                    "(keeps the latent in use; 0.5 is a good start).")

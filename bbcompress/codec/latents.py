@@ -7,6 +7,10 @@ Two schemes (both land within 0.2% of the -ELBO; benchmarks/results/coder-rate.m
 """
 from __future__ import annotations
 
+import math
+from functools import lru_cache
+from pathlib import Path
+
 import numpy as np
 
 from ..errors import CodingError
@@ -16,17 +20,35 @@ SCHEMES = ("buckets", "grid")
 
 
 # scipy.special is imported on first use, not with this module: it takes 0.3 s, a third
-# of a one-image compress, and the local models (the defaults for digits) never need it.
+# of a one-image compress, and only coding with a latent needs it (the bucket edges come
+# from a table, and estimates use math.erfc).
 def ndtr(x: np.ndarray) -> np.ndarray:
     """The standard normal CDF (scipy's, whose exact values the bitstream depends on)."""
     from scipy.special import ndtr as normal_cdf
     return normal_cdf(x)
 
 
-def ndtri(p: np.ndarray) -> np.ndarray:
-    """The inverse of ``ndtr``."""
-    from scipy.special import ndtri as normal_quantile
-    return normal_quantile(p)
+def approximate_ndtr(x: np.ndarray) -> np.ndarray:
+    """The standard normal CDF to within a few ulps, without scipy: for cost estimates,
+    never for what is coded."""
+    return np.frompyfunc(lambda v: 0.5 * math.erfc(-v / math.sqrt(2.0)), 1, 1)(x).astype(np.float64)
+
+
+QUANTILE_BITS = 13
+QUANTILES_FILE = Path(__file__).with_name("normal_quantiles.npy")
+
+
+@lru_cache(maxsize=1)
+def normal_quantiles() -> np.ndarray:
+    """scipy.special.ndtri(i / 2**13), i = 0 .. 2**13 (scripts/make_normal_quantiles.py)."""
+    table = np.load(QUANTILES_FILE, allow_pickle=False)
+    table.flags.writeable = False
+    return table
+
+
+def quantiles(numerators: np.ndarray, bits: int) -> np.ndarray:
+    """ndtri(numerators / 2**bits), bits <= 13, exactly as scipy computes it."""
+    return normal_quantiles()[np.asarray(numerators, dtype=np.int64) << (QUANTILE_BITS - bits)]
 
 
 class EqualMassLatents:
@@ -35,8 +57,9 @@ class EqualMassLatents:
 
     def __init__(self, bits: int = 8):
         count = 1 << bits
-        self.edges = ndtri(np.arange(count + 1) / count)  # -inf .. +inf
-        self.centres = np.round(ndtri((np.arange(count) + 0.5) / count) * 2**16) / 2**16
+        self.edges = quantiles(np.arange(count + 1), bits)  # -inf .. +inf
+        # the median of bucket k is ndtri((k + 0.5) / 2**bits) = ndtri((2k + 1) / 2**(bits + 1))
+        self.centres = np.round(quantiles(2 * np.arange(count) + 1, bits + 1) * 2**16) / 2**16
         self.z_max = float(np.abs(self.centres).max())
         self.uniform = MODELS.Uniform(count)
         self.categorical = MODELS.Categorical(perfect=False)
@@ -70,12 +93,13 @@ class EqualMassLatents:
         """The index of the bucket holding each z."""
         return np.clip(np.searchsorted(self.edges, z) - 1, 0, len(self.centres) - 1)
 
-    def log_prior(self, j: np.ndarray) -> np.ndarray:
+    def log_prior(self, j: np.ndarray, cdf=ndtr) -> np.ndarray:
         return np.full(j.shape, -np.log(len(self.centres)))
 
-    def log_posterior(self, mean: np.ndarray, std: np.ndarray, j: np.ndarray) -> np.ndarray:
-        cdf_hi = ndtr((self.edges[j + 1] - mean) / std)
-        cdf_lo = ndtr((self.edges[j] - mean) / std)
+    def log_posterior(self, mean: np.ndarray, std: np.ndarray, j: np.ndarray, cdf=ndtr) -> np.ndarray:
+        """log Q(j|x); ``cdf``: ``approximate_ndtr`` for an estimate."""
+        cdf_hi = cdf((self.edges[j + 1] - mean) / std)
+        cdf_lo = cdf((self.edges[j] - mean) / std)
         return np.log(np.clip(cdf_hi - cdf_lo, 2.0**-MAX_SYMBOL_BITS, 1.0))
 
 
@@ -114,17 +138,17 @@ class GridLatents:
     def nearest(self, z: np.ndarray) -> np.ndarray:
         return np.clip(np.round(z / self.step), -self.j_max, self.j_max).astype(np.int64)
 
-    def log_posterior(self, mean: np.ndarray, std: np.ndarray, j: np.ndarray) -> np.ndarray:
+    def log_posterior(self, mean: np.ndarray, std: np.ndarray, j: np.ndarray, cdf=ndtr) -> np.ndarray:
         z = self.z(j)
-        mass = ndtr((z + self.step / 2 - mean) / std) - ndtr((z - self.step / 2 - mean) / std)
+        mass = cdf((z + self.step / 2 - mean) / std) - cdf((z - self.step / 2 - mean) / std)
         return np.log(np.clip(mass, 2.0**-MAX_SYMBOL_BITS, 1.0))
 
-    def log_prior(self, j: np.ndarray) -> np.ndarray:
-        return self.log_posterior(np.zeros(j.shape), np.ones(j.shape), j)
+    def log_prior(self, j: np.ndarray, cdf=ndtr) -> np.ndarray:
+        return self.log_posterior(np.zeros(j.shape), np.ones(j.shape), j, cdf)
 
 
 def latent_scheme(name: str, bits: int) -> EqualMassLatents | GridLatents:
-    if not 1 <= bits <= 12:  # 2**12 buckets already leak mass to 2**-24 floors (DESIGN.md)
+    if not 1 <= bits <= QUANTILE_BITS - 1:  # 2**12 buckets already leak mass to 2**-24 floors (DESIGN.md)
         raise CodingError(f"latent precision {bits} outside 1..12 bits")
     if name == "buckets":
         return EqualMassLatents(bits)

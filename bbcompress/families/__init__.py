@@ -18,6 +18,7 @@ from typing import Callable, Mapping
 
 from ..errors import BBCError
 from . import conv_coding, local_coding, mlp_coding
+from .config import DEFAULT_FAMILY
 
 LEVELS = range(1, 10)  # 1 fastest .. 9 smallest
 DEFAULT_LEVEL = 4
@@ -34,7 +35,7 @@ class Family:
     encoder_shapes: Callable = lambda config: {}
     # level -> (importance-sampled particles, per-image refinement steps)
     levels: Mapping[int, tuple[int, int]] = field(default_factory=lambda: {level: (1, 0) for level in LEVELS})
-    config_from_options: Callable = None  # (likelihood, pixels, **train options) -> ModelConfig
+    config_from_options: Callable | None = None  # (likelihood, pixels, **train options) -> ModelConfig
     defaults: Mapping[str, object] = field(default_factory=dict)  # train options' defaults it sets
     train_options: tuple[str, ...] = ()  # train options only this family takes
     card_omits: tuple[str, ...] = ()  # config fields its cards leave out (unused by it)

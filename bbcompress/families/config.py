@@ -22,6 +22,7 @@ ACTIVATIONS = ("relu",)
 # A logistic's log-scale is clamped: below, no bin gets probability exactly 1; above,
 # (a scale of ~1100 levels is already flat over 0..255) no bin underflows to 0.
 MIN_LOG_SCALE, MAX_LOG_SCALE = -7.0, 7.0
+DEFAULT_FAMILY = "mlp"  # the seed's VAE: cards written before families existed name none
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class ModelConfig:
     latent: int = 10
     activation: str = "relu"
     pixel_floor: float = 0.0  # logistic256 only: weight of a uniform mixture component
-    family: str = "mlp"
+    family: str = DEFAULT_FAMILY
     mixture: int = 1  # logistic components per pixel (local, conv)
     features: int = 0  # learned feature maps (local); maps the decoder gives the head (conv)
     width: int = 0  # channels of the encoder's and decoder's convolutions (conv)

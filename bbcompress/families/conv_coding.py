@@ -25,6 +25,7 @@ from ..codec.autoregressive import autoregressive, binary_pixels, independent, l
 from ..codec.conv import ConvSpec, ExactConvNet
 from ..codec.core import Codec
 from ..codec.exact import ACTIVATION_BITS
+from ..codec.latents import ndtr
 from ..codec.mixture import mixture_pixels
 from ..errors import CodingError
 from ..kinds import Kind
@@ -47,7 +48,7 @@ GRID = 2.0**ACTIVATION_BITS
 # 0.005, 0.009, 0.011, 0.013 bits/dim over the ELBO), so the default level takes 2.
 LEVELS = {level: (particles, 0) for level, particles in
           {1: 1, 2: 1, 3: 2, 4: 2, 5: 3, 6: 4, 7: 6, 8: 8, 9: 16}.items()}
-DEFAULTS = {"hidden": (64, 64), "latent": 32}
+DEFAULTS = {"hidden": (64, 64), "latent": 32, "mixture": 5, "features": 16, "width": 32}
 
 # The conv family's layers: (name, kind, kernel, stride, padding) in order. The encoder maps
 # 1x28x28 -> width x14x14 -> width x7x7 -> a linear to 2 * latent; the decoder a linear
@@ -65,11 +66,13 @@ def validate(config: ModelConfig) -> None:
                          "mixture components, and feature maps when it has a head")
 
 
-def config_from_options(likelihood: str, pixels: int, hidden=None, latent=None, mixture=1, features=0,
-                        width=0, pixel_floor=0.0, **unused) -> ModelConfig:
+def config_from_options(likelihood: str, pixels: int, hidden=None, latent=None, mixture=None, features=None,
+                        width=None, pixel_floor=0.0, **unused) -> ModelConfig:
+    """The configuration ``train`` makes; None takes the family's default."""
     head = tuple(w for w in (hidden or DEFAULTS["hidden"]) if w)  # --hidden 0: no head
-    return ModelConfig(likelihood, pixels, head, latent or DEFAULTS["latent"], "relu", pixel_floor,
-                       "conv", mixture, features if head else 0, width)
+    features = features or DEFAULTS["features"]
+    return ModelConfig(likelihood, pixels, head, latent or DEFAULTS["latent"], "relu", pixel_floor, "conv",
+                       mixture or DEFAULTS["mixture"], features if head else 0, width or DEFAULTS["width"])
 
 
 def encoder_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -158,9 +161,9 @@ class ConvCoding(MLPCoding):
         return flat.reshape(x.shape)
 
     def log_weights(self, x: np.ndarray, mask: np.ndarray, particles: np.ndarray,
-                    refine: bool = True) -> np.ndarray:
+                    refine: bool = True, cdf=ndtr) -> np.ndarray:
         """As ``MLPCoding.log_weights``, one particle at a time (a particle's head biases
         for a whole batch are already ~40 MB)."""
-        return np.concatenate([MLPCoding.log_weights(self, x, mask, particles[:, k:k + 1])
+        return np.concatenate([MLPCoding.log_weights(self, x, mask, particles[:, k:k + 1], refine, cdf)
                                for k in range(particles.shape[1])], axis=1)
 

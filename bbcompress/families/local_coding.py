@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ..checkpoint import Checkpoint
 
 LOCAL_KERNELS = (5, 3)  # first masked layer (centre excluded), later ones (centre included)
-DEFAULTS = {"hidden": (64, 64)}
+DEFAULTS = {"hidden": (64, 64), "mixture": 5, "features": 16}
 
 # Decoding steps through 784 pixels one at a time: the more images per step, the less
 # numpy overhead per image (benchmarks/results/local-speed.md).
@@ -44,12 +44,13 @@ def validate(config: ModelConfig) -> None:
                          "with at least one layer and one mixture component")
 
 
-def config_from_options(likelihood: str, pixels: int, hidden=None, latent=None, mixture=1, features=0,
+def config_from_options(likelihood: str, pixels: int, hidden=None, latent=None, mixture=None, features=None,
                         pixel_floor=0.0, **unused) -> ModelConfig:
+    """The configuration ``train`` makes; None takes the family's default."""
     if latent:
         raise ValueError("the local family has no latent")
-    return ModelConfig(likelihood, pixels, hidden or DEFAULTS["hidden"], 0, "relu", pixel_floor,
-                       "local", mixture, features)
+    return ModelConfig(likelihood, pixels, hidden or DEFAULTS["hidden"], 0, "relu", pixel_floor, "local",
+                       mixture or DEFAULTS["mixture"], DEFAULTS["features"] if features is None else features)
 
 
 def local_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:

@@ -17,7 +17,7 @@ from ..codec.bits_back import DEFAULT_MAX_BATCH, CodingSettings, bits_back
 from ..codec.core import Codec, masked, require_finite
 from ..codec.importance import importance_bits_back, log_terms_on_grid
 from ..codec.exact import ACTIVATION_BITS, ExactMLP
-from ..codec.latents import latent_scheme
+from ..codec.latents import approximate_ndtr, latent_scheme, ndtr
 from ..codec.pixels import (bernoulli_logits, bernoulli_logits_log_prob, bernoulli_logits_loss_grad,
                             logistic256, logistic256_log_prob, logistic256_loss_grad, sigmoid,
                             squashed_mean)
@@ -47,6 +47,7 @@ def validate(config: ModelConfig) -> None:
 
 def config_from_options(likelihood: str, pixels: int, hidden=None, latent=None, pixel_floor=0.0,
                         **unused) -> ModelConfig:
+    """The configuration ``train`` makes; None takes the family's default (the seed's)."""
     return ModelConfig(likelihood, pixels, hidden or DEFAULTS["hidden"], latent or DEFAULTS["latent"],
                        "relu", pixel_floor)
 
@@ -175,7 +176,7 @@ class MLPCoding:
         return logistic256_log_prob(*params, self.config.pixel_floor, x)
 
     def log_weights(self, x: np.ndarray, mask: np.ndarray, particles: np.ndarray,
-                    refine: bool = True) -> np.ndarray:
+                    refine: bool = True, cdf=ndtr) -> np.ndarray:
         """log p(x, z_k) - log Q(j_k|x) per image and particle (B, N), on the exact grid."""
         images, count, dims = particles.shape
         mean, std = self.encode(np.where(mask, x, 0), mask, refine)
@@ -183,15 +184,16 @@ class MLPCoding:
         params = self.decode(self.latents.z(flat))
         x_rep, mask_rep = np.repeat(x, count, axis=0), np.repeat(mask, count, axis=0)
         pixels = np.where(mask_rep, log_terms_on_grid(self.pixel_log_probs(params, x_rep)), 0.0).sum(axis=1)
-        latent = log_terms_on_grid(self.latents.log_prior(flat) - self.latents.log_posterior(
-            np.repeat(mean, count, axis=0), np.repeat(std, count, axis=0), flat)).sum(axis=1)
+        latent = log_terms_on_grid(self.latents.log_prior(flat, cdf) - self.latents.log_posterior(
+            np.repeat(mean, count, axis=0), np.repeat(std, count, axis=0), flat, cdf)).sum(axis=1)
         return (pixels + latent).reshape(images, count)
 
     def estimate_bits(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """A cheap cost estimate per image (bits): log p(x, z) - log Q(z|x) at the latent
         nearest the posterior mean, the one-sample -ELBO without the sampling noise."""
         mean, _ = self.encode(np.where(mask, x, 0), mask, refine=False)
-        return -self.log_weights(x, mask, self.latents.nearest(mean)[:, None, :], refine=False)[:, 0] / np.log(2)
+        return -self.log_weights(x, mask, self.latents.nearest(mean)[:, None, :], refine=False,
+                                 cdf=approximate_ndtr)[:, 0] / np.log(2)
 
     def codec(self, mask: np.ndarray, warm: bool = False) -> Codec:
         """Bits-back codec for images (B, 784) whose pixels outside ``mask`` are not coded

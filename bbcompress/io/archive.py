@@ -53,9 +53,17 @@ the names and sizes would otherwise outweigh the ANS payload. Images are cut int
 words hold all tiles of a section. Readers verify the CRC before trusting any field
 and the pixel checksum after decoding. Archives of version 1 stay decodable by later
 versions; the compressed bytes themselves may change between versions.
+
+Size limits, for writers and readers alike: a stored header (H) and the header it
+inflates to are at most 16 MiB (MAX_HEADER), the payload at most 1 GiB (MAX_PAYLOAD).
+A reader takes an input only as far as its prefix and header declare (14 + H bytes,
+then the payload's 4*W and the embedded models' bytes, then the CRC) and refuses
+anything after it: a huge or endless input fails after at most 14 + 16 MiB + 1 GiB + 5
+bytes, one that is not an archive after its first 14.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import lzma
 import struct
@@ -68,7 +76,7 @@ import numpy as np
 
 from ..errors import ArchiveError, BBCError, OutputExists
 from ..kinds import Kind
-from .atomic import atomic_write_bytes
+from .atomic import atomic_write_bytes, check_name_fits
 from .classic import CODECS as CLASSIC_CODECS
 from .images import MAX_PIXELS, MAX_SIDE, tile_count
 from .names import check_unique, name_parts
@@ -82,7 +90,12 @@ MAX_REFINE_STEPS = 1000
 PREFIX = struct.Struct("<8sBBI")
 HEADER_LZMA = 0x01
 LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
-MAX_HEADER = 1 << 24  # a header that inflates beyond this is refused (no memory bombs)
+MAX_HEADER = 1 << 24  # a header stored or inflating beyond this is refused (no memory bombs)
+# The most payload an archive may carry: 8 bytes per pixel of the 2^27 it may hold (raw
+# pixels take 1; the fallback stores none above that, and a model rarely takes more
+# than 1) and room for embedded models (a shipped model's weights: 0.2-10 MB).
+MAX_PAYLOAD = 1 << 30
+HEADER_ERRORS = (ValueError, KeyError, TypeError, IndexError, RecursionError, lzma.LZMAError)
 # Format rules checked before anything is allocated (bits of latent precision per scheme)
 LATENT_BITS = {"buckets": range(1, 13), "grid": range(1, 11)}
 MODES = {Kind.BINARY: ("1", "L"), Kind.GREYSCALE: ("L",)}
@@ -267,6 +280,9 @@ class EmbeddedModel:
 class Archive:
     sections: list[Section] = field(default_factory=list)
     models: list[EmbeddedModel] = field(default_factory=list)
+    # the size of the bytes it was parsed from (a file or standard input), for the rate
+    # info prints; None for an archive built in memory
+    stored_bytes: int | None = field(default=None, compare=False)
 
     @property
     def is_compact(self) -> bool:
@@ -281,10 +297,13 @@ class Archive:
             if self.models:
                 fields["models"] = [m.header() for m in self.models]
         plain = json.dumps(fields, separators=(",", ":")).encode()
-        packed = lzma.compress(plain, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
+        packed = lzma.compress(plain, format=lzma.FORMAT_RAW, filters=header_filters(len(plain)))
         header, flags = (packed, HEADER_LZMA) if len(packed) < len(plain) else (plain, 0)
         payload = b"".join(s.words.astype("<u4").tobytes() for s in self.sections)
         payload += b"".join(m.weights for m in self.models)
+        if len(payload) > MAX_PAYLOAD:
+            raise BBCError(f"the archive would carry {len(payload):,} bytes of payload, more than the "
+                           f"{MAX_PAYLOAD:,} readers accept: compress these images into several archives")
         version = max([s.version for s in self.sections] + [3 if self.models else 1]
                       + [COMPACT_VERSION if self.is_compact else 1])
         body = PREFIX.pack(MAGIC, version, flags, len(header)) + header + payload
@@ -293,6 +312,30 @@ class Archive:
     @property
     def image_count(self) -> int:
         return sum(len(s.images) for s in self.sections)
+
+
+def section_header_bytes(kind: Kind, model: ModelRef, coder: CoderSettings) -> int:
+    """What one more model section adds to a header as written (LZMA-compressed JSON),
+    besides the list of its images: a header with two such sections against one. Its
+    checksums are stand-ins with a hash's entropy (a section's are not known before it
+    is coded)."""
+    def section(salt: str) -> dict:
+        digest = hashlib.sha256(f"{model.name}|{salt}".encode()).hexdigest()
+        return Section(kind, ModelRef(model.name, model.encoder, digest), coder, [], np.zeros(0, np.uint32),
+                       hashlib.sha256(digest.encode()).hexdigest(), digest).header()
+
+    def packed(sections: list[dict]) -> int:
+        plain = json.dumps({"sections": sections}, separators=(",", ":")).encode()
+        return len(lzma.compress(plain, format=lzma.FORMAT_RAW, filters=header_filters(len(plain))))
+    return packed([section("a"), section("b")]) - packed([section("a")])
+
+
+def header_filters(size: int) -> list[dict]:
+    """LZMA_FILTERS with a dictionary no larger than the header needs: the same stream (a
+    dictionary that holds the whole input finds the same matches), without preset 9's
+    64 MiB dictionary, whose set-up alone took 0.3 s of a one-image compress. The reader
+    inflates with LZMA_FILTERS, whose dictionary is larger."""
+    return [{**LZMA_FILTERS[0], "dict_size": max(4096, 1 << max(size - 1, 1).bit_length())}]
 
 
 def parse(data: bytes, source: str = "archive") -> Archive:
@@ -305,25 +348,36 @@ def parse(data: bytes, source: str = "archive") -> Archive:
     if zlib.crc32(body) != crc:
         raise ArchiveError(f"{source}: archive is corrupted or truncated (CRC-32 mismatch)")
     _, version, flags, header_len = PREFIX.unpack_from(body)
+    check_prefix(version, flags, header_len, source)
+    if len(body) - PREFIX.size - header_len > MAX_PAYLOAD:
+        raise ArchiveError(f"{source}: a payload over {MAX_PAYLOAD:,} bytes, more than any archive holds")
+    try:
+        header = decode_header(body[PREFIX.size:PREFIX.size + header_len], version, flags)
+        sections, rest = read_sections(header, body[PREFIX.size + header_len:], version >= COMPACT_VERSION)
+        models = read_models(header, rest)
+        if any(s.version > version for s in sections) or (models and version < 3):
+            raise ValueError(f"a section needs a format version above {version}")
+        return Archive(sections, models, len(data))
+    except HEADER_ERRORS as e:
+        raise ArchiveError(f"{source}: malformed archive header ({e})") from None
+
+
+def check_prefix(version: int, flags: int, header_len: int, source: str) -> None:
+    """Refuse a prefix no archive this code reads starts with."""
     if version > VERSION:
         raise ArchiveError(f"{source}: format version {version} is newer than this bbcompress "
                            f"reads ({VERSION}); upgrade bbcompress")
     if version < 1 or flags & ~HEADER_LZMA:
         raise ArchiveError(f"{source}: unsupported format version {version} / flags {flags:#04x}")
-    try:
-        header = body[PREFIX.size:PREFIX.size + header_len]
-        if flags & HEADER_LZMA:
-            header = inflate_header(header)
-        header = json.loads(header)
-        if isinstance(header, list) and version >= COMPACT_VERSION:
-            header = expand_compact(header)
-        sections, rest = read_sections(header, body[PREFIX.size + header_len:], version >= COMPACT_VERSION)
-        models = read_models(header, rest)
-        if any(s.version > version for s in sections) or (models and version < 3):
-            raise ValueError(f"a section needs a format version above {version}")
-        return Archive(sections, models)
-    except (ValueError, KeyError, TypeError, IndexError, RecursionError, lzma.LZMAError) as e:
-        raise ArchiveError(f"{source}: malformed archive header ({e})") from None
+    if header_len > MAX_HEADER:
+        raise ArchiveError(f"{source}: archive is corrupted or not one: a header of {header_len:,} "
+                           f"bytes (at most {MAX_HEADER:,})")
+
+
+def decode_header(stored: bytes, version: int, flags: int):
+    """The header as JSON values, a compact header in the keyed form."""
+    header = json.loads(inflate_header(stored) if flags & HEADER_LZMA else stored)
+    return expand_compact(header) if isinstance(header, list) and version >= COMPACT_VERSION else header
 
 
 CODER_FIELDS = ("latents", "latent_bits", "schedule", "initial_bits", "particles", "refine_steps", "warmup")
@@ -399,16 +453,69 @@ def read_models(header: dict, payload: bytes) -> list[EmbeddedModel]:
 
 def read_archive(path: str | Path) -> Archive:
     """Read and parse an archive file; ``-`` reads standard input."""
+    source = "<stdin>" if str(path) == "-" else str(path)
     try:
-        data = sys.stdin.buffer.read() if str(path) == "-" else Path(path).read_bytes()
+        if str(path) == "-":
+            data = read_declared(sys.stdin.buffer, source)
+        else:
+            with open(path, "rb") as stream:
+                data = read_declared(stream, source)
     except OSError as e:
         raise ArchiveError(f"{path}: cannot read ({e.strerror})") from None
-    return parse(data, "<stdin>" if str(path) == "-" else str(path))
+    return parse(data, source)
+
+
+def read_declared(stream, source: str) -> bytes:
+    """An archive's bytes, read only as far as its prefix and header declare (see the
+    module docstring); what ends early is left to ``parse`` to name."""
+    data = read_up_to(stream, PREFIX.size)
+    if len(data) < PREFIX.size or not data.startswith(MAGIC):
+        return data
+    _, version, flags, header_len = PREFIX.unpack(data)
+    check_prefix(version, flags, header_len, source)
+    data += read_up_to(stream, header_len)
+    if len(data) < PREFIX.size + header_len:
+        return data
+    try:
+        payload = declared_payload(decode_header(data[PREFIX.size:], version, flags))
+    except HEADER_ERRORS as e:
+        raise ArchiveError(f"{source}: archive is corrupted or its header malformed ({e})") from None
+    if payload > MAX_PAYLOAD:
+        raise ArchiveError(f"{source}: archive is corrupted or not one: its header declares {payload:,} "
+                           f"bytes of payload (at most {MAX_PAYLOAD:,})")
+    data += read_up_to(stream, payload + 4)
+    if len(data) == PREFIX.size + header_len + payload + 4 and stream.read(1):
+        raise ArchiveError(f"{source}: archive is corrupted: more bytes follow the {len(data):,} its header declares")
+    return data
+
+
+def declared_payload(header) -> int:
+    """The payload bytes a header says follow it: its sections' words, its embedded models."""
+    sections = expect(expect(header, dict, "the header")["sections"], list, "sections")
+    sizes = [4 * expect(expect(s, dict, "a section")["words"], int, "words") for s in sections]
+    sizes += [expect(expect(m, dict, "an embedded model")["bytes"], int, "an embedded model's size")
+              for m in expect(header.get("models", []), list, "models")]
+    if min(sizes, default=0) < 0:
+        raise ValueError("a negative size")
+    return sum(sizes)
+
+
+def read_up_to(stream, size: int, chunk: int = 1 << 24) -> bytes:
+    """``size`` bytes, fewer where the input ends; read in chunks, so that memory grows
+    with what arrives, not with what a header declares."""
+    parts = []
+    while size > 0 and (part := stream.read(min(size, chunk))):
+        parts.append(part)
+        size -= len(part)
+    return b"".join(parts)
 
 
 def check_writable(path: str | Path, force: bool = False) -> Path:
     """Fail early (before any coding) when ``path`` cannot be written without ``force``."""
     path = Path(path)
+    check_name_fits(path)
+    if not path.parent.is_dir():
+        raise BBCError(f"cannot write {path}: {path.parent} is not a folder")
     if path.is_dir():
         raise BBCError(f"{path} is a directory")
     if (path.exists() or path.is_symlink()) and not force:

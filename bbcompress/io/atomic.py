@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from ..errors import BBCError, OutputExists
+from .names import MAX_COMPONENT_BYTES
 
 DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -59,12 +60,29 @@ def open_folder(root: Path, parts: tuple[str, ...]) -> int:
         raise
 
 
+def temporary_name(name: str) -> str:
+    """A new hidden name beside ``name`` that fits wherever ``name`` fits (at most
+    MAX_COMPONENT_BYTES): as much of ``name`` as leaves room for the random suffix, cut
+    between characters."""
+    suffix = f".{secrets.token_hex(4)}.tmp"
+    room = MAX_COMPONENT_BYTES - len(suffix) - 1
+    return "." + os.fsencode(name)[:room].decode("utf-8", "ignore") + suffix
+
+
+def check_name_fits(path: Path) -> None:
+    """Refuse, before any work, a file name longer than a file system takes."""
+    size = len(os.fsencode(path.name))
+    if size > MAX_COMPONENT_BYTES:
+        raise BBCError(f"{path.parent / path.name[:32]}...: file name too long ({size} bytes; "
+                       f"at most {MAX_COMPONENT_BYTES})")
+
+
 def write_in(dir_fd: int, name: str, write: Writer, force: bool, shown: str) -> None:
     """Write ``name`` in the folder ``dir_fd`` atomically (see the module docstring)."""
     with contextlib.suppress(FileNotFoundError):
         if is_link(dir_fd, name):
             raise BBCError(f"{shown} is a symbolic link: refusing to replace it")
-    tmp = f".{name[:200]}.{secrets.token_hex(4)}.tmp"
+    tmp = temporary_name(name)
     fd = os.open(tmp, NEW_FILE_FLAGS, default_mode(), dir_fd=dir_fd)
     try:
         with os.fdopen(fd, "wb") as f:

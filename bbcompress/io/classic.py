@@ -7,6 +7,7 @@ back exactly; ``best_encoding`` picks the smallest.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 
@@ -16,6 +17,13 @@ from PIL import Image as PILImage
 from ..kinds import Kind
 
 CODECS = ("raw", "png", "webp")
+CODEC_MAX_SIDE = {"webp": 16383}  # raw and PNG store any side the archive allows
+
+
+def holds(codec: str, height: int, width: int) -> bool:
+    """Whether ``codec`` can store an image of this size."""
+    limit = CODEC_MAX_SIDE.get(codec)
+    return limit is None or max(height, width) <= limit
 
 
 def as_file_image(pixels: np.ndarray, kind: Kind, codec: str) -> PILImage.Image:
@@ -24,18 +32,46 @@ def as_file_image(pixels: np.ndarray, kind: Kind, codec: str) -> PILImage.Image:
     return PILImage.fromarray((pixels * 255 if kind == Kind.BINARY else pixels).astype(np.uint8), mode="L")
 
 
+# PNG as Pillow writes it with optimize=True, and the same with zlib's RLE strategy
+# (compress_type 3), the smaller kept: never above optimize=True's PNG, and on photos,
+# numpy-made images and the sample digits 1,883 bytes (0.43%) under level 9 alone (the
+# setting before) for 1.25-1.65x its encoding time (three runs on a shared machine);
+# level 9 as a third setting saved 65 bytes more for 1.6-1.8x that
+# (benchmarks/results/fallback-png.md).
+PNG_SETTINGS = ({"optimize": True}, {"optimize": True, "compress_type": 3})
+
+
 def encode(codec: str, pixels: np.ndarray, kind: Kind) -> bytes:
     if codec == "raw":
         return (np.packbits(pixels.astype(bool)) if kind == Kind.BINARY else pixels.astype(np.uint8)).tobytes()
-    buffer = io.BytesIO()
     image = as_file_image(pixels, kind, codec)
     if codec == "png":
-        image.save(buffer, format="PNG", compress_level=9)
-    elif codec == "webp":  # method 4: 18x faster than 6 on 28x28 digits, 1% larger
-        image.save(buffer, format="WEBP", lossless=True, method=4)
-    else:
-        raise ValueError(f"unknown classic codec {codec!r}")
+        return min((saved(image, "PNG", **settings) for settings in PNG_SETTINGS), key=len)
+    if codec == "webp":  # method 4: 18x faster than 6 on 28x28 digits, 1% larger
+        return saved(image, "WEBP", lossless=True, method=4)
+    raise ValueError(f"unknown classic codec {codec!r}")
+
+
+def saved(image: PILImage.Image, format: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=format, **options)
     return buffer.getvalue()
+
+
+@contextlib.contextmanager
+def pillow_pixel_limit(pixels: int):
+    """Pillow's decompression-bomb limit set to ``pixels`` while it runs, every excess an
+    error: a blob is decoded under the bounds of its archive's header (checked against
+    MAX_PIXELS), never Pillow's own (89 MP, which refused images the archive allows).
+    Pillow's limit is a global: decoding jobs run in processes, not threads."""
+    previous = PILImage.MAX_IMAGE_PIXELS
+    PILImage.MAX_IMAGE_PIXELS = pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            yield
+    finally:
+        PILImage.MAX_IMAGE_PIXELS = previous
 
 
 def decode(codec: str, data: bytes, kind: Kind, width: int, height: int) -> np.ndarray:
@@ -52,12 +88,13 @@ def decode(codec: str, data: bytes, kind: Kind, width: int, height: int) -> np.n
         return np.frombuffer(data, np.uint8).reshape(height, width).copy()
     if codec not in CODECS:
         raise ValueError(f"unknown classic codec {codec!r}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-        with PILImage.open(io.BytesIO(data), formats=[codec.upper()]) as image:
+    try:
+        with pillow_pixel_limit(width * height), PILImage.open(io.BytesIO(data), formats=[codec.upper()]) as image:
             if image.size != (width, height):
                 raise ValueError(f"a {codec} image of size {image.size}, not {width}x{height}")
             values = np.asarray(image.convert("L"), dtype=np.uint8)
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as e:
+        raise ValueError(f"a {codec} image larger than {width}x{height} ({e})") from None
     if kind == Kind.BINARY:
         if not np.isin(values, (0, 255)).all():
             raise ValueError("a binary image with grey levels")
@@ -69,8 +106,9 @@ def best_encoding(pixels: np.ndarray, kind: Kind, to_beat_bits: float = np.inf) 
     """(codec, bytes) of the smallest classic encoding. WebP (the slowest, ~3,000 digits/s)
     is tried only when PNG comes within 2x of ``to_beat_bits`` (a model's estimate for
     the image): where PNG is worse than that, the model is chosen over WebP unless WebP
-    is under half of PNG, and then the model still costs at most half of PNG."""
+    is under half of PNG, and then the model still costs at most half of PNG. A codec
+    that cannot hold the image (WebP: sides over 16,383) is skipped."""
     found = [(codec, encode(codec, pixels, kind)) for codec in ("raw", "png")]
-    if 8 * len(found[1][1]) < 2 * to_beat_bits:
+    if 8 * len(found[1][1]) < 2 * to_beat_bits and holds("webp", *pixels.shape):
         found.append(("webp", encode("webp", pixels, kind)))
     return min(found, key=lambda c: len(c[1]))

@@ -8,8 +8,11 @@ no bits.
 """
 from __future__ import annotations
 
+import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image as PILImage, UnidentifiedImageError
@@ -31,7 +34,7 @@ class Image:
     kind: Kind  # which kind of model codes it
 
 
-def pixels_for_coding(image: PILImage.Image, path: Path) -> tuple[str, np.ndarray, Kind]:
+def pixels_for_coding(image: PILImage.Image, path: str | Path) -> tuple[str, np.ndarray, Kind]:
     """(mode, pixels, kind); pixels 0/1 for binary content, 0..255 otherwise."""
     if image.mode == "1":
         return "1", (np.asarray(image, dtype=np.uint8) > 0).astype(np.uint8), Kind.BINARY
@@ -49,20 +52,37 @@ def read_image(path: str | Path, name: str | None = None) -> Image:
     path = Path(path)
     if not path.is_file():  # a FIFO or device would block or never end
         raise ImageError(f"{path}: not a regular file")
+    return decode_image(path, path, name or path.name)
+
+
+def decode_image(source: Path | BinaryIO, label: str | Path, name: str) -> Image:
+    """The image in ``source`` (a file, or bytes read from standard input) stored as
+    ``name``; errors name it ``label``."""
     try:
-        with PILImage.open(path) as image:
+        # Pillow's warnings (its 89 MP bomb threshold, corrupt metadata) are not printed:
+        # the size is checked here before decoding, and a file is read whole or refused.
+        with warnings.catch_warnings(action="ignore"), PILImage.open(source) as image:
+            check_size(label, *image.size)
             if getattr(image, "n_frames", 1) > 1:
-                raise ImageError(f"{path}: has {image.n_frames} frames; only single images are supported")
+                raise ImageError(f"{label}: has {image.n_frames} frames; only single images are supported")
             if "transparency" in image.info:
-                raise ImageError(f"{path}: has transparency, which bbcompress would not restore: "
+                raise ImageError(f"{label}: has transparency, which bbcompress would not restore: "
                                  f"remove it (or flatten the image) first")
             image.load()
-            mode, pixels, kind = pixels_for_coding(image, path)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, PILImage.DecompressionBombError) as e:
-        raise ImageError(f"{path}: cannot read image ({e})") from None
-    if pixels.size == 0 or max(pixels.shape) > MAX_SIDE or pixels.size > MAX_PIXELS:
-        raise ImageError(f"{path}: unsupported size {pixels.shape[1]}x{pixels.shape[0]}")
-    return Image(name or path.name, mode, pixels, kind)
+            mode, pixels, kind = pixels_for_coding(image, label)
+    except UnidentifiedImageError:  # Pillow's words name the source: a path again, or a BytesIO
+        raise ImageError(f"{label}: cannot read image (not in a format Pillow reads)") from None
+    except (OSError, ValueError, TypeError, SyntaxError,
+            PILImage.DecompressionBombError) as e:  # TypeError: a TIFF frame without dimensions
+        raise ImageError(f"{label}: cannot read image ({e})") from None
+    return Image(name, mode, pixels, kind)
+
+
+def check_size(path: str | Path, width: int, height: int) -> None:
+    """Refuse a size the archive cannot hold (from a file's header, before decoding it)."""
+    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE) or width * height > MAX_PIXELS:
+        raise ImageError(f"{path}: unsupported size {width}x{height} (at most {MAX_SIDE} pixels a side "
+                         f"and {MAX_PIXELS:,} in all)")
 
 
 def restored(image: Image) -> PILImage.Image:
@@ -77,6 +97,13 @@ def image_writer(image: Image):
     """Writes ``image`` to a file object in the lossless format its restored name says."""
     fmt = LOSSLESS_FORMATS[PurePosixPath(restored_name(image.name)).suffix.lower()]
     return lambda f: restored(image).save(f, format=fmt)
+
+
+def png_bytes(image: Image) -> bytes:
+    """``image`` as a PNG file, whatever its stored name says (``decompress -c``)."""
+    buffer = io.BytesIO()
+    restored(image).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def tile_count(height: int, width: int) -> int:

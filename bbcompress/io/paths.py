@@ -2,28 +2,42 @@
 output paths for decompression."""
 from __future__ import annotations
 
+import io
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image as PILImage
 
 from ..errors import BBCError, ImageError
+from .archive import read_up_to
 from .atomic import write_file
-from .images import Image, image_writer, read_image
+from .images import MAX_PIXELS, Image, decode_image, image_writer, read_image
 from .names import name_parts, restored_name
+
+STDIN = "-"  # as an input: one image read from standard input (a file named - is ./-)
+STDIN_NAME = "stdin.png"  # the name it is stored, and restored, under
+# An image on standard input is read whole before Pillow sees it, so the read is bounded:
+# four bytes a pixel of the largest image the limits allow (an uncompressed file fits).
+MAX_STDIN_BYTES = 4 * MAX_PIXELS
 
 
 def image_suffixes() -> set[str]:
     return set(PILImage.registered_extensions())
 
 
-def expand_inputs(arguments: list[str]) -> list[tuple[Path, str]]:
+def expand_inputs(arguments: list[str]) -> list[tuple[Path | None, str]]:
     """(path, stored name) per image file; a folder adds its image files recursively,
-    named by their path relative to the folder's parent."""
-    found: list[tuple[Path, str]] = []
-    suffixes = image_suffixes()
+    named by their path relative to the folder's parent; ``-`` is (None, STDIN_NAME)."""
+    if arguments.count(STDIN) > 1:
+        raise BBCError("- (standard input) is given more than once: it holds one image")
+    found: list[tuple[Path | None, str]] = []
     for argument in arguments:
         path = Path(argument)
-        if path.is_dir():
+        if argument == STDIN:
+            found.append((None, STDIN_NAME))
+        elif path.is_dir():  # Pillow's full list of suffixes loads every plugin (0.1 s): only here
+            suffixes = image_suffixes()
             files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
             found.extend((f, f.relative_to(path.parent).as_posix()) for f in files)
@@ -34,11 +48,51 @@ def expand_inputs(arguments: list[str]) -> list[tuple[Path, str]]:
     return found
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """An input file left out (``compress --skip-unsupported``), and why."""
+    path: str
+    reason: str
+
+
 def read_inputs(arguments: list[str]) -> list[Image]:
-    images = [read_image(path, name) for path, name in expand_inputs(arguments)]
+    """Every input image; a file that cannot be read or coded is an error."""
+    images, _ = scan_inputs(arguments, skip_unsupported=False)
+    return images
+
+
+def scan_inputs(arguments: list[str], skip_unsupported: bool) -> tuple[list[Image], list[Skipped]]:
+    """The input images and, with ``skip_unsupported``, the files that cannot be read or
+    coded (colour, 16-bit, not an image, ...) instead of an error at the first. A missing
+    argument is an error all the same: it is a typo, not a file to leave out."""
+    images, skipped = [], []
+    for path, name in expand_inputs(arguments):
+        label = "<stdin>" if path is None else str(path)
+        try:
+            images.append(read_stdin_image() if path is None else read_image(path, name))
+        except ImageError as e:
+            if not skip_unsupported:
+                raise
+            skipped.append(Skipped(STDIN if path is None else label, str(e).removeprefix(f"{label}: ")))
+    if not images and skipped:
+        raise BBCError(f"no input images: all {len(skipped)} input file(s) are unsupported, "
+                       f"{skipped[0].path} because {skipped[0].reason}")
     if not images:
         raise BBCError("no input images (folders are searched for image files by suffix)")
-    return images
+    return images, skipped
+
+
+def read_stdin_image() -> Image:
+    """The one image on standard input, stored as STDIN_NAME."""
+    if sys.stdin is None:  # started with stdin closed (<&-)
+        raise ImageError("standard input is closed: no image to read there")
+    if sys.stdin.isatty():
+        raise ImageError("refusing to read an image from a terminal: redirect or pipe one in")
+    data = read_up_to(sys.stdin.buffer, MAX_STDIN_BYTES + 1)  # in chunks: memory follows the input
+    if len(data) > MAX_STDIN_BYTES:
+        raise ImageError(f"<stdin>: more than {MAX_STDIN_BYTES:,} bytes, larger than any image "
+                         f"bbcompress codes")
+    return decode_image(io.BytesIO(data), "<stdin>", STDIN_NAME)
 
 
 def output_path(folder: Path, name: str) -> Path:
