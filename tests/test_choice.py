@@ -63,6 +63,7 @@ def test_each_image_goes_to_the_model_that_codes_it_cheapest(zoo, monkeypatch):
     assert all(np.array_equal(by_name[i.name], i.pixels) for i in plain + flipped)
 
 
+@pytest.mark.slow
 def test_a_model_forced_with_model_codes_everything(zoo, monkeypatch):
     monkeypatch.setenv("BBCOMPRESS_MODELS", str(zoo))
     flipped = images_from_array(1 - load_dataset("mnist10k-binary").x_test[:20], Kind.BINARY)

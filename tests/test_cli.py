@@ -47,6 +47,7 @@ def assert_same_images(original: Path, restored: Path):
         assert np.array_equal(np.asarray(a), np.asarray(b)), path
 
 
+@pytest.mark.slow
 def test_folder_roundtrip_keeps_names_modes_and_pixels(tmp_path, sample_folder, tiny_models):
     archive = tmp_path / "a.bbc"
     result = run("compress", sample_folder, "-o", archive, *model_args(tiny_models), "--no-fallback", "-q")
@@ -65,6 +66,7 @@ def test_folder_roundtrip_keeps_names_modes_and_pixels(tmp_path, sample_folder, 
         assert written.stat().st_mode & 0o777 == 0o666 & ~umask, written
 
 
+@pytest.mark.slow
 def test_existing_outputs_are_not_overwritten_without_force(tmp_path, sample_folder, tiny_models):
     archive = tmp_path / "a.bbc"
     assert run("compress", sample_folder, "-o", archive, *model_args(tiny_models), "--no-fallback", "-q").exit_code == 0
@@ -210,6 +212,7 @@ def test_random_images_of_random_sizes_roundtrip(tiny_models, shapes):
     roundtrip_in_memory(images, tiny_models, max_batch=3)
 
 
+@pytest.mark.slow
 def test_archive_decodes_under_other_thread_counts(tmp_path, tiny_models):
     from threadpoolctl import threadpool_limits
     grey = load_dataset("mnist10k").x_test[:40]
@@ -262,7 +265,7 @@ def test_cli_batch_default_is_the_models(tmp_path, tiny_models, monkeypatch):
     assert largest == {(): 5, ("--batch", 3): 3}, largest
 
 
-@pytest.mark.parametrize("level", range(1, 10))
+@pytest.mark.parametrize("level", [*range(1, 7), *(pytest.param(n, marks=pytest.mark.slow) for n in (7, 8, 9))])
 def test_every_level_decodes_under_other_thread_counts(tiny_models, level):
     from threadpoolctl import threadpool_limits
     grey, binary = load_dataset("mnist10k").x_test[:5], load_dataset("mnist10k-binary").x_test[:5]

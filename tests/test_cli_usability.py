@@ -158,6 +158,7 @@ def run_with_stdout_unread(*args) -> subprocess.CompletedProcess:
         os.close(write_end)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["version", "help", "models", "info", "info-files", "test", "compress",
                                      "decompress"])
 def test_a_closed_stdout_ends_quietly_with_status_141(files, tiny_models, command):

@@ -292,6 +292,7 @@ def test_exact_backward_pass_is_the_gradient():
     assert np.abs(grad - numeric).max() < 0.02 * np.abs(numeric).max()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["binary", "greyscale"])
 def test_refined_chains_roundtrip_with_masked_pixels(kind):
     coding = vae_coding(kind, refine_steps=3, particles=2)

@@ -84,6 +84,7 @@ def test_malformed_compact_headers_are_refused(compact, change):
         parse(repack(json.dumps(header), payload, version=version))
 
 
+@pytest.mark.slow
 def test_a_wrong_truncated_checksum_is_caught_after_decoding(compact):
     version, header, payload = compact
     header[0][6] = ("0" if header[0][6][0] != "0" else "1") + header[0][6][1:]

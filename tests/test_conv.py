@@ -126,6 +126,7 @@ def test_a_binary_conv_model_roundtrips():
                                       schedule, warmup), x)
 
 
+@pytest.mark.slow
 def test_realized_rate_is_the_one_sample_elbo(conv_model):
     """Over many images the net stack growth is about the -ELBO: the mean over sampled
     latents of -log p(x, z) + log Q(z|x), computed exactly apart from the coder."""

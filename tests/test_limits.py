@@ -144,6 +144,7 @@ def test_the_best_encoding_skips_a_codec_that_cannot_hold_the_image(shape):
     assert np.array_equal(decode(codec, data, GREYSCALE, shape[1], shape[0]), pixels)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transpose", [False, True], ids=["28x16800", "16800x28"])
 def test_a_strip_of_digits_wider_than_webp_allows_compresses_and_restores(tmp_path, tiny_models, transpose):
     pixels = digit_strip().T.copy() if transpose else digit_strip()
@@ -315,6 +316,7 @@ def optimized_png_bytes(pixels: np.ndarray) -> int:
     return buffer.tell()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [printed_page, scikit_image_text], ids=["printed page", "scikit-image text"])
 def test_one_image_costs_at_most_its_optimized_png_and_the_container(make):
     pixels = make()

@@ -406,6 +406,7 @@ def test_image_sizes_out_of_bounds_are_refused(tmp_path, base, tiny_models, size
     refused_at_decode(tmp_path, tiny_models, crafted(tmp_path, base, resized(base, sizes)))
 
 
+@pytest.mark.slow
 def test_oversized_claims_are_refused_in_bounded_memory(tmp_path, base, tiny_models):
     """Decoded in a fresh process: its peak RSS shows no array was made for the claim."""
     commands = [["decompress", crafted(tmp_path, base, name="valid.bbc"), "-o", tmp_path / "valid",
