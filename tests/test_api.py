@@ -18,6 +18,7 @@ def python_blocks(path: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", DOCUMENTED, ids=lambda p: p.name)
 def test_every_documented_example_runs(path):
     blocks = python_blocks(path)
@@ -26,6 +27,7 @@ def test_every_documented_example_runs(path):
         exec(compile(block, str(path), "exec"), {})
 
 
+@pytest.mark.slow
 def test_arrays_come_back_as_given_whatever_form_they_came_in():
     rng = np.random.default_rng(1)
     grey = rng.integers(0, 256, (28, 28), dtype=np.uint8)

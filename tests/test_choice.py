@@ -44,6 +44,7 @@ def zoo(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_each_image_goes_to_the_model_that_codes_it_cheapest(zoo, monkeypatch):
     monkeypatch.setenv("BBCOMPRESS_MODELS", str(zoo))
     digits = load_dataset("mnist10k-binary").x_test[:200]
@@ -62,6 +63,7 @@ def test_each_image_goes_to_the_model_that_codes_it_cheapest(zoo, monkeypatch):
     assert all(np.array_equal(by_name[i.name], i.pixels) for i in plain + flipped)
 
 
+@pytest.mark.slow
 def test_a_model_forced_with_model_codes_everything(zoo, monkeypatch):
     monkeypatch.setenv("BBCOMPRESS_MODELS", str(zoo))
     flipped = images_from_array(1 - load_dataset("mnist10k-binary").x_test[:20], Kind.BINARY)
@@ -94,6 +96,7 @@ def test_a_small_group_that_cannot_pay_its_initial_bits_joins_the_others():
     assert kept == chosen, "a group that pays for its section stays"
 
 
+@pytest.mark.slow
 def test_a_second_section_must_pay_for_its_header_too():
     """Two near-equal models (the shipped greyscale local models): splitting 400 digits
     between them saved 36 payload bytes and cost 212 header bytes. The default choice

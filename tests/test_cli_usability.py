@@ -12,17 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 from bbcompress.cli import main
 from bbcompress.training.data import load_dataset
+from helpers import run
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def run(*args, **kwargs):
-    return CliRunner().invoke(main, [str(a) for a in args], **kwargs)
 
 
 def assert_clean_failure(result, words: str):
@@ -162,6 +158,7 @@ def run_with_stdout_unread(*args) -> subprocess.CompletedProcess:
         os.close(write_end)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["version", "help", "models", "info", "info-files", "test", "compress",
                                      "decompress"])
 def test_a_closed_stdout_ends_quietly_with_status_141(files, tiny_models, command):

@@ -14,7 +14,7 @@ from bbcompress.errors import CodingError, IntegrityError
 from bbcompress.families.mlp_coding import MLPCoding
 from bbcompress.training.data import load_dataset
 
-from conftest import checkpoint_of, seeded_vae
+from helpers import checkpoint_of, seeded_vae
 
 
 def check_codec(codec: Codec, symbols, equal=np.array_equal) -> int:
@@ -51,6 +51,7 @@ def logistic_information_bits(x, mean, log_scale, floor=0.0):
     return float(-lp.sum() / np.log(2))
 
 
+@pytest.mark.train
 @pytest.mark.parametrize("mean_range,log_scale_range", [((-0.5, 255.5), (-1, 4)), ((-0.5, 2), (-7, -3))])
 @pytest.mark.parametrize("floor", [0.0, 1e-3])
 def test_logistic256_roundtrip_and_rate(mean_range, log_scale_range, floor):
@@ -142,6 +143,8 @@ def test_bits_back_chain_roundtrip(kind, scheme):
     assert np.array_equal(pop_batches(coding, words, mask, schedule, warmup), x)
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_a_floored_greyscale_model_codes_at_its_elbo():
     from bbcompress.training.evaluate import elbo_bpd
     vae = seeded_vae("logistic256", seed=1, pixel_floor=1e-3)
@@ -178,6 +181,7 @@ def test_network_outputs_are_identical_across_batch_sizes_and_threads():
     assert np.array_equal(np.concatenate([p[1] for p in odd_batches]), full_params[1])
 
 
+@pytest.mark.train
 def test_exact_network_stays_close_to_the_float_model():
     vae = seeded_vae("bernoulli")
     coding = MLPCoding(checkpoint_of(vae, "x"), CodingSettings("amortized"))
@@ -240,6 +244,8 @@ def test_importance_sampled_chains_roundtrip(kind, scheme):
     assert np.array_equal(pop_batches(coding, words, mask, schedule, warmup), x)
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_more_particles_code_below_the_elbo_towards_the_iwae_bound():
     """Realized net rate: N=1 ~ -ELBO; N=8 below it and near IWAE-8 (which it estimates)."""
     from bbcompress.training.evaluate import elbo_bpd, iwae_bpd
@@ -286,6 +292,7 @@ def test_exact_backward_pass_is_the_gradient():
     assert np.abs(grad - numeric).max() < 0.02 * np.abs(numeric).max()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["binary", "greyscale"])
 def test_refined_chains_roundtrip_with_masked_pixels(kind):
     coding = vae_coding(kind, refine_steps=3, particles=2)
@@ -305,6 +312,7 @@ def test_refinement_is_identical_across_batch_sizes_and_threads():
     assert np.array_equal(np.concatenate([s for _, s in parts]), full[1])
 
 
+@pytest.mark.slow
 def test_refinement_lowers_the_rate_of_the_shipped_binary_model():
     from bbcompress.zoo import load_shipped
     checkpoint = load_shipped("mnist-binary")
@@ -330,6 +338,8 @@ def test_particles_warm_up_on_plain_bits_back_and_pay_no_more_initial_bits():
         pop_batches(many, words, mask, schedule, 0)
 
 
+@pytest.mark.slow
+@pytest.mark.train
 @pytest.mark.parametrize("level", [1, 4])
 def test_the_level_bound_is_the_rate_the_level_codes_at(level):
     from bbcompress.training.evaluate import level_bound_bpd

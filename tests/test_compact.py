@@ -17,7 +17,7 @@ from bbcompress.io.images import Image
 from bbcompress.kinds import Kind
 from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
-from conftest import repack
+from helpers import repack
 
 
 def stored_header(data: bytes):
@@ -33,6 +33,7 @@ def png_bytes(pixels: np.ndarray, kind: Kind) -> int:
     return len(buffer.getvalue())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,pixels,kind", [
     ("white", np.ones((256, 256), np.uint8), Kind.BINARY),
     ("flat", np.full((256, 256), 128, np.uint8), Kind.GREYSCALE),
@@ -83,6 +84,7 @@ def test_malformed_compact_headers_are_refused(compact, change):
         parse(repack(json.dumps(header), payload, version=version))
 
 
+@pytest.mark.slow
 def test_a_wrong_truncated_checksum_is_caught_after_decoding(compact):
     version, header, payload = compact
     header[0][6] = ("0" if header[0][6][0] != "0" else "1") + header[0][6][1:]

@@ -24,6 +24,7 @@ from bbcompress.families.conv_coding import GRID, ConvCoding
 from bbcompress.families.networks import from_checkpoint, to_checkpoint
 from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
+from helpers import assert_restored
 
 HEAD = ModelConfig("logistic256", 784, (8, 8), 6, "relu", 0.001, "conv", 2, 3, 4)
 PLAIN = ModelConfig("logistic256", 784, (), 6, "relu", 0.001, "conv", 2, 0, 4)
@@ -61,6 +62,7 @@ def digits():
     return load_dataset("mnist10k").x_test[:12].reshape(12, -1)
 
 
+@pytest.mark.train
 def test_a_transposed_convolution_is_exactly_torchs():
     rng = np.random.default_rng(3)
     weight, bias = rng.normal(0, 0.3, (3, 5, 4, 4)), rng.normal(0, 0.3, 5)
@@ -73,6 +75,7 @@ def test_a_transposed_convolution_is_exactly_torchs():
     assert np.allclose(out, expected.permute(0, 2, 3, 1).numpy(), atol=1e-6)
 
 
+@pytest.mark.train
 def test_the_exact_networks_are_the_torch_networks(conv_model, digits):
     checkpoint = load_checkpoint(conv_model)
     coding, model = ConvCoding(checkpoint, CodingSettings("amortized")), from_checkpoint(checkpoint).double()
@@ -88,6 +91,7 @@ def test_the_exact_networks_are_the_torch_networks(conv_model, digits):
     assert np.allclose(exact, expected, rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("particles", [1, 3])
 def test_roundtrip_under_any_batch_and_thread_count(conv_model, digits, particles):
     mask = np.ones(digits.shape, dtype=bool)
@@ -122,6 +126,7 @@ def test_a_binary_conv_model_roundtrips():
                                       schedule, warmup), x)
 
 
+@pytest.mark.slow
 def test_realized_rate_is_the_one_sample_elbo(conv_model):
     """Over many images the net stack growth is about the -ELBO: the mean over sampled
     latents of -log p(x, z) + log Q(z|x), computed exactly apart from the coder."""
@@ -136,6 +141,7 @@ def test_realized_rate_is_the_one_sample_elbo(conv_model):
     assert abs(net / elbo_bits - 1) < 0.02
 
 
+@pytest.mark.slow
 def test_archives_of_a_conv_model_roundtrip_at_every_level(conv_model):
     grey = load_dataset("mnist10k").x_test[:5]
     images = [BBImage(f"g{i}.png", "L", d, Kind.GREYSCALE) for i, d in enumerate(grey)]
@@ -146,7 +152,7 @@ def test_archives_of_a_conv_model_roundtrip_at_every_level(conv_model):
         section = parse(data).sections[0]
         assert section.coder.particles == HEAD.spec.level(level)[0] and section.coder.refine_steps == 0
         restored = decompress_archive(parse(data), models, threads=1)
-        assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, restored))
+        assert_restored(images, restored)
 
 
 def test_a_conv_model_refuses_refinement(conv_model):
@@ -165,6 +171,7 @@ def test_golden_conv_bitstream(digits):
 GOLDEN_CONV = "853c56307099a345"
 
 
+@pytest.mark.train
 def test_free_bits_lift_only_the_training_objective():
     """Each dim's batch-mean KL counts as at least ``free_bits``; eval reports the ELBO."""
     model = seeded_conv(HEAD)
@@ -182,29 +189,53 @@ def test_free_bits_lift_only_the_training_objective():
     assert torch.isclose(plain - lifted, 100.0 * 6 - kl.sum(), rtol=1e-4)
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_train_a_conv_model_from_a_local_head_then_refine_and_compress(tmp_path):
+    """Through the CLI: train a tiny conv model (its head started from a local model) on a
+    folder of images, resume it, refine an encoder for it, then compress the folder with
+    that model and encoder and get every image back."""
+    from PIL import Image
     from click.testing import CliRunner
 
     from bbcompress.cli import main
     from bbcompress.families.local import to_checkpoint
+    grey = load_dataset("mnist10k").x_train[:16]
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for i in range(0, 16, 4):  # 4 images of 2x2 digits: 16 tiles
+        Image.fromarray(np.block([[grey[i], grey[i + 1]], [grey[i + 2], grey[i + 3]]])).save(folder / f"{i:02d}.png")
     local = tmp_path / "head"
     local_config = ModelConfig("logistic256", 784, (8, 8), 0, "relu", 0.001, "local", 2, 3)
     to_checkpoint(seeded_local(0, local_config), {"data": "mnist10k"}).save(local)
-    run = tmp_path / "run"
-    args = ["train", "--data", "mnist10k", "--family", "conv", "--hidden", "8,8", "--features", "3",
+    run, model = tmp_path / "run", tmp_path / "run" / "epoch-0002"
+    args = ["train", "--data", str(folder), "--family", "conv", "--hidden", "8,8", "--features", "3",
             "--mixture", "2", "--width", "4", "--latent", "4", "--free-bits", "0.5", "--head-from", str(local),
             "--pixel-floor", "0.001", "--checkpoint-every", "1", "-o", str(run), "-q"]
     result = CliRunner().invoke(main, args + ["--epochs", "1"])
     assert result.exit_code == 0, result.output
-    assert CliRunner().invoke(main, args + ["--epochs", "2", "--resume"]).exit_code == 0
-    trained = load_checkpoint(run / "epoch-0002")
-    assert np.array_equal(trained.decoder["head.features"].shape, (3, 28, 28))
-    result = CliRunner().invoke(main, ["refine", str(run / "epoch-0002"), "--method", "optimal", "--epochs", "1",
-                                       "--data", "mnist10k", "--split", "test"])
+    result = CliRunner().invoke(main, args + ["--epochs", "2", "--resume"])
     assert result.exit_code == 0, result.output
-    assert "optimal-test" in load_checkpoint(run / "epoch-0002").encoders
+    trained = load_checkpoint(model)
+    assert trained.config.family == "conv" and trained.info["epoch"] == 2
+    assert trained.decoder["head.features"].shape == (3, 28, 28)
+    result = CliRunner().invoke(main, ["refine", str(model), "--method", "optimal", "--epochs", "1",
+                                       "--data", str(folder), "--split", "test", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "optimal-test" in load_checkpoint(model).encoders
+    archive, out = tmp_path / "a.bbc", tmp_path / "out"
+    result = CliRunner().invoke(main, ["compress", str(folder), "-o", str(archive), "-m", str(model),
+                                       "--encoder", "optimal-test", "--no-fallback", "-q"])
+    assert result.exit_code == 0, result.output
+    (section,) = parse(archive.read_bytes()).sections
+    assert section.model.encoder == "optimal-test" and len(section.images) == 4
+    result = CliRunner().invoke(main, ["decompress", str(archive), "-o", str(out), "-m", str(model), "-q"])
+    assert result.exit_code == 0, result.output
+    for original in sorted(folder.iterdir()):
+        assert np.array_equal(np.asarray(Image.open(out / "mine" / original.name)), np.asarray(Image.open(original)))
 
 
+@pytest.mark.train
 def test_a_head_starts_only_from_a_matching_local_model(tmp_path):
     from bbcompress.families.conv import start_head_from
     from bbcompress.families.local import to_checkpoint
@@ -214,6 +245,8 @@ def test_a_head_starts_only_from_a_matching_local_model(tmp_path):
         start_head_from(ConvVAE(HEAD), other)
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_eval_reports_what_the_latent_carries(conv_model):
     import json
 
@@ -226,6 +259,8 @@ def test_eval_reports_what_the_latent_carries(conv_model):
     assert report["kl_bpd"] > 0 and report["iwae_bpd"] < report["elbo_bpd"] + 0.01
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_ancestral_sampling_sees_each_pixels_whole_context():
     """The sampler runs the head on the rows above a pixel only: at every pixel, those rows
     give the same law as the whole tile (the property ancestral sampling relies on)."""

@@ -12,6 +12,8 @@ import pytest
 
 from bbcompress.checkpoint import load_checkpoint
 
+pytestmark = [pytest.mark.slow, pytest.mark.train]  # trains twice under torchrun
+
 TORCHRUN = shutil.which("torchrun", path=os.path.dirname(sys.executable))
 ARGS = ["--data", "mnist10k-binary", "--hidden", "32", "--latent", "4", "--checkpoint-every", "3", "-q"]
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from conftest import repack, unpack_archive
-from test_cli import assert_clean_failure, run
-
 from bbcompress.training.data import load_dataset
+from helpers import assert_clean_failure, repack, run, unpack_archive
 
 
 def make_archive(tmp_path, tiny_models, *extra):

@@ -49,6 +49,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_an_image_no_model_fits_costs_no_more_than_png_or_raw(case):
     make, kind = CASES[case]
@@ -64,6 +65,7 @@ def test_an_image_no_model_fits_costs_no_more_than_png_or_raw(case):
     assert len(data) <= 1.01 * raw_bytes(pixels, kind) + HEADER_BYTES
 
 
+@pytest.mark.slow
 def test_digits_stay_with_the_model_and_a_mixed_set_splits():
     digits = images_from_array(load_dataset("mnist10k-binary").x_test[:50], Kind.BINARY)
     noise = BBImage("noise.png", "L", np.random.default_rng(3).integers(0, 256, (40, 40), dtype=np.uint8),

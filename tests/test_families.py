@@ -28,6 +28,7 @@ def test_each_family_has_every_level_and_a_default_configuration(name):
         assert ModelConfig(**config.to_json()) == config, "a card's config reads back as the same config"
 
 
+@pytest.mark.slow
 @pytest.mark.train
 @pytest.mark.parametrize("name", FAMILIES)
 @pytest.mark.parametrize("likelihood", LIKELIHOODS)

@@ -22,9 +22,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import address_space_cap, repack, run_in_child, unpack_archive
-from test_cli import run
-from test_safety import MODEL_ONLY, binary_pixels, grey_pixels, model_args, written
+from helpers import (MODEL_ONLY, address_space_cap, binary_pixels, grey_pixels, model_args, repack,
+                     run, run_in_child, unpack_archive, written)
+
+pytestmark = pytest.mark.slow  # 300 crafted archives decoded, and two child processes
 
 SEED = 14
 CASES = 150  # per original archive: 300 in all
@@ -56,14 +57,20 @@ def build_original(folder: Path, tiny_models, options: list[str]):
 @pytest.fixture(scope="module", params=["model-coded", "default"])
 def original(request, tmp_path_factory, tiny_models):
     """The archive to mutate: coded by the models only, or as compress chooses by default
-    (random pixels may go to a classic codec, whose sections have other fields)."""
+    (the random pixels go to a classic codec, whose sections have other fields)."""
     options = MODEL_ONLY if request.param == "model-coded" else []
-    return *build_original(tmp_path_factory.mktemp("fuzz-src"), tiny_models, options), request.param_index
+    data, header, payload, originals = build_original(tmp_path_factory.mktemp("fuzz-src"), tiny_models, options)
+    classic = ["coder" not in s for s in header["sections"]]
+    # the two streams fuzz different headers: by default the random pixels go to classic sections
+    assert any(classic) is (request.param == "default"), [sorted(s) for s in header["sections"]]
+    return data, header, payload, originals, request.param_index
 
 
 @pytest.fixture(scope="module")
 def model_coded(tmp_path_factory, tiny_models):
-    return build_original(tmp_path_factory.mktemp("model-coded"), tiny_models, MODEL_ONLY)
+    built = build_original(tmp_path_factory.mktemp("model-coded"), tiny_models, MODEL_ONLY)
+    assert all("coder" in s for s in built[1]["sections"]), "not model-coded sections"
+    return built
 
 
 def as_l(image: Image.Image) -> tuple[int, int, bytes]:

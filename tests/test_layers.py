@@ -158,6 +158,7 @@ def test_the_rules_see_a_violation(tmp_path):
     assert layer_of("bbcompress.training.train") > layer_of("bbcompress.io")
 
 
+@pytest.mark.slow
 def test_compress_and_decompress_run_with_torch_unavailable(tmp_path):
     """In a fresh interpreter where ``import torch`` fails, the user's commands still work."""
     script = f"""
@@ -178,6 +179,7 @@ print("ok")
     assert len(list((tmp_path / "out").rglob("*.p*m"))) + len(list((tmp_path / "out").rglob("*.png"))) == 48
 
 
+@pytest.mark.slow
 def test_models_without_a_latent_code_without_importing_scipy(tmp_path):
     """scipy.special (0.3 s to import) serves only the latent codecs: an image coded and
     decoded by a local model, the default for digits, must not wait for it."""

@@ -23,6 +23,7 @@ from bbcompress.families.local import LocalModel, to_checkpoint, from_checkpoint
 from bbcompress.families.local_coding import LocalCoding
 from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
+from helpers import assert_restored
 
 CONFIG = ModelConfig("logistic256", 784, (16, 16), 0, "relu", 0.001, "local", 3, 4)
 
@@ -75,6 +76,7 @@ def test_all_pixels_at_once_equal_the_raster_steps(local_model, digits):
         steps.put(position, x[:, position])
 
 
+@pytest.mark.train
 def test_the_exact_network_is_the_torch_network(local_model, digits):
     checkpoint = load_checkpoint(local_model)
     coding, model = LocalCoding(checkpoint), from_checkpoint(checkpoint).double()
@@ -85,6 +87,7 @@ def test_the_exact_network_is_the_torch_network(local_model, digits):
     assert np.allclose(exact_bits, torch_bits, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_roundtrip_realizes_the_exact_rate_under_any_batch_and_thread_count(local_model, digits):
     coding = LocalCoding(load_checkpoint(local_model))
     mask = np.ones(digits.shape, dtype=bool)
@@ -99,6 +102,7 @@ def test_roundtrip_realizes_the_exact_rate_under_any_batch_and_thread_count(loca
     assert estimate <= 32 * len(words) <= estimate + 64  # the stack's last words, no initial bits
 
 
+@pytest.mark.slow
 def test_archives_of_a_local_model_roundtrip_and_record_no_latent_settings(local_model):
     grey = load_dataset("mnist10k").x_test[:6]
     images = [BBImage(f"g{i}.png", "L", d, Kind.GREYSCALE) for i, d in enumerate(grey)]
@@ -107,7 +111,7 @@ def test_archives_of_a_local_model_roundtrip_and_record_no_latent_settings(local
     data = compress_images(images, models, CodingOptions(level=9, fallback=False)).to_bytes()
     assert data[8] == 1, "no particles or refinement recorded: the plainest format version"
     restored = decompress_archive(parse(data), models)
-    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, restored))
+    assert_restored(images, restored)
 
 
 def test_a_local_archive_refuses_other_weights(local_model, tmp_path):
@@ -131,6 +135,7 @@ def test_golden_local_bitstream(local_model, digits):
 GOLDEN_LOCAL = "6bd1cb4d4c9eeb1e"
 
 
+@pytest.mark.train
 def test_a_binary_local_model_codes_binary_tiles_at_its_exact_rate():
     config = ModelConfig("bernoulli", 784, (8, 8), 0, "relu", 0.0, "local", 1, 2)
     checkpoint = to_checkpoint(seeded_local(2, config), {"data": "mnist10k-binary"})
@@ -146,6 +151,8 @@ def test_a_binary_local_model_codes_binary_tiles_at_its_exact_rate():
     assert coding.exact_bits(x, mask).sum() <= 32 * len(words) <= coding.exact_bits(x, mask).sum() + 64
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_train_a_local_model_on_a_folder_then_compress_with_it(tmp_path):
     from PIL import Image
     from click.testing import CliRunner

@@ -14,9 +14,10 @@ from bbcompress.training.evaluate import elbo_bpd, iwae_bpd
 from bbcompress.training.steps import as_pixels, guarded_step
 from bbcompress.training.train import train
 
-from conftest import checkpoint_of, seeded_vae
+from helpers import checkpoint_of, seeded_vae
 
 
+@pytest.mark.train
 @pytest.mark.parametrize("mean_range,log_scale_range", [
     ((-0.5, 255.5), (-7, 7)),      # the full range the decoder can produce
     ((-0.5, 3), (-7, -4)),         # sharp, at the open lower end
@@ -36,6 +37,8 @@ def test_discretized_logistic_sums_to_one(mean_range, log_scale_range, floor):
         assert (-log_p / math.log(2)).max() <= math.log2(256 / floor) + 1e-9
 
 
+@pytest.mark.slow
+@pytest.mark.train
 @pytest.mark.parametrize("likelihood,data", [("bernoulli", "mnist10k-binary"), ("logistic256", "mnist10k")])
 def test_elbo_is_below_the_iwae_bound(likelihood, data):
     vae = seeded_vae(likelihood)
@@ -44,6 +47,8 @@ def test_elbo_is_below_the_iwae_bound(likelihood, data):
     assert iwae_bpd(vae, images, samples=50) < elbo_bpd(vae, images, samples=10)
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_a_short_training_run_lowers_train_bpd(tmp_path):
     ds = load_dataset("mnist10k-binary")
     small = type(ds)(ds.name, ds.kind, ds.x_train[:500], ds.x_test[:100])
@@ -57,6 +62,8 @@ def test_a_short_training_run_lowers_train_bpd(tmp_path):
     assert card["epoch"] == 3 and card["train_bpd"] < before
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_interrupted_training_resumes_to_identical_weights(tmp_path):
     ds = load_dataset("mnist10k-binary")
     small = type(ds)(ds.name, ds.kind, ds.x_train[:300], ds.x_test[:50])
@@ -70,6 +77,7 @@ def test_interrupted_training_resumes_to_identical_weights(tmp_path):
     assert a == (tmp_path / "b" / "epoch-0004.safetensors").read_bytes()
 
 
+@pytest.mark.train
 def test_checkpoint_roundtrip_gives_identical_outputs(tmp_path, binary_vae):
     checkpoint_of(binary_vae, "mnist10k-binary").save(tmp_path / "m")
     loaded = from_checkpoint(load_checkpoint(tmp_path / "m.json"))
@@ -94,6 +102,7 @@ def test_bad_checkpoints_are_refused_clearly(tmp_path, binary_vae):
         load_checkpoint(tmp_path / "missing")
 
 
+@pytest.mark.train
 def test_a_non_finite_step_is_skipped_and_leaves_the_weights_alone():
     layer = torch.nn.Linear(3, 1)
     optimizer = torch.optim.Adam(layer.parameters(), lr=0.1)

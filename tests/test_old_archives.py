@@ -28,8 +28,10 @@ def todays_decoder():
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "archives"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
-# over 3 s each on one core (the conv net decodes its head pixel by pixel, per particle)
-SLOW = {"v0.3-conv.bbc", "v0.4-conv-level9.bbc"}
+# over about 2 s each on a 2-core machine: the conv nets decode their head pixel by pixel
+# (per particle), the local models every pixel, and v0.2-chains starts worker processes
+SLOW = {"v0.3-conv.bbc", "v0.4-conv-level9.bbc", "v0.2-chains.bbc", "v0.4-default.bbc", "v0.3-one-image.bbc",
+        "v0.2-local-fallback.bbc", "v0.3-fashion-local-mlp.bbc", "v0.2-mlp-level9.bbc"}
 
 
 def decoded_sha256(entries: list[tuple[str, Path]]) -> str:

@@ -15,7 +15,7 @@ from bbcompress.kinds import Kind
 from bbcompress.zoo import ModelSet
 from bbcompress.workers import run_jobs
 from bbcompress.training.data import load_dataset
-from test_cli import model_args, run
+from helpers import assert_restored, model_args, run
 
 
 def digits(count: int, big: int = 0) -> list[BBImage]:
@@ -35,6 +35,7 @@ def test_chains_are_consecutive_balanced_and_not_too_small():
     assert [len(c) for c in split_chains(digits(10, big=10), 2)] == [11], "one image is never split"
 
 
+@pytest.mark.slow
 def test_chained_archives_decode_with_any_thread_count(tiny_models):
     images = digits(150)
     models = ModelSet([tiny_models["greyscale"]])
@@ -45,10 +46,10 @@ def test_chained_archives_decode_with_any_thread_count(tiny_models):
     assert len(parse(one).sections) == 1
     for threads in (1, 2):
         restored = decompress_archive(parse(data), models, threads=threads)
-        assert [i.name for i in restored] == [i.name for i in images]
-        assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(images, restored))
+        assert_restored(images, restored)
 
 
+@pytest.mark.slow
 def test_a_worker_error_reaches_the_caller(tiny_models):
     models = ModelSet([tiny_models["greyscale"]])
     archive = parse(compress_images(digits(150), models, CodingOptions(threads=2, fallback=False)).to_bytes())
@@ -63,6 +64,7 @@ def test_progress_from_workers_adds_up():
     assert results == [3, 4, 5] and sorted(reported) == [3, 4, 5]
 
 
+@pytest.mark.slow
 def test_cli_threads(tmp_path, tiny_models):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -89,7 +91,7 @@ def test_stopping_the_workers_cannot_hang_on_a_job_that_outlives_sigterm():
     import signal
     import time
 
-    from bbcompress.cli import interrupt
+    from bbcompress.cli.base import interrupt
 
     def fails(report):
         time.sleep(0.5)  # the other job is running by now

@@ -11,7 +11,9 @@ from bbcompress.training.evaluate import elbo_bpd
 from bbcompress.training.refine import attach_encoder, mixture_batches, refine_encoder
 from bbcompress.training.steps import as_pixels
 
-from conftest import checkpoint_of, seeded_vae
+from helpers import checkpoint_of, seeded_vae
+
+pytestmark = pytest.mark.train  # every test refines an encoder or runs the torch model
 
 
 @pytest.fixture()
@@ -19,6 +21,7 @@ def checkpoint():
     return checkpoint_of(seeded_vae("bernoulli", hidden=(32,), latent=3), "mnist10k-binary")
 
 
+@pytest.mark.slow
 def test_the_decoder_is_bit_for_bit_unchanged(checkpoint):
     images = load_dataset("mnist10k-binary").x_train[:200]
     before = {k: v.copy() for k, v in checkpoint.decoder.items()}
@@ -43,6 +46,7 @@ def test_minibatches_mix_model_samples_and_training_images(checkpoint, alpha, ex
         assert set(images[data_count:].unique().tolist()) <= {0.0, 1.0}
 
 
+@pytest.mark.slow
 def test_optimal_lowers_the_elbo_of_the_split_it_fits(checkpoint):
     test = load_dataset("mnist10k-binary").x_test[:300]
     before = elbo_bpd(from_checkpoint(checkpoint), test)
@@ -65,6 +69,7 @@ def test_an_encoder_cannot_join_another_decoder(checkpoint, tmp_path):
     assert loaded.fingerprint("mine") != loaded.fingerprint("amortized")
 
 
+@pytest.mark.slow
 def test_refine_command_adds_a_named_encoder(tmp_path, checkpoint):
     from click.testing import CliRunner
     from bbcompress.cli import main
@@ -78,6 +83,7 @@ def test_refine_command_adds_a_named_encoder(tmp_path, checkpoint):
     assert cheat.exit_code == 1 and "training images only" in cheat.stderr
 
 
+@pytest.mark.slow
 def test_keep_best_returns_the_encoder_of_the_lowest_validation_point(checkpoint):
     data = load_dataset("mnist10k-binary")
     fit, valid = data.x_train[:300], data.x_train[300:500]

@@ -36,6 +36,7 @@ def test_the_default_models_are_shipped_with_cards():
         assert resolve_model(name).decoder_sha256 == card["decoder_sha256"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data,suffix", [("mnist10k-binary", "pbm"), ("mnist10k", "png")])
 def test_all_test_digits_roundtrip_through_files_and_the_cli(tmp_path, data, suffix):
     digits = load_dataset(data).x_test
@@ -56,6 +57,8 @@ def test_all_test_digits_roundtrip_through_files_and_the_cli(tmp_path, data, suf
         assert np.array_equal(np.asarray(restored, dtype=np.uint8), digit), i
 
 
+@pytest.mark.slow
+@pytest.mark.train
 @pytest.mark.parametrize("data,kind", [("mnist10k-binary", "binary"), ("mnist10k", "greyscale")])
 def test_realized_rate_matches_the_elbo(data, kind):
     checkpoint = resolve_model(DEFAULT_MODELS[kind])
@@ -82,6 +85,7 @@ def test_a_modified_shipped_model_is_refused(tmp_path, monkeypatch):
         resolve_model("mnist-binary")
 
 
+@pytest.mark.slow
 def test_the_demo_roundtrips_the_samples_and_beats_png():
     result = CliRunner().invoke(main, ["demo", "--json"])
     assert result.exit_code == 0, result.output
