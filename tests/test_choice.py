@@ -119,3 +119,16 @@ def test_a_group_pays_for_saying_which_images_it_holds():
         estimates[0, 5:] -= saving
         merged = merge_small_groups({k: list(v) for k, v in chosen.items()}, estimates, [0, 0])
         assert (merged == chosen) is kept, (saving, merged)
+
+
+def test_a_model_beaten_on_its_own_data_is_not_a_candidate():
+    """Only the best model per training set (by its card's validation rate) is estimated;
+    one without rates is kept, and models of other data are never compared."""
+    from bbcompress.zoo import undominated
+    cards = {"old": {"data": "d", "valid_bpd_by_encoder": {"amortized": 1.8, "self-consistent": 1.7}},
+             "new": {"data": "d", "valid_bpd": 1.2, "valid_bpd_by_encoder": {"none": 1.1}},
+             "other": {"data": "e", "valid_bpd_by_encoder": {"none": 3.0}},
+             "unrated": {"data": "f"}}
+    assert sorted(undominated(cards)) == ["new", "other", "unrated"]
+    cards["old"]["valid_bpd_by_encoder"]["self-consistent"] = 1.0
+    assert sorted(undominated(cards)) == ["old", "other", "unrated"]
