@@ -28,8 +28,7 @@ from .io.paths import (STDIN, Skipped, expand_inputs, output_path, read_inputs, 
                        restore_image, scan_inputs)
 from .kinds import Kind
 from .rates import archive_info, archive_rates, file_bits_per_dim
-from .sections import (Classic, classic_images, classic_section, coding_of, header_bits, model_images,
-                       model_section)
+from .sections import Classic, classic_images, classic_section, coding_of, model_images, model_section
 from .workers import available_cores, run_jobs
 from .zoo import DEFAULT_MODELS, ModelSet, shipped_cards
 
@@ -86,8 +85,7 @@ def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions)
     candidates = models.candidates(images[0].kind)
     settings = {name: options.settings_for(checkpoint) for name, checkpoint in candidates}
     codings = {name: coding_of(checkpoint, settings[name]) for name, checkpoint in candidates}
-    headers = [header_bits(images[0].kind, name, codings[name], settings[name]) for name, _ in candidates]
-    chosen = plan(images, candidates, list(codings.values()), options.fallback, options.threads, headers)
+    chosen = plan(images, candidates, list(codings.values()), options.fallback, options.threads)
     jobs = [partial(model_section, chain, name, checkpoint, codings[name], settings[name], options.max_batch)
             for name, (checkpoint, group) in chosen.by_model.items()
             for chain in split_chains(group, options.threads, chain_tiles(codings[name]))]

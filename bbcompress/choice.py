@@ -20,6 +20,15 @@ from .workers import run_jobs
 
 Candidate = tuple[str, Checkpoint]
 
+# What one more model section adds to the archive's header besides the list of its
+# images (which_bits): its model's name and fingerprint, two SHA-256s, its coder
+# settings. Measured: 400 test digits split 319 / 81 between two local models took 212
+# header bytes more than in one section (36 of them which_bits), for 36 payload bytes saved.
+# Not derived from the format alone: the fields of one more section compress to 92-95
+# bytes, but its image list then costs far more than which_bits (426 of 2,000 digits:
+# 699 bytes against the bound's 186). Charging 94 bytes sent 35 binary clothes to a
+# second section and grew that archive 0.28% (429,204 -> 430,454 B, benchmarks.zoo).
+SECTION_HEADER_BITS = 8 * 200
 
 
 @dataclass
@@ -44,11 +53,8 @@ def estimate_chunk(coding: Coding, tiles: np.ndarray, masks: np.ndarray, progres
 
 
 def plan(images: list[Image], candidates: list[Candidate], codings: list[Coding],
-         fallback: bool = True, threads: int = 1, header_bits: list[int] | None = None) -> Plan:
-    """Assign each image (all of one kind) to the cheapest candidate or classic codec;
-    ``header_bits``: what a section of each candidate adds to the archive's header
-    besides the list of its images (measured: 400 test digits split 319 / 81 between two
-    local models took 212 header bytes more than one section, for 36 payload bytes saved)."""
+         fallback: bool = True, threads: int = 1) -> Plan:
+    """Assign each image (all of one kind) to the cheapest candidate or classic codec."""
     if len(candidates) == 1 and not fallback:
         return Plan({candidates[0][0]: (candidates[0][1], list(images))})
     estimates = np.stack([estimated_bits(images, coding, threads=threads) for coding in codings])
@@ -63,8 +69,7 @@ def plan(images: list[Image], candidates: list[Candidate], codings: list[Coding]
                 continue
         chosen.setdefault(int(best[index]), []).append((index, image))
     initial_bits = [seed_bits(coding.pops_per_image(warm=True)) for coding in codings]
-    header_bits = header_bits or [0] * len(codings)
-    chosen = merge_small_groups(chosen, estimates, [bits + header for bits, header in zip(initial_bits, header_bits)])
+    chosen = merge_small_groups(chosen, estimates, [bits + SECTION_HEADER_BITS for bits in initial_bits])
     for model, members in sorted(chosen.items()):
         assigned = [(image, estimates[model, index]) for index, image in sorted(members, key=lambda m: m[0])]
         name, checkpoint = candidates[model]

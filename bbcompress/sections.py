@@ -13,11 +13,10 @@ from .checkpoint import Checkpoint
 from .codec.bits_back import Coding, CodingSettings, Progress, pop_batches, push_batches
 from .codec.core import seed_bits
 from .errors import BBCError, IntegrityError, ModelMismatch
-from .io.archive import CoderSettings, ImageEntry, ModelRef, Section, section_header_bytes
+from .io.archive import CoderSettings, ImageEntry, ModelRef, Section
 from .io.checksums import content_sha256, pixel_sha256
 from .io.classic import decode as classic_decode
 from .io.images import Image, from_tiles, tile_count, to_tiles
-from .kinds import Kind
 
 Classic = tuple[Image, str, bytes]  # image, classic codec, its bytes
 
@@ -36,13 +35,6 @@ def recorded_settings(section: Section) -> CodingSettings:
 
 def image_entries(images: list[Image]) -> list[ImageEntry]:
     return [ImageEntry(i.name, i.pixels.shape[1], i.pixels.shape[0], i.mode) for i in images]
-
-
-def header_bits(kind: Kind, model_name: str, coding: Coding, settings: CodingSettings) -> int:
-    """What a section of this model adds to an archive's header, besides its image list."""
-    coder = CoderSettings(settings.latents, settings.latent_bits, [coding.max_batch],
-                          seed_bits(coding.pops_per_image(warm=True)), coding.particles, coding.refine_steps)
-    return 8 * section_header_bytes(kind, ModelRef(model_name, settings.encoder, ""), coder)
 
 
 def model_section(images: list[Image], model_name: str, checkpoint: Checkpoint, coding: Coding,

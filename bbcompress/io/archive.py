@@ -63,7 +63,6 @@ bytes, one that is not an archive after its first 14.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import lzma
 import struct
@@ -312,22 +311,6 @@ class Archive:
     @property
     def image_count(self) -> int:
         return sum(len(s.images) for s in self.sections)
-
-
-def section_header_bytes(kind: Kind, model: ModelRef, coder: CoderSettings) -> int:
-    """What one more model section adds to a header as written (LZMA-compressed JSON),
-    besides the list of its images: a header with two such sections against one. Its
-    checksums are stand-ins with a hash's entropy (a section's are not known before it
-    is coded)."""
-    def section(salt: str) -> dict:
-        digest = hashlib.sha256(f"{model.name}|{salt}".encode()).hexdigest()
-        return Section(kind, ModelRef(model.name, model.encoder, digest), coder, [], np.zeros(0, np.uint32),
-                       hashlib.sha256(digest.encode()).hexdigest(), digest).header()
-
-    def packed(sections: list[dict]) -> int:
-        plain = json.dumps({"sections": sections}, separators=(",", ":")).encode()
-        return len(lzma.compress(plain, format=lzma.FORMAT_RAW, filters=header_filters(len(plain))))
-    return packed([section("a"), section("b")]) - packed([section("a")])
 
 
 def header_filters(size: int) -> list[dict]:
