@@ -2,8 +2,9 @@
 
 A stored name is a relative '/'-separated path. Decoders refuse anything that could
 escape the output folder or surprise a file system: absolute paths, '..', backslashes,
-control characters, over-long components, and names that collide exactly or
-case-insensitively (archives travel to macOS and Windows). Images are restored in a
+control characters, over-long components, text UTF-8 cannot hold (a file name in another
+encoding), and names that collide exactly or case-insensitively (archives travel to
+macOS and Windows). Images are restored in a
 lossless format: the stored suffix is kept only for one, else '.png' is appended.
 """
 from __future__ import annotations
@@ -18,7 +19,9 @@ LOSSLESS_FORMATS = {".png": "PNG", ".pbm": "PPM", ".pgm": "PPM", ".ppm": "PPM", 
 
 def name_parts(name: str) -> tuple[str, ...]:
     """The components of a safe stored name; ValueError naming the problem otherwise."""
-    if not name or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+    if not is_text(name):  # a file name in another encoding, or a crafted one
+        raise ValueError(f"stored name {ascii(name)} is not UTF-8 text (rename the file)")
+    if not name or len(name.encode()) > MAX_NAME_BYTES:
         raise ValueError(f"stored name of length {len(name)} is empty or too long")
     if any(ord(c) < 32 or ord(c) == 127 for c in name) or "\\" in name:
         raise ValueError(f"stored name {name!r} holds control characters or backslashes")
@@ -26,9 +29,19 @@ def name_parts(name: str) -> tuple[str, ...]:
     parts = path.parts
     if path.is_absolute() or any(p in ("..", ".") for p in parts) or name.endswith("/"):
         raise ValueError(f"stored name {name!r} would escape the output folder")
-    if any(len(p.encode("utf-8", "surrogatepass")) > MAX_COMPONENT_BYTES for p in parts):
+    if any(len(p.encode()) > MAX_COMPONENT_BYTES for p in parts):
         raise ValueError(f"stored name {name[:40]!r}... has a component over {MAX_COMPONENT_BYTES} bytes")
     return parts
+
+
+def is_text(name: str) -> bool:
+    """Whether ``name`` is Unicode text UTF-8 can hold: Python holds the bytes of a file
+    name that is not UTF-8 as lone surrogates, which no archive or checksum can carry."""
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def restored_name(name: str) -> str:
