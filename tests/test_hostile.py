@@ -22,9 +22,27 @@ from safetensors.numpy import load as load_safetensors
 from safetensors.numpy import save as save_safetensors
 
 from bbcompress.checkpoint import tensors_sha256
-from conftest import repack, unpack_archive
+from bbcompress.io.checksums import content_sha256
+from bbcompress.io.images import read_image
+from bbcompress.kinds import Kind
+from conftest import repack, run_in_child, unpack_archive
 from test_cli import assert_clean_failure, run
 from test_safety import base, crafted, grey_pixels, refused_at_decode, written  # noqa: F401 (fixture)
+
+def renamed(tmp_path: Path, base, names: dict[str, str]) -> Path:  # noqa: F811
+    """``base`` with images renamed (old name -> new) and each section's content checksum
+    made to match, as a hostile writer would: only the name checks can refuse it."""
+    header = copy.deepcopy(base.header)
+    for section in header["sections"]:
+        images = [read_image(base.originals[entry[0]], names.get(entry[0], entry[0]))
+                  for entry in section["images"]]
+        for entry, image in zip(section["images"], images):
+            entry[0] = image.name
+        section["content_sha256"] = content_sha256(Kind(section["kind"]), images)
+    path = tmp_path / "renamed.bbc"
+    path.write_bytes(repack(header, base.payload, base.version))
+    return path
+
 
 # --- 14. embedded models and names that crashed with a traceback ----------------------------
 
@@ -139,3 +157,93 @@ def test_compress_refuses_an_input_file_name_that_is_not_utf8(tmp_path):
         assert_clean_failure(result)
         assert "UTF-8" in result.stderr
         assert not (tmp_path / "a.bbc").exists()
+
+
+# --- 16. names compress stored but decompress could not write --------------------------------
+
+def test_a_temporary_name_fits_where_its_target_fits():
+    """Not a defect (checked for issue 23): a temporary name keeps to 255 bytes whatever
+    the target's, cut between UTF-8 characters."""
+    from bbcompress.io.atomic import temporary_name
+    for name in ("é" * 127, "x" * 255, "é" * 125 + ".png", "€" * 85):
+        temporary = temporary_name(name)
+        assert len(temporary.encode()) <= 255 and temporary.endswith(".tmp")
+
+
+def test_compress_refuses_a_name_whose_restored_form_is_too_long(tmp_path):
+    name = "x" * 251 + ".jpg"  # 255 bytes: restored as x...x.jpg.png, 259
+    Image.fromarray(grey_pixels(28, 28, 5)).save(tmp_path / name, format="JPEG")
+    result = run("compress", tmp_path / name, "-o", tmp_path / "a.bbc", "-q")
+    assert_clean_failure(result)
+    assert ".png appended" in result.stderr and not (tmp_path / "a.bbc").exists()
+
+
+def test_test_refuses_a_stored_name_whose_restored_form_is_too_long(tmp_path, base, tiny_models):  # noqa: F811
+    """decompress refused it before writing; test passed it, though no restore can."""
+    archive = renamed(tmp_path, base, {"g0.png": "é" * 125 + ".gif"})  # 254 bytes; 258 restored
+    assert ".png appended" in refused_at_decode(tmp_path, tiny_models, archive)
+    result = run("test", archive, "-m", tiny_models["binary"], "-m", tiny_models["greyscale"])
+    assert_clean_failure(result)
+    assert ".png appended" in result.stderr
+
+
+# --- 17. names equal but for their Unicode normalization --------------------------------------
+
+CAFE_NFC, CAFE_NFD = "caf\u00e9.png", "cafe\u0301.png"
+
+
+def test_compress_refuses_names_equal_but_for_unicode_normalization(tmp_path):
+    for folder, name in (("one", CAFE_NFC), ("two", CAFE_NFD)):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(grey_pixels(28, 28, len(name))).save(tmp_path / folder / name)
+    result = run("compress", tmp_path / "one" / CAFE_NFC, tmp_path / "two" / CAFE_NFD, "-o", tmp_path / "a.bbc")
+    assert_clean_failure(result)
+    assert "restored as one file" in result.stderr and not (tmp_path / "a.bbc").exists()
+
+
+@pytest.mark.parametrize("first, second", [(CAFE_NFC, CAFE_NFD), ("CAF\u00c9.png", CAFE_NFD),
+                                           ("d\u00e9/x.png", "de\u0301/x.png"), ("\u212b.png", "\u00c5.png"),
+                                           ("ﬁ.png", "FI.png"), ("x.jpg.png", "X.JPG")])
+def test_names_equal_but_for_unicode_normalization_are_refused_at_decode(tmp_path, base, tiny_models,  # noqa: F811
+                                                                         first, second):
+    archive = renamed(tmp_path, base, {"g0.png": first, "g1.png": second})
+    assert "one file" in refused_at_decode(tmp_path, tiny_models, archive)
+
+
+def test_a_folder_equal_to_a_file_but_for_normalization_is_refused(tmp_path, base, tiny_models):  # noqa: F811
+    archive = renamed(tmp_path, base, {"g0.png": CAFE_NFC, "g1.png": CAFE_NFD + "/x.png"})
+    assert "folder" in refused_at_decode(tmp_path, tiny_models, archive)
+
+
+# --- 13. memory beyond the promised bound from tiny archives ----------------------------------
+
+def deep_names_archive(base, count: int = 1000) -> bytes:  # noqa: F811
+    """An archive of ``count`` 1x1 images whose names are 2,040 folders deep (4,090
+    bytes each, 4 MB of header that LZMA packs into a few KiB; 3,800 fit in a header):
+    every name differs in its first folder, so a set of every name's folders held 2,040
+    strings per name, 4 MB."""
+    header = copy.deepcopy(base.header)
+    section = base.section(header, "binary")
+    section["images"] = [[f"{i:04d}/" + "a/" * 2040 + "x.png", 1, 1, "1"] for i in range(count)]
+    section["coder"]["schedule"] = [count]
+    header["sections"] = [section]
+    return repack(header, base.payload[:4 * section["words"]], base.version)
+
+
+@pytest.mark.slow
+def test_info_on_names_deep_and_alike_needs_little_memory(tmp_path, base):  # noqa: F811
+    archive = tmp_path / "deep.bbc"
+    archive.write_bytes(deep_names_archive(base))
+    assert archive.stat().st_size < 64 << 10
+    results, peak = run_in_child([["info", "--json", archive]], tmp_path, timeout=120, address_space=3 << 30)
+    assert results[0]["crash"] is None and results[0]["exit"] in (0, 1), results[0]["stderr"][-500:]
+    if results[0]["exit"]:
+        assert results[0]["stderr"].startswith("bbcompress: error:")
+    assert peak < 1 << 30, f"info took {peak / 2**30:.1f} GiB"
+
+
+@pytest.mark.parametrize("name", ["./x.png", "a//x.png", "a/./x.png"])
+def test_a_name_with_an_empty_or_dot_component_is_refused(tmp_path, base, tiny_models, name):  # noqa: F811
+    """PurePosixPath dropped these components, so './x.png' and 'x.png' would both be
+    restored as x.png while the collision check saw two names."""
+    refused_at_decode(tmp_path, tiny_models, renamed(tmp_path, base, {"g0.png": name, "g1.png": "x.png"}))
