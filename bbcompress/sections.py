@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .checkpoint import Checkpoint
-from .codec.bits_back import Coding, CodingSettings, Progress, pop_batches, push_batches
+from .codec.bits_back import Coding, CodingSettings, Progress, batch_limit, pop_batches, push_batches
 from .codec.core import seed_bits
 from .errors import BBCError, IntegrityError, ModelMismatch
 from .io.archive import CoderSettings, ImageEntry, ModelRef, Section, section_header_bytes
@@ -53,6 +53,7 @@ def model_section(images: list[Image], model_name: str, checkpoint: Checkpoint, 
     kind = images[0].kind
     if checkpoint.config.kind != kind:
         raise BBCError(f"model {model_name} codes {checkpoint.config.kind} images, not {kind} ones")
+    check_batch(model_name, coding, max_batch)
     tiles, masks = zip(*(to_tiles(image.pixels) for image in images))
     words, schedule, warmup = push_batches(coding, np.concatenate(tiles), np.concatenate(masks),
                                            max_batch or coding.max_batch, progress)
@@ -62,6 +63,13 @@ def model_section(images: list[Image], model_name: str, checkpoint: Checkpoint, 
                           coding.refine_steps, warmup)
     return Section(kind, model, coder, image_entries(images), words, pixel_sha256(images),
                    content_sha256(kind, images))
+
+
+def check_batch(model_name: str, coding: Coding, max_batch: int | None) -> None:
+    """Refuse, before coding, batches larger than a decoder takes (``batch_limit``)."""
+    if max_batch and max_batch > batch_limit(coding):
+        raise BBCError(f"--batch {max_batch}: model {model_name} at this level decodes at most "
+                       f"{batch_limit(coding):,} images a batch")
 
 
 def classic_section(chosen: list[Classic]) -> Section:

@@ -247,3 +247,71 @@ def test_a_name_with_an_empty_or_dot_component_is_refused(tmp_path, base, tiny_m
     """PurePosixPath dropped these components, so './x.png' and 'x.png' would both be
     restored as x.png while the collision check saw two names."""
     refused_at_decode(tmp_path, tiny_models, renamed(tmp_path, base, {"g0.png": name, "g1.png": "x.png"}))
+
+
+def one_batch_of_everything(header: dict, section: dict, side: int = 11585, particles: int = 1) -> dict:
+    """``section`` of ``header`` made to claim one image of side x side pixels (11,585:
+    the most an archive holds, 171,396 tiles) coded in a single batch."""
+    tiles = (-(-side // 28)) ** 2
+    section["images"] = [["big.pbm", side, side, "1"]]
+    section["coder"].update(schedule=[tiles], particles=particles, refine_steps=0, warmup=0)
+    return header
+
+
+@pytest.fixture(scope="module")
+def local_one_image(tmp_path_factory) -> tuple[dict, bytes]:
+    """A one-image archive of the shipped default binary model (local family)."""
+    folder = tmp_path_factory.mktemp("local")
+    Image.fromarray(grey_pixels(28, 28, 9) > 150).save(folder / "b.pbm")
+    result = run("compress", folder / "b.pbm", "-o", folder / "b.bbc", "--no-fallback", "-q")
+    assert result.exit_code == 0, result.output
+    return unpack_archive((folder / "b.bbc").read_bytes())
+
+
+def huge_batch_archives(base, local_one_image) -> dict[str, bytes]:  # noqa: F811
+    header = copy.deepcopy(base.header)
+    binary = base.section(header, "binary")
+    header["sections"] = [binary]  # the first section: its words open the payload
+    mlp = one_batch_of_everything(header, binary, particles=256)
+    local_header, local_payload = copy.deepcopy(local_one_image)
+    one_batch_of_everything(local_header, local_header["sections"][0])
+    return {"mlp-256-particles": repack(mlp, base.payload[:4 * binary["words"]], 2),
+            "local": repack(local_header, local_payload, 4)}
+
+
+@pytest.mark.slow
+def test_a_huge_batch_is_refused_before_anything_is_allocated(tmp_path, base, local_one_image,  # noqa: F811
+                                                              tiny_models):
+    """A 326-byte archive claiming one batch of 171,396 tiles: 256 particles asked numpy
+    for 78 GiB (MemoryError traceback); the local model's one batch ran for hours."""
+    commands = []
+    for name, data in huge_batch_archives(base, local_one_image).items():
+        (tmp_path / f"{name}.bbc").write_bytes(data)
+        commands.append(["test", tmp_path / f"{name}.bbc", "-m", tiny_models["binary"], "-T", "1"])
+    commands[-1][2:4] = []  # the shipped model decodes the local one
+    results, peak = run_in_child(commands, tmp_path, timeout=90, address_space=4 << 30)
+    for result in results:
+        assert result["crash"] is None and result["exit"] == 1, result
+        assert result["stderr"].count("\n") == 1 and "batch of 171,396" in result["stderr"], result["stderr"]
+    assert peak < 1 << 30, f"{peak / 2**30:.1f} GiB"
+
+
+def test_compress_refuses_a_batch_no_decoder_takes(tmp_path, tiny_models):
+    Image.fromarray(grey_pixels(28, 28, 1)).save(tmp_path / "g.png")
+    result = run("compress", tmp_path / "g.png", "-o", tmp_path / "g.bbc", "-m", tiny_models["greyscale"],
+                 "--no-fallback", "--batch", "100000", "-q")
+    assert_clean_failure(result)
+    assert "--batch 100000" in result.stderr and not (tmp_path / "g.bbc").exists()
+
+
+def test_running_out_of_memory_is_one_line(tmp_path, base, monkeypatch):  # noqa: F811
+    from bbcompress import api
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError()
+    monkeypatch.setattr(api, "decompress_archive", exhausted)
+    archive = tmp_path / "a.bbc"
+    archive.write_bytes(base.data)
+    result = run("test", archive)
+    assert_clean_failure(result)
+    assert "out of memory" in result.stderr

@@ -22,6 +22,13 @@ from .core import ANS, MAX_SYMBOL_BITS, Codec, seeded_coder
 # Most images per batch: 100 keeps a batch's pixel arrays in cache; larger batches were
 # no faster for binary and ~12% slower for greyscale (benchmarks/results/speed*.md).
 DEFAULT_MAX_BATCH = 100
+# A batch's memory grows with its images times particles (a decoder holds every
+# particle's pixel laws at once): decoders take batches up to BATCH_MARGIN times the
+# model's own, at up to TOP_PARTICLES (the most any level takes), fewer beyond; so a
+# header cannot claim 171,396 tiles in one batch of 256 particles (78 GiB). Compress
+# refuses --batch beyond it.
+BATCH_MARGIN = 4
+TOP_PARTICLES = 16
 
 
 def bits_back(prior: Codec, likelihood: Callable[[np.ndarray], Codec],
@@ -74,6 +81,11 @@ class Coding(Protocol):
         """About -log2 p(x) per image (bits), cheaply."""
 
 
+def batch_limit(coding: Coding) -> int:
+    """The most images in one batch that a decoder of ``coding`` takes."""
+    return max(1, coding.max_batch * BATCH_MARGIN * TOP_PARTICLES // max(TOP_PARTICLES, coding.particles))
+
+
 def next_batch_size(coder, remaining: int, max_batch: int, pops_per_image: int) -> int:
     """As many images as the stack can surely pay latent pops for (>= 1)."""
     if pops_per_image == 0:  # a codec that pops nothing first (no latent) can take any batch
@@ -106,6 +118,10 @@ def pop_batches(coding: Coding, words: np.ndarray, mask: np.ndarray, schedule: l
     """Pop the images back (last batch first); verifies the seed comes back."""
     if sum(schedule) != len(mask) or min(schedule, default=1) < 1 or not 0 <= warmup <= len(schedule):
         raise CodingError("batch schedule does not match the number of tiles")
+    if max(schedule, default=0) > batch_limit(coding):
+        raise IntegrityError(f"a batch of {max(schedule):,} images at {coding.particles} particle(s): more "
+                             f"than this model decodes at once ({batch_limit(coding):,}); the archive is "
+                             f"corrupted or crafted")
     coder = ANS(np.ascontiguousarray(words, dtype=np.uint32))
     x = np.zeros(mask.shape, dtype=np.uint8)
     ends = np.cumsum(schedule)
