@@ -19,7 +19,7 @@ from .chains import chain_tiles, split_chains
 from .checkpoint import Checkpoint, load_checkpoint, recommended_encoder
 from .choice import plan
 from .codec.bits_back import CodingSettings, Progress
-from .errors import BBCError, OutputExists
+from .errors import ArchiveError, BBCError, OutputExists
 from .families import DEFAULT_LEVEL, FAMILIES, LEVELS
 from .io.archive import Archive, EmbeddedModel, Section, check_writable, parse, read_archive, write_archive
 from .io.images import MAX_PIXELS, Image, tile_count
@@ -28,7 +28,7 @@ from .io.paths import expand_inputs, output_path, read_inputs, refuse_unsafe_tar
 from .kinds import Kind
 from .rates import archive_info, archive_rates
 from .sections import (Classic, classic_images, classic_section, coding_of, header_bits, model_images,
-                       model_section)
+                       model_section, work_over_bound)
 from .workers import available_cores, run_jobs
 from .zoo import DEFAULT_MODELS, ModelSet, shipped_cards
 
@@ -119,6 +119,10 @@ def compress_images(images: list[Image], models: ModelSet, options: CodingOption
         if group:
             jobs.extend(compress_kind(group, models, options))
     archive = Archive(run_jobs(jobs, options.threads, progress))
+    checkpoints = [None if s.is_classic else models.named(s.model.name) for s in archive.sections]
+    if reason := work_over_bound(archive.sections, checkpoints):  # decoders would refuse it
+        raise BBCError(f"cannot write this archive: {reason}; use a lower --level, or put these "
+                       f"images in several archives")
     if options.embed_models:
         archive.models = embedded_models(archive, models)
     return archive
@@ -138,9 +142,13 @@ def decompress_archive(archive: Archive, models: ModelSet, progress: Progress | 
     """Every image of ``archive``, each section decoded with the set's model for it (up
     to ``threads`` sections at once)."""
     models = models.with_embedded(archive.models)
+    checkpoints = [None if section.is_classic else models.for_section(section.kind, section.model.name)
+                   for section in archive.sections]
+    if reason := work_over_bound(archive.sections, checkpoints):  # before any decoding
+        raise ArchiveError(f"{reason}: the archive is corrupted or crafted")
     jobs = [partial(classic_job_images, section) if section.is_classic else
-            partial(model_images, section, models.for_section(section.kind, section.model.name))
-            for section in archive.sections]
+            partial(model_images, section, checkpoint)
+            for section, checkpoint in zip(archive.sections, checkpoints)]
     return [image for images in run_jobs(jobs, threads, progress) for image in images]
 
 

@@ -249,11 +249,13 @@ def test_a_name_with_an_empty_or_dot_component_is_refused(tmp_path, base, tiny_m
     refused_at_decode(tmp_path, tiny_models, renamed(tmp_path, base, {"g0.png": name, "g1.png": "x.png"}))
 
 
-def one_batch_of_everything(header: dict, section: dict, side: int = 11585, particles: int = 1) -> dict:
+def one_batch_of_everything(header: dict, section: dict, side: int = 11585, particles: int = 1,
+                            height: int | None = None) -> dict:
     """``section`` of ``header`` made to claim one image of side x side pixels (11,585:
-    the most an archive holds, 171,396 tiles) coded in a single batch."""
-    tiles = (-(-side // 28)) ** 2
-    section["images"] = [["big.pbm", side, side, "1"]]
+    the most an archive holds, 171,396 tiles), or side x height, coded in a single batch."""
+    height = height or side
+    tiles = -(-side // 28) * -(-height // 28)
+    section["images"] = [["big.pbm", side, height, "1"]]
     section["coder"].update(schedule=[tiles], particles=particles, refine_steps=0, warmup=0)
     return header
 
@@ -263,7 +265,8 @@ def local_one_image(tmp_path_factory) -> tuple[dict, bytes]:
     """A one-image archive of the shipped default binary model (local family)."""
     folder = tmp_path_factory.mktemp("local")
     Image.fromarray(grey_pixels(28, 28, 9) > 150).save(folder / "b.pbm")
-    result = run("compress", folder / "b.pbm", "-o", folder / "b.bbc", "--no-fallback", "-q")
+    result = run("compress", folder / "b.pbm", "-o", folder / "b.bbc", "-m", "mnist-binary-local-v1",
+                 "--no-fallback", "-q")
     assert result.exit_code == 0, result.output
     return unpack_archive((folder / "b.bbc").read_bytes())
 
@@ -272,7 +275,7 @@ def huge_batch_archives(base, local_one_image) -> dict[str, bytes]:  # noqa: F81
     header = copy.deepcopy(base.header)
     binary = base.section(header, "binary")
     header["sections"] = [binary]  # the first section: its words open the payload
-    mlp = one_batch_of_everything(header, binary, particles=256)
+    mlp = one_batch_of_everything(header, binary, 28000, particles=256, height=28)  # inside the work bound
     local_header, local_payload = copy.deepcopy(local_one_image)
     one_batch_of_everything(local_header, local_header["sections"][0])
     return {"mlp-256-particles": repack(mlp, base.payload[:4 * binary["words"]], 2),
@@ -282,8 +285,10 @@ def huge_batch_archives(base, local_one_image) -> dict[str, bytes]:  # noqa: F81
 @pytest.mark.slow
 def test_a_huge_batch_is_refused_before_anything_is_allocated(tmp_path, base, local_one_image,  # noqa: F811
                                                               tiny_models):
-    """A 326-byte archive claiming one batch of 171,396 tiles: 256 particles asked numpy
-    for 78 GiB (MemoryError traceback); the local model's one batch ran for hours."""
+    """Archives of a few hundred bytes claiming one huge batch: 1,000 tiles at 256
+    particles asked numpy for GiBs (MemoryError traceback); 171,396 tiles in the local
+    model's one batch took ~2 GiB and hours. Both are inside the work bound (item 12):
+    memory is bounded apart."""
     commands = []
     for name, data in huge_batch_archives(base, local_one_image).items():
         (tmp_path / f"{name}.bbc").write_bytes(data)
@@ -292,7 +297,7 @@ def test_a_huge_batch_is_refused_before_anything_is_allocated(tmp_path, base, lo
     results, peak = run_in_child(commands, tmp_path, timeout=90, address_space=4 << 30)
     for result in results:
         assert result["crash"] is None and result["exit"] == 1, result
-        assert result["stderr"].count("\n") == 1 and "batch of 171,396" in result["stderr"], result["stderr"]
+        assert result["stderr"].count("\n") == 1 and "a batch of " in result["stderr"], result["stderr"]
     assert peak < 1 << 30, f"{peak / 2**30:.1f} GiB"
 
 
@@ -315,3 +320,51 @@ def test_running_out_of_memory_is_one_line(tmp_path, base, monkeypatch):  # noqa
     result = run("test", archive)
     assert_clean_failure(result)
     assert "out of memory" in result.stderr
+
+
+# --- 12. decoding time unbounded by the archive's size ------------------------------------------
+
+def hours_of_work_archives(base, local_one_image) -> dict[str, bytes]:  # noqa: F811
+    """~300-byte archives asking for 26-150 CPU hours: the most tiles at the top level's
+    particles and steps (in batches a decoder takes), and the most tiles in batches of one."""
+    header = copy.deepcopy(base.header)
+    binary = base.section(header, "binary")
+    header["sections"] = [binary]
+    one_batch_of_everything(header, binary, particles=8)
+    binary["coder"].update(schedule=[100] * 1713 + [96], refine_steps=50)
+    ones = copy.deepcopy(header)
+    ones["sections"][0]["coder"].update(schedule=[1] * 171396, particles=1, refine_steps=0)
+    local_header, local_payload = copy.deepcopy(local_one_image)
+    one_batch_of_everything(local_header, local_header["sections"][0])
+    local_header["sections"][0]["coder"]["schedule"] = [1] * 171396
+    return {"top-level": repack(header, base.payload[:4 * binary["words"]], 2),
+            "mlp-batches-of-one": repack(ones, base.payload[:4 * binary["words"]], 2),
+            "local-batches-of-one": repack(local_header, local_payload, 4)}
+
+
+@pytest.mark.slow
+def test_a_tiny_archive_cannot_ask_for_hours_of_decoding(tmp_path, base, local_one_image, tiny_models):  # noqa: F811
+    commands = []
+    for name, data in hours_of_work_archives(base, local_one_image).items():
+        assert len(data) < 1024, (name, len(data))
+        (tmp_path / f"{name}.bbc").write_bytes(data)
+        commands.append(["test", tmp_path / f"{name}.bbc", "-T", "1"])
+    for command in commands[:2]:
+        command += ["-m", tiny_models["binary"]]
+    results, _ = run_in_child(commands, tmp_path, timeout=60)  # a decoder that tries one runs for hours
+    for result in results:
+        assert result["crash"] is None and result["exit"] == 1, result
+        assert result["stderr"].count("\n") == 1 and "tile passes" in result["stderr"], result["stderr"]
+
+
+def test_compress_refuses_what_decoders_would_refuse_as_too_much_work(tmp_path, tiny_models, monkeypatch):
+    """With the bound lowered, an honest archive over it is refused by compress itself: a
+    decoder could never read it."""
+    from bbcompress import sections
+    monkeypatch.setattr(sections, "FREE_WORK", 10, raising=False)
+    monkeypatch.setattr(sections, "WORK_PER_WORD", 0, raising=False)
+    Image.fromarray(grey_pixels(28, 28 * 5, 2)).save(tmp_path / "g.png")
+    result = run("compress", tmp_path / "g.png", "-o", tmp_path / "g.bbc", "-m", tiny_models["greyscale"],
+                 "--no-fallback", "-l", "4", "-q")
+    assert_clean_failure(result)
+    assert "tile passes" in result.stderr and "--level" in result.stderr and not (tmp_path / "g.bbc").exists()

@@ -89,7 +89,7 @@ def test_stopping_the_workers_cannot_hang_on_a_job_that_outlives_sigterm():
     import signal
     import time
 
-    from bbcompress.cli import interrupt
+    from bbcompress.cli.base import interrupt
 
     def fails(report):
         time.sleep(0.5)  # the other job is running by now
