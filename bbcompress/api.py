@@ -22,6 +22,7 @@ from .codec.bits_back import CodingSettings, Progress
 from .errors import ArchiveError, BBCError, OutputExists
 from .families import DEFAULT_LEVEL, FAMILIES, LEVELS
 from .io.archive import Archive, EmbeddedModel, Section, check_writable, parse, read_archive, write_archive
+from .io.atomic import OutputRoot
 from .io.images import MAX_PIXELS, Image, tile_count
 from .io.names import check_storable
 from .io.paths import expand_inputs, output_path, read_inputs, refuse_unsafe_target, restore_image
@@ -165,18 +166,18 @@ def archive_tiles(archive: Archive) -> int:
 
 def decompress_to(archive: Archive, folder: str | Path, models: ModelSet, force: bool = False,
                   progress: Progress | None = None, threads: int = 1) -> list[Path]:
-    """Decode and verify everything first, then write each image under ``folder``."""
-    images = decompress_archive(archive, models, progress, threads)
-    folder = Path(folder)
-    targets = [output_path(folder, image.name) for image in images]
-    for target in targets:  # refuse before writing anything (the writes re-check each step)
-        refuse_unsafe_target(folder, target)
-    existing = [str(t) for t in targets if t.exists() or t.is_symlink()]
-    if existing and not force:
-        raise OutputExists(f"{existing[0]} already exists"
-                           + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""))
-    folder.mkdir(parents=True, exist_ok=True)
-    return [restore_image(folder, image, force) for image in images]
+    """Decode and verify everything first, then write each image under ``folder``, which
+    is held open from the start (a folder swapped for a symlink meanwhile is not followed)."""
+    with OutputRoot(Path(folder)) as root:
+        images = decompress_archive(archive, models, progress, threads)
+        targets = [output_path(root.path, image.name) for image in images]
+        for target in targets:  # refuse before writing anything (the writes re-check each step)
+            refuse_unsafe_target(root, target)
+        existing = [str(t) for t in targets if root.lstat(t.relative_to(root.path).parts)]
+        if existing and not force:
+            raise OutputExists(f"{existing[0]} already exists"
+                               + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""))
+        return [restore_image(root, image, force) for image in images]
 
 
 def refuse_overwriting_inputs(output: str | Path, inputs: list[str]) -> None:

@@ -368,3 +368,34 @@ def test_compress_refuses_what_decoders_would_refuse_as_too_much_work(tmp_path, 
                  "--no-fallback", "-l", "4", "-q")
     assert_clean_failure(result)
     assert "tile passes" in result.stderr and "--level" in result.stderr and not (tmp_path / "g.bbc").exists()
+
+
+# --- 15. the output folder swapped for a symbolic link while decompress runs --------------------
+
+@pytest.mark.parametrize("force", [False, True], ids=["plain", "with-f"])
+def test_an_output_folder_swapped_for_a_link_midway_is_not_followed(tmp_path, base, tiny_models,  # noqa: F811
+                                                                    monkeypatch, force):
+    """Sub-folders were opened without following links; the output folder itself was
+    opened by its path for every file: swapped for a link after the first file, the
+    other files went through the link."""
+    from bbcompress.io import paths
+    out, moved, elsewhere = tmp_path / "out", tmp_path / "moved", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    writer = paths.image_writer
+
+    def swapping_writer(image):
+        def write(file):
+            if not moved.exists():  # the first file: swap the folder for a link now
+                out.rename(moved)
+                out.symlink_to(elsewhere, target_is_directory=True)
+            writer(image)(file)
+        return write
+    monkeypatch.setattr(paths, "image_writer", swapping_writer)
+    archive = tmp_path / "a.bbc"
+    archive.write_bytes(base.data)
+    result = run("decompress", archive, "-C", out, "-m", tiny_models["binary"], "-m", tiny_models["greyscale"],
+                 *(["-f"] if force else []))
+    assert written(elsewhere) == [], "written through the link"
+    assert result.exit_code == 0, result.output
+    assert written(moved) == sorted(base.originals)
