@@ -8,10 +8,13 @@ the archive's bytes, do not depend on which worker ran what or when.
 """
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import queue
 import signal
+import threading
+import time
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from typing import Callable, TypeVar
 
@@ -40,7 +43,7 @@ def run_jobs(jobs: list[Job], workers: int, progress: Progress | None = None) ->
     global _jobs, _reports
     context = multiprocessing.get_context("fork")
     _jobs, _reports = jobs, context.SimpleQueue() if progress else None
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=die_on_sigterm)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker, initargs=(os.getpid(),))
     try:
         futures = [pool.submit(run_one, index) for index in range(len(jobs))]
         while not all(f.done() for f in futures):
@@ -59,12 +62,43 @@ def run_jobs(jobs: list[Job], workers: int, progress: Progress | None = None) ->
         _jobs, _reports = [], None
 
 
+def start_worker(parent: int) -> None:
+    """In a worker: signals stop it as ``run_jobs`` expects, and it dies with its parent."""
+    die_on_sigterm()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
+    die_with_parent(parent)
+
+
 def die_on_sigterm() -> None:
-    """In a worker: SIGTERM (run_jobs stopping it) ends the process at once. A forked worker
+    """SIGTERM (run_jobs stopping the worker) ends the process at once. A forked worker
     inherits the CLI's handler, which makes SIGTERM a KeyboardInterrupt; concurrent.futures'
     worker loop catches that and carries on, and if it lands inside the result queue's lock,
     the worker then waits on the lock it leaked, and the pool's shutdown on it, for ever."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int) -> None:
+    """End this worker when ``parent`` dies, even by SIGKILL: else it finishes its job and
+    waits on the pool's queue for ever, an orphan holding a core. Linux: the kernel sends
+    SIGKILL (prctl); elsewhere a thread watches the parent's pid."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        watched_by_kernel = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):  # not Linux
+        watched_by_kernel = False
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    if not watched_by_kernel:
+        threading.Thread(target=watch_parent, args=(parent,), daemon=True).start()
+
+
+def watch_parent(parent: int, every: float = 0.5) -> None:
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
 
 
 def run_one(index: int):

@@ -9,10 +9,14 @@ with a valid CRC (``repack``), so only the decoder's own checks stand in their w
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
-import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -399,3 +403,114 @@ def test_an_output_folder_swapped_for_a_link_midway_is_not_followed(tmp_path, ba
     assert written(elsewhere) == [], "written through the link"
     assert result.exit_code == 0, result.output
     assert written(moved) == sorted(base.originals)
+
+
+# --- 18. signals and workers ---------------------------------------------------------------------
+
+def test_ctrl_c_while_the_modules_load_is_one_line(tmp_path):
+    """A Ctrl-C in the second numpy and the rest take to import printed a traceback. A
+    stand-in numpy that is interrupted as it loads makes the moment exact."""
+    (tmp_path / "numpy.py").write_text("raise KeyboardInterrupt\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(Path(__file__).parents[1])]))
+    result = subprocess.run([sys.executable, "-m", "bbcompress", "info", "x.bbc"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (130, "bbcompress: interrupted\n")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_as_a_temporary_file_is_made_leaves_none(tmp_path, base, tiny_models, monkeypatch, signum):  # noqa: F811
+    """The signal lands just after the temporary file is created, before the code that
+    removes it on an interrupt was in force: the file was left behind."""
+    real_open = os.open
+
+    def open_then_signal(path, flags, *args, **kwargs):
+        fd = real_open(path, flags, *args, **kwargs)
+        if str(path).endswith(".tmp"):
+            os.kill(os.getpid(), signum)
+        return fd
+    previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(os, "open", open_then_signal)
+    try:
+        archive = tmp_path / "a.bbc"
+        archive.write_bytes(base.data)
+        result = run("decompress", archive, "-C", tmp_path / "out", "-m", tiny_models["binary"],
+                     "-m", tiny_models["greyscale"])
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
+    assert result.exit_code == 130 and result.stderr == "bbcompress: interrupted\n", result.stderr
+    assert [name for name in written(tmp_path / "out") if name.endswith(".tmp")] == []
+
+
+def children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return False
+
+
+@pytest.fixture(scope="module")
+def many_digits(tmp_path_factory) -> Path:
+    from bbcompress.training.data import load_dataset
+    folder = tmp_path_factory.mktemp("digits")
+    for i, digit in enumerate(load_dataset("mnist10k").x_test[:800]):
+        Image.fromarray(digit > 127).save(folder / f"d{i:03d}.pbm")
+    return folder
+
+
+@contextlib.contextmanager
+def threaded_compress(folder: Path, out: Path):
+    """A 2-thread compress of ``folder`` in its own process group, yielded once its two
+    workers run: (process, worker pids). Whatever is left of it is killed after."""
+    process = subprocess.Popen([sys.executable, "-m", "bbcompress", "compress", folder, "-o", out, "-T", "2",
+                                "--no-progress", "-m", "mnist-binary-local-v1"],
+                               env=dict(os.environ, OMP_NUM_THREADS="1"), start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    workers = []
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers) < 2 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+            workers = children(process.pid)
+        assert len(workers) == 2, "the workers never started"
+        time.sleep(0.5)  # coding now
+        yield process, workers
+    finally:
+        for pid in [process.pid, *workers]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_workers_die_with_a_killed_parent(tmp_path, many_digits):
+    with threaded_compress(many_digits, tmp_path / "a.bbc") as (process, workers):
+        process.kill()
+        process.wait()
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(alive(pid) for pid in workers), "workers outlived their killed parent"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_ctrl_c_to_the_group_stops_a_threaded_compress_at_once(tmp_path, many_digits):
+    with threaded_compress(many_digits, tmp_path / "a.bbc") as (process, workers):
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=20) == 130
+        assert process.stderr.read() == "bbcompress: interrupted\n"
+        time.sleep(0.5)
+        assert not any(alive(pid) for pid in workers)
+    assert not (tmp_path / "a.bbc").exists() and not list(tmp_path.glob(".*.tmp"))

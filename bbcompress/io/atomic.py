@@ -16,7 +16,9 @@ import contextlib
 import errno
 import os
 import secrets
+import signal
 import stat
+import threading
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -85,11 +87,12 @@ def write_in(dir_fd: int, name: str, write: Writer, force: bool, shown: str) -> 
     with contextlib.suppress(FileNotFoundError):
         if is_link(dir_fd, name):
             raise BBCError(f"{shown} is a symbolic link: refusing to replace it")
-    tmp = temporary_name(name)
-    fd = os.open(tmp, NEW_FILE_FLAGS, default_mode(), dir_fd=dir_fd)
+    tmp, file = temporary_name(name), None
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
+        with signals_deferred():  # made and known as ours in one step: an interrupt removes it
+            file = os.fdopen(os.open(tmp, NEW_FILE_FLAGS, default_mode(), dir_fd=dir_fd), "wb")
+        with file:
+            write(file)
         if force:
             os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         else:
@@ -99,9 +102,45 @@ def write_in(dir_fd: int, name: str, write: Writer, force: bool, shown: str) -> 
                 raise OutputExists(f"{shown} already exists") from None
             os.unlink(tmp, dir_fd=dir_fd)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp, dir_fd=dir_fd)
+        if file is not None:
+            with signals_deferred(), contextlib.suppress(OSError):  # a second signal waits for it
+                file.close()
+                os.unlink(tmp, dir_fd=dir_fd)
         raise
+
+
+DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """SIGINT and SIGTERM held back for a few statements that must not be cut in two (a
+    temporary file made but not yet known, or half removed): one that arrives meanwhile
+    is handled as usual (the CLI's KeyboardInterrupt) when they end. Python runs signal
+    handlers in the main thread only, so elsewhere nothing is held back. Handlers, not a
+    signal mask: the mask is per thread, and another thread (a progress bar's) would take
+    the signal and have it handled here at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, frame: caught.append(signum))
+                for signum in DEFERRED_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in caught:
+            handle_again(signum, previous[signum])
+
+
+def handle_again(signum: int, handler) -> None:
+    """What ``handler`` (a previous disposition) does with ``signum``, now."""
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        os.kill(os.getpid(), signum)
 
 
 def write_file(root: Path, parts: tuple[str, ...], write: Writer, force: bool = False) -> Path:
