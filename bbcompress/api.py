@@ -30,7 +30,7 @@ from .kinds import Kind
 from .rates import archive_info, archive_rates
 from .sections import (Classic, classic_images, classic_section, coding_of, header_bits, model_images,
                        model_section, work_over_bound)
-from .workers import available_cores, run_jobs
+from .workers import available_cores, coding_threads, run_jobs
 from .zoo import DEFAULT_MODELS, ModelSet, shipped_cards
 
 __all__ = ["CodingOptions", "DEFAULT_LEVEL", "DEFAULT_MODELS", "FAMILIES", "LEVELS", "ModelSet",
@@ -86,7 +86,8 @@ def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions)
     settings = {name: options.settings_for(checkpoint) for name, checkpoint in candidates}
     codings = {name: coding_of(checkpoint, settings[name]) for name, checkpoint in candidates}
     headers = [header_bits(images[0].kind, name, codings[name], settings[name]) for name, _ in candidates]
-    chosen = plan(images, candidates, list(codings.values()), options.fallback, options.threads, headers)
+    with coding_threads():  # the estimates run the networks in this process
+        chosen = plan(images, candidates, list(codings.values()), options.fallback, options.threads, headers)
     jobs = [partial(model_section, chain, name, checkpoint, codings[name], settings[name], options.max_batch)
             for name, (checkpoint, group) in chosen.by_model.items()
             for chain in split_chains(group, options.threads, chain_tiles(codings[name]))]

@@ -35,11 +35,29 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+# One BLAS thread where coding runs: the processes are the parallelism, and BLAS threads
+# spinning beside them made two chains slower than one (measured: 151 vs 297 images/s);
+# in one process on a busy machine, 300 binary images took 36-42 s against 4.3 s.
+BLAS_THREADS_ENV = "BBCOMPRESS_BLAS_THREADS"
+
+
+def blas_threads() -> int:
+    """BLAS (and OpenMP) threads per coding process: 1, or BBCOMPRESS_BLAS_THREADS."""
+    value = os.environ.get(BLAS_THREADS_ENV, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else 1
+
+
+def coding_threads() -> threadpool_limits:
+    """A context in which numpy's thread pools run ``blas_threads()`` threads."""
+    return threadpool_limits(blas_threads())
+
+
 def run_jobs(jobs: list[Job], workers: int, progress: Progress | None = None) -> list[T]:
     """Each job's result, in order; ``workers`` processes at most (1: in this process)."""
     workers = min(workers, len(jobs))
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return [job(progress) for job in jobs]
+        with coding_threads():
+            return [job(progress) for job in jobs]
     global _jobs, _reports
     context = multiprocessing.get_context("fork")
     _jobs, _reports = jobs, context.SimpleQueue() if progress else None
@@ -103,9 +121,7 @@ def watch_parent(parent: int, every: float = 0.5) -> None:
 
 def run_one(index: int):
     report = _reports.put if _reports is not None else None
-    # One BLAS thread per worker: the workers are the parallelism, and BLAS threads
-    # spinning beside them made two chains slower than one (measured: 151 vs 297 images/s).
-    with threadpool_limits(1):
+    with coding_threads():
         return _jobs[index](report)
 
 

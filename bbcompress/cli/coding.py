@@ -57,7 +57,8 @@ def threads_option(function):
     return click.option("-T", "--threads", default=0, show_default=True, type=click.IntRange(min=0),
                         help="Processes coding chains side by side (0: one per core). Compressing, "
                              "the archive holds up to this many chains, so its bytes depend on it; "
-                             "any number decodes any archive.")(function)
+                             "any number decodes any archive. Each runs one BLAS thread "
+                             "(BBCOMPRESS_BLAS_THREADS=N in the environment for N).")(function)
 
 
 def progress_option(function):
