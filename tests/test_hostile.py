@@ -560,3 +560,25 @@ def test_choosing_models_runs_one_blas_thread(tmp_path, tiny_models, monkeypatch
         assert run("compress", tmp_path / "g.png", "-o", tmp_path / "g.bbc", "-m", tiny_models["greyscale"],
                    "-q").exit_code == 0
     assert seen == [{1}]
+
+
+# --- 6. progress from workers -------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["compress", "decompress"])
+def test_threaded_coding_reports_progress_within_each_chain(command):
+    """A chain of the local model is one batch of up to 500 tiles, and progress came at
+    the end of each batch: 0% for 13 s, then 50%, then 100%."""
+    from bbcompress.api import CodingOptions, compress_images, decompress_archive
+    from bbcompress.io.images import Image as BBImage
+    from bbcompress.training.data import load_dataset
+    from bbcompress.zoo import ModelSet
+    digits = load_dataset("mnist10k").x_test[:200] > 127
+    images = [BBImage(f"d{i}.pbm", "1", d, Kind.BINARY) for i, d in enumerate(digits)]
+    models, options, events = ModelSet(["mnist-binary-local-v1"]), CodingOptions(threads=2, fallback=False), []
+    archive = compress_images(images, models, options, events.append if command == "compress" else None)
+    if command == "decompress":
+        decompress_archive(archive, models, events.append, threads=2)
+    chains = len(archive.sections)
+    assert chains == 2 and sum(len(s.coder.schedule) for s in archive.sections) == 2
+    # compress: by chunk of 50 tiles (the network's pass); decompress: by row of 28 pixels
+    assert sum(events) == 200 and len(events) >= (2 if command == "compress" else 28) * chains, events

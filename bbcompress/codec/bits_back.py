@@ -17,7 +17,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from ..errors import CodingError, IntegrityError
-from .core import ANS, MAX_SYMBOL_BITS, Codec, seeded_coder
+from .core import ANS, MAX_SYMBOL_BITS, Codec, batch_progress, seeded_coder
 
 # Most images per batch: 100 keeps a batch's pixel arrays in cache; larger batches were
 # no faster for binary and ~12% slower for greyscale (benchmarks/results/speed*.md).
@@ -104,12 +104,11 @@ def push_batches(coding: Coding, x: np.ndarray, mask: np.ndarray, max_batch: int
     while start < len(x):
         warm = warmup == len(schedule) and coder.num_valid_bits() < full * MAX_SYMBOL_BITS
         size = next_batch_size(coder, len(x) - start, max_batch, coding.pops_per_image(warm))
-        coding.codec(mask[start:start + size], warm).push(coder, x[start:start + size])
+        with batch_progress(report, size):
+            coding.codec(mask[start:start + size], warm).push(coder, x[start:start + size])
         schedule.append(size)
         warmup += warm
         start += size
-        if report:
-            report(size)
     return coder.get_compressed(), schedule, warmup
 
 
@@ -127,9 +126,8 @@ def pop_batches(coding: Coding, words: np.ndarray, mask: np.ndarray, schedule: l
     ends = np.cumsum(schedule)
     for index in reversed(range(len(schedule))):
         end, size = ends[index], schedule[index]
-        x[end - size:end] = coding.codec(mask[end - size:end], index < warmup).pop(coder)
-        if report:
-            report(int(size))
+        with batch_progress(report, int(size)):
+            x[end - size:end] = coding.codec(mask[end - size:end], index < warmup).pop(coder)
     seed = seeded_coder(coding.pops_per_image(warm=True)).get_compressed()
     if not np.array_equal(coder.get_compressed(), seed):
         raise IntegrityError("the ANS stack did not return to its initial state: "
