@@ -28,8 +28,8 @@ from .io.names import check_storable
 from .io.paths import expand_inputs, output_path, read_inputs, refuse_unsafe_target, restore_image
 from .kinds import Kind
 from .rates import archive_info, archive_rates
-from .sections import (Classic, classic_images, classic_section, coding_of, header_bits, model_images,
-                       model_section, work_over_bound)
+from .sections import (Classic, check_batch, classic_images, classic_section, coding_of, header_bits,
+                       model_images, model_section, work_over_bound)
 from .workers import available_cores, coding_threads, run_jobs
 from .zoo import DEFAULT_MODELS, ModelSet, shipped_cards
 
@@ -85,6 +85,8 @@ def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions)
     candidates = models.candidates(images[0].kind)
     settings = {name: options.settings_for(checkpoint) for name, checkpoint in candidates}
     codings = {name: coding_of(checkpoint, settings[name]) for name, checkpoint in candidates}
+    for name, coding in codings.items():  # before any coding: decoders would refuse larger batches
+        check_batch(name, coding, options.max_batch)
     headers = [header_bits(images[0].kind, name, codings[name], settings[name]) for name, _ in candidates]
     with coding_threads():  # the estimates run the networks in this process
         chosen = plan(images, candidates, list(codings.values()), options.fallback, options.threads, headers)

@@ -71,7 +71,6 @@ def model_section(images: list[Image], model_name: str, checkpoint: Checkpoint, 
     kind = images[0].kind
     if checkpoint.config.kind != kind:
         raise BBCError(f"model {model_name} codes {checkpoint.config.kind} images, not {kind} ones")
-    check_batch(model_name, coding, max_batch)
     tiles, masks = zip(*(to_tiles(image.pixels) for image in images))
     words, schedule, warmup = push_batches(coding, np.concatenate(tiles), np.concatenate(masks),
                                            max_batch or coding.max_batch, progress)

@@ -35,7 +35,7 @@ def coding_options(function):
                      type=click.IntRange(1, 10),
                      help="buckets: 2^N buckets per dim; grid: 2^N steps per unit of z."),
         click.option("--batch", "max_batch", default=None, type=click.IntRange(min=1),
-                     help="Most images coded per batch (decoders take up to 4x the model's own)  [default: the model's: " + ", ".join(
+                     help="Most images coded per batch (decoders take up to 1.5x the model's own)  [default: the model's: " + ", ".join(
                          f"{f.coding.max_batch} for {name}" for name, f in api.FAMILIES.items()) + "]"),
         click.option("--fallback/--no-fallback", default=DEFAULTS.fallback, show_default=True,
                      help="Store an image with a classic codec (raw, PNG, lossless WebP) when "
