@@ -19,17 +19,19 @@ from .chains import chain_tiles, split_chains
 from .checkpoint import Checkpoint, load_checkpoint, recommended_encoder
 from .choice import plan
 from .codec.bits_back import CodingSettings, Progress
-from .errors import BBCError, OutputExists
+from .errors import ArchiveError, BBCError, OutputExists
 from .families import DEFAULT_FAMILY, DEFAULT_LEVEL, FAMILIES, LEVELS
 from .io.archive import Archive, EmbeddedModel, Section, check_writable, parse, read_archive, write_archive
+from .io.atomic import OutputRoot
 from .io.images import MAX_PIXELS, Image, png_bytes, tile_count
 from .io.names import check_storable
 from .io.paths import (STDIN, Skipped, expand_inputs, output_path, read_inputs, refuse_unsafe_target,
                        restore_image, scan_inputs)
 from .kinds import Kind
 from .rates import archive_info, archive_rates, file_bits_per_dim
-from .sections import Classic, classic_images, classic_section, coding_of, model_images, model_section
-from .workers import available_cores, run_jobs
+from .sections import (Classic, check_batch, classic_images, classic_section, coding_of, model_images,
+                       model_section, work_over_bound)
+from .workers import available_cores, coding_threads, run_jobs
 from .zoo import DEFAULT_MODELS, ModelSet, shipped_cards
 
 __all__ = ["CodingOptions", "DEFAULT_FAMILY", "DEFAULT_LEVEL", "DEFAULT_MODELS", "FAMILIES", "LEVELS", "ModelSet", "STDIN",
@@ -85,7 +87,10 @@ def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions)
     candidates = models.candidates(images[0].kind)
     settings = {name: options.settings_for(checkpoint) for name, checkpoint in candidates}
     codings = {name: coding_of(checkpoint, settings[name]) for name, checkpoint in candidates}
-    chosen = plan(images, candidates, list(codings.values()), options.fallback, options.threads)
+    for name, coding in codings.items():  # before any coding: decoders would refuse larger batches
+        check_batch(name, coding, options.max_batch)
+    with coding_threads():  # the estimates run the networks in this process
+        chosen = plan(images, candidates, list(codings.values()), options.fallback, options.threads)
     jobs = [partial(model_section, chain, name, checkpoint, codings[name], settings[name], options.max_batch)
             for name, (checkpoint, group) in chosen.by_model.items()
             for chain in split_chains(group, options.threads, chain_tiles(codings[name]))]
@@ -119,6 +124,10 @@ def compress_images(images: list[Image], models: ModelSet, options: CodingOption
         if group:
             jobs.extend(compress_kind(group, models, options))
     archive = Archive(run_jobs(jobs, options.threads, progress))
+    checkpoints = [None if s.is_classic else models.named(s.model.name) for s in archive.sections]
+    if reason := work_over_bound(archive.sections, checkpoints):  # decoders would refuse it
+        raise BBCError(f"cannot write this archive: {reason}; use a lower --level, or put these "
+                       f"images in several archives")
     if options.embed_models:
         archive.models = embedded_models(archive, models)
     return archive
@@ -138,9 +147,13 @@ def decompress_archive(archive: Archive, models: ModelSet, progress: Progress | 
     """Every image of ``archive``, each section decoded with the set's model for it (up
     to ``threads`` sections at once)."""
     models = models.with_embedded(archive.models)
+    checkpoints = [None if section.is_classic else models.for_section(section.kind, section.model.name)
+                   for section in archive.sections]
+    if reason := work_over_bound(archive.sections, checkpoints):  # before any decoding
+        raise ArchiveError(f"{reason}: the archive is corrupted or crafted")
     jobs = [partial(classic_job_images, section) if section.is_classic else
-            partial(model_images, section, models.for_section(section.kind, section.model.name))
-            for section in archive.sections]
+            partial(model_images, section, checkpoint)
+            for section, checkpoint in zip(archive.sections, checkpoints)]
     return [image for images in run_jobs(jobs, threads, progress) for image in images]
 
 
@@ -157,18 +170,18 @@ def archive_tiles(archive: Archive) -> int:
 
 def decompress_to(archive: Archive, folder: str | Path, models: ModelSet, force: bool = False,
                   progress: Progress | None = None, threads: int = 1) -> list[Path]:
-    """Decode and verify everything first, then write each image under ``folder``."""
-    images = decompress_archive(archive, models, progress, threads)
-    folder = Path(folder)
-    targets = [output_path(folder, image.name) for image in images]
-    for target in targets:  # refuse before writing anything (the writes re-check each step)
-        refuse_unsafe_target(folder, target)
-    existing = [str(t) for t in targets if t.exists() or t.is_symlink()]
-    if existing and not force:
-        raise OutputExists(f"{existing[0]} already exists"
-                           + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""))
-    folder.mkdir(parents=True, exist_ok=True)
-    return [restore_image(folder, image, force) for image in images]
+    """Decode and verify everything first, then write each image under ``folder``, which
+    is held open from the start (a folder swapped for a symlink meanwhile is not followed)."""
+    with OutputRoot(Path(folder)) as root:
+        images = decompress_archive(archive, models, progress, threads)
+        targets = [output_path(root.path, image.name) for image in images]
+        for target in targets:  # refuse before writing anything (the writes re-check each step)
+            refuse_unsafe_target(root, target)
+        existing = [str(t) for t in targets if root.lstat(t.relative_to(root.path).parts)]
+        if existing and not force:
+            raise OutputExists(f"{existing[0]} already exists"
+                               + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""))
+        return [restore_image(root, image, force) for image in images]
 
 
 def decompress_png(archive: Archive, models: ModelSet, progress: Progress | None = None) -> bytes:

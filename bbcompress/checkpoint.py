@@ -29,6 +29,10 @@ State = dict[str, np.ndarray]
 # Fingerprints hash dtype names as torch spelled them when the first archives were made.
 DTYPE_NAMES = {np.dtype(np.float32): "torch.float32", np.dtype(np.float64): "torch.float64",
                np.dtype(np.float16): "torch.float16", np.dtype(np.int64): "torch.int64"}
+# What a loaded checkpoint's weights may be: every model ever saved is float32 (checked on
+# the shipped ones); float64 is what a double-precision training run saves. Other dtypes
+# (and non-finite values) would reach the exact networks as garbage or crash them.
+WEIGHT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def tensors_sha256(tensors: State) -> str:
@@ -159,9 +163,22 @@ def from_bytes(card: dict, blob: bytes, source: str = "embedded model") -> Check
     try:
         tensors = load_safetensors(blob)
         config = ModelConfig(**card["config"])
+        check_values(tensors)
         return split_tensors(config, tensors, card)
-    except (SafetensorError, TypeError, ValueError, KeyError, AttributeError) as e:
+    except (SafetensorError, TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
         raise CheckpointError(f"{source}: malformed checkpoint ({e})") from None
+    except CheckpointError as e:
+        raise CheckpointError(f"{source}: {e}") from None
+
+
+def check_values(tensors: State) -> None:
+    """Refuse weights the exact networks cannot take: dtypes other than float32 and
+    float64, or values that are not finite (a card may say anything of them)."""
+    for name, tensor in sorted(tensors.items()):
+        if tensor.dtype not in WEIGHT_DTYPES:
+            raise CheckpointError(f"weights {name!r} are {tensor.dtype}, not float32 or float64")
+        if not np.all(np.isfinite(tensor)):
+            raise CheckpointError(f"weights {name!r} hold values that are not finite")
 
 
 def check_shapes(state: State, expected: dict[str, tuple], what: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .checkpoint import Checkpoint
-from .codec.bits_back import Coding, CodingSettings, Progress, pop_batches, push_batches
+from .codec.bits_back import Coding, CodingSettings, Progress, batch_limit, pop_batches, push_batches
 from .codec.core import seed_bits
 from .errors import BBCError, IntegrityError, ModelMismatch
 from .io.archive import CoderSettings, ImageEntry, ModelRef, Section
@@ -19,6 +19,24 @@ from .io.classic import decode as classic_decode
 from .io.images import Image, from_tiles, tile_count, to_tiles
 
 Classic = tuple[Image, str, bytes]  # image, classic codec, its bytes
+
+# Decoding work, in tile passes (one tile through a model's networks once: each particle
+# and refinement step is a pass), is bounded by what the payload can hold, so that a
+# 300-byte header cannot ask for 171,396 tiles at 8 particles and 50 steps (26-150 CPU
+# hours). Honest archives stay far inside the bound: the cheapest tiles measured (blank
+# ones, shipped models, levels 1-9) cost 24-35 bits each, so a tile of 408 passes (level
+# 9) brings 0.75+ words, 1,500+ passes' worth; every archive of at most one pass a tile
+# (any local model, level 1) fits in FREE_WORK whatever its size: the most a tiny
+# archive can ask is what the largest archive of the default models takes (an hour for
+# greyscale, minutes for binary). Compress refuses what decoders would.
+FREE_WORK = 1 << 18  # passes any archive may ask: 171,396 tiles and their batches fit
+WORK_PER_WORD = 2048  # passes each payload word (32 bits) may add
+# A batch costs more than its tiles: numpy calls for the whole batch (an mlp's batch of
+# one at level 1: 4 ms, ~30 tiles' passes) and, decoded pixel by pixel through a causal
+# head, 784 raster steps whatever its size (0.14 s binary, 1.1-1.2 s greyscale and conv:
+# 45-100 of the same model's tiles).
+BATCH_WORK = 32
+RASTER_BATCH_WORK = 64
 
 
 def coding_of(checkpoint: Checkpoint, settings: CodingSettings) -> Coding:
@@ -56,6 +74,13 @@ def model_section(images: list[Image], model_name: str, checkpoint: Checkpoint, 
                    content_sha256(kind, images))
 
 
+def check_batch(model_name: str, coding: Coding, max_batch: int | None) -> None:
+    """Refuse, before coding, batches larger than a decoder takes (``batch_limit``)."""
+    if max_batch and max_batch > batch_limit(coding):
+        raise BBCError(f"--batch {max_batch}: model {model_name} at this level decodes at most "
+                       f"{batch_limit(coding):,} images a batch")
+
+
 def classic_section(chosen: list[Classic]) -> Section:
     images = [image for image, _, _ in chosen]
     payload = b"".join(data for *_, data in chosen)
@@ -82,6 +107,28 @@ def classic_images(section: Section) -> list[Image]:
             raise IntegrityError(f"a classic-coded image does not decode ({e})") from None
         images.append(Image(entry.name, entry.mode, pixels, section.kind))
     return verified(section, images)
+
+
+def decoding_work(section: Section, checkpoint: Checkpoint | None) -> int:
+    """Tile passes decoding ``section`` takes (see FREE_WORK); a classic section none."""
+    if section.is_classic:
+        return 0
+    coder = section.coder
+    passes = coder.particles * (1 + coder.refine_steps)
+    per_batch = passes + (RASTER_BATCH_WORK if checkpoint.config.has_head else BATCH_WORK)
+    return sum(coder.schedule) * passes + len(coder.schedule) * per_batch
+
+
+def work_over_bound(sections: list[Section], checkpoints: list[Checkpoint | None]) -> str | None:
+    """Why decoding ``sections`` (by ``checkpoints``, None for classic ones) asks more
+    work than their payload justifies; None when it does not."""
+    work = sum(decoding_work(s, c) for s, c in zip(sections, checkpoints))
+    words = sum(len(s.words) for s in sections)
+    limit = FREE_WORK + WORK_PER_WORD * words
+    if work <= limit:
+        return None
+    return (f"decoding takes {work:,} tile passes (tiles x particles x refinement steps, and "
+            f"batches), more than {4 * words:,} bytes of coded data may ask ({limit:,})")
 
 
 def check_model(section: Section, checkpoint: Checkpoint) -> None:

@@ -8,10 +8,13 @@ the archive's bytes, do not depend on which worker ran what or when.
 """
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import queue
 import signal
+import threading
+import time
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from typing import Callable, TypeVar
 
@@ -32,15 +35,33 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+# One BLAS thread where coding runs: the processes are the parallelism, and BLAS threads
+# spinning beside them made two chains slower than one (measured: 151 vs 297 images/s);
+# in one process on a busy machine, 300 binary images took 36-42 s against 4.3 s.
+BLAS_THREADS_ENV = "BBCOMPRESS_BLAS_THREADS"
+
+
+def blas_threads() -> int:
+    """BLAS (and OpenMP) threads per coding process: 1, or BBCOMPRESS_BLAS_THREADS."""
+    value = os.environ.get(BLAS_THREADS_ENV, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else 1
+
+
+def coding_threads() -> threadpool_limits:
+    """A context in which numpy's thread pools run ``blas_threads()`` threads."""
+    return threadpool_limits(blas_threads())
+
+
 def run_jobs(jobs: list[Job], workers: int, progress: Progress | None = None) -> list[T]:
     """Each job's result, in order; ``workers`` processes at most (1: in this process)."""
     workers = min(workers, len(jobs))
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return [job(progress) for job in jobs]
+        with coding_threads():
+            return [job(progress) for job in jobs]
     global _jobs, _reports
     context = multiprocessing.get_context("fork")
     _jobs, _reports = jobs, context.SimpleQueue() if progress else None
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=die_on_sigterm)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker, initargs=(os.getpid(),))
     try:
         futures = [pool.submit(run_one, index) for index in range(len(jobs))]
         while not all(f.done() for f in futures):
@@ -59,19 +80,48 @@ def run_jobs(jobs: list[Job], workers: int, progress: Progress | None = None) ->
         _jobs, _reports = [], None
 
 
+def start_worker(parent: int) -> None:
+    """In a worker: signals stop it as ``run_jobs`` expects, and it dies with its parent."""
+    die_on_sigterm()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
+    die_with_parent(parent)
+
+
 def die_on_sigterm() -> None:
-    """In a worker: SIGTERM (run_jobs stopping it) ends the process at once. A forked worker
+    """SIGTERM (run_jobs stopping the worker) ends the process at once. A forked worker
     inherits the CLI's handler, which makes SIGTERM a KeyboardInterrupt; concurrent.futures'
     worker loop catches that and carries on, and if it lands inside the result queue's lock,
     the worker then waits on the lock it leaked, and the pool's shutdown on it, for ever."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int) -> None:
+    """End this worker when ``parent`` dies, even by SIGKILL: else it finishes its job and
+    waits on the pool's queue for ever, an orphan holding a core. Linux: the kernel sends
+    SIGKILL (prctl); elsewhere a thread watches the parent's pid."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        watched_by_kernel = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):  # not Linux
+        watched_by_kernel = False
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    if not watched_by_kernel:
+        threading.Thread(target=watch_parent, args=(parent,), daemon=True).start()
+
+
+def watch_parent(parent: int, every: float = 0.5) -> None:
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
+
+
 def run_one(index: int):
     report = _reports.put if _reports is not None else None
-    # One BLAS thread per worker: the workers are the parallelism, and BLAS threads
-    # spinning beside them made two chains slower than one (measured: 151 vs 297 images/s).
-    with threadpool_limits(1):
+    with coding_threads():
         return _jobs[index](report)
 
 

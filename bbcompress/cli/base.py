@@ -38,6 +38,10 @@ def friendly_errors(command):
         except OSError as e:  # a full disk, a closed stdout: the system's words, one line
             click.echo(f"bbcompress: error: {e.strerror or e}", err=True)
             sys.exit(1)
+        except MemoryError:  # the machine's limit, not a bug: archives are bounded, not by it
+            click.echo("bbcompress: error: out of memory (try fewer --threads, or fewer images "
+                       "per archive)", err=True)
+            sys.exit(1)
         except BaseException as e:
             if type(e).__name__ != "PanicException":  # constriction's, a BaseException
                 raise

@@ -37,7 +37,7 @@ def coding_options(function):
                      type=click.IntRange(1, 10),
                      help="buckets: 2^N buckets per dim; grid: 2^N steps per unit of z."),
         click.option("--batch", "max_batch", cls=ResearchOption, default=None, type=click.IntRange(min=1),
-                     help="Most images coded per batch  [default: the model's: " + ", ".join(
+                     help="Most images coded per batch (decoders take up to 1.5x the model's own)  [default: the model's: " + ", ".join(
                          f"{f.coding.max_batch} for {name}" for name, f in api.FAMILIES.items()) + "]"),
         click.option("--fallback/--no-fallback", default=DEFAULTS.fallback, show_default=True,
                      help="Store an image with a classic codec (raw, PNG, lossless WebP) when "
@@ -59,7 +59,8 @@ def threads_option(function):
     return click.option("-T", "--threads", default=0, show_default=True, type=click.IntRange(min=0),
                         help="Processes coding chains side by side (0: one per core). Compressing, "
                              "the archive holds up to this many chains, so its bytes depend on it; "
-                             "any number decodes any archive.")(function)
+                             "any number decodes any archive. Each runs one BLAS thread "
+                             "(BBCOMPRESS_BLAS_THREADS=N in the environment for N).")(function)
 
 
 def progress_option(function):

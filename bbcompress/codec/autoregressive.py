@@ -19,8 +19,11 @@ from typing import Callable
 
 import numpy as np
 
-from .core import MAX_SYMBOL_BITS, Codec
+from .core import MAX_SYMBOL_BITS, Codec, batch_done
 from .pixels import BERNOULLI, bernoulli, sigmoid
+
+
+PROGRESS_EVERY = 28  # pixels popped between progress reports: a tile's row
 
 
 @dataclass(frozen=True)
@@ -81,12 +84,15 @@ def autoregressive(laws: Callable, steps: Callable, law: PixelLaw, mask: np.ndar
     def pop(coder):
         x = np.zeros(mask.shape, dtype=np.uint8)
         stepper = steps(len(mask))
-        for position in range(mask.shape[1]):
+        pixels = mask.shape[1]
+        for position in range(pixels):
             raw = stepper.law(position)
             rows = mask[:, position]
             if rows.any():
                 x[rows, position] = law.pop(coder, raw[rows])
             stepper.put(position, x[:, position])
+            if position % PROGRESS_EVERY == PROGRESS_EVERY - 1:
+                batch_done((position + 1) / pixels)
         return x
     return Codec(push, pop)
 

@@ -17,11 +17,20 @@ from typing import Callable, Protocol
 import numpy as np
 
 from ..errors import CodingError, IntegrityError
-from .core import ANS, MAX_SYMBOL_BITS, Codec, seeded_coder
+from .core import ANS, MAX_SYMBOL_BITS, Codec, batch_progress, seeded_coder
 
 # Most images per batch: 100 keeps a batch's pixel arrays in cache; larger batches were
 # no faster for binary and ~12% slower for greyscale (benchmarks/results/speed*.md).
 DEFAULT_MAX_BATCH = 100
+# A batch's memory grows with its images (a local model's decoder holds ~0.9 MB an
+# image: 686 MiB peak for the largest archive at its own batch of 500, 2 GiB at 2,000)
+# and with its particles (an mlp holds every particle's pixel laws at once): decoders
+# take batches up to 1.5 times the model's own (the largest archive in batches of 750:
+# 893 MiB), at up to TOP_PARTICLES (the most any level takes), fewer beyond; so a header
+# cannot claim 171,396 tiles in one batch (of 256 particles: 78 GiB). Compress refuses
+# --batch beyond it.
+BATCH_MARGIN = 3, 2  # 3/2, in integers
+TOP_PARTICLES = 16
 
 
 def bits_back(prior: Codec, likelihood: Callable[[np.ndarray], Codec],
@@ -74,6 +83,12 @@ class Coding(Protocol):
         """About -log2 p(x) per image (bits), cheaply."""
 
 
+def batch_limit(coding: Coding) -> int:
+    """The most images in one batch that a decoder of ``coding`` takes."""
+    times, per = BATCH_MARGIN
+    return max(1, coding.max_batch * times * TOP_PARTICLES // (per * max(TOP_PARTICLES, coding.particles)))
+
+
 def next_batch_size(coder, remaining: int, max_batch: int, pops_per_image: int) -> int:
     """As many images as the stack can surely pay latent pops for (>= 1)."""
     if pops_per_image == 0:  # a codec that pops nothing first (no latent) can take any batch
@@ -92,28 +107,33 @@ def push_batches(coding: Coding, x: np.ndarray, mask: np.ndarray, max_batch: int
     while start < len(x):
         warm = warmup == len(schedule) and coder.num_valid_bits() < full * MAX_SYMBOL_BITS
         size = next_batch_size(coder, len(x) - start, max_batch, coding.pops_per_image(warm))
-        coding.codec(mask[start:start + size], warm).push(coder, x[start:start + size])
+        with batch_progress(report, size):
+            coding.codec(mask[start:start + size], warm).push(coder, x[start:start + size])
         schedule.append(size)
         warmup += warm
         start += size
-        if report:
-            report(size)
     return coder.get_compressed(), schedule, warmup
 
 
 def pop_batches(coding: Coding, words: np.ndarray, mask: np.ndarray, schedule: list[int],
-                warmup: int = 0, report: Progress | None = None) -> np.ndarray:
-    """Pop the images back (last batch first); verifies the seed comes back."""
+                warmup: int = 0, report: Progress | None = None, largest: int | None = None) -> np.ndarray:
+    """Pop the images back (last batch first); verifies the seed comes back. ``largest``:
+    the largest batch taken, by default ``batch_limit`` (what an archive may hold; a
+    benchmark of larger batches passes its own)."""
     if sum(schedule) != len(mask) or min(schedule, default=1) < 1 or not 0 <= warmup <= len(schedule):
         raise CodingError("batch schedule does not match the number of tiles")
+    largest = largest or batch_limit(coding)
+    if max(schedule, default=0) > largest:
+        raise IntegrityError(f"a batch of {max(schedule):,} images at {coding.particles} particle(s): more "
+                             f"than this model decodes at once ({largest:,}); the archive is "
+                             f"corrupted or crafted")
     coder = ANS(np.ascontiguousarray(words, dtype=np.uint32))
     x = np.zeros(mask.shape, dtype=np.uint8)
     ends = np.cumsum(schedule)
     for index in reversed(range(len(schedule))):
         end, size = ends[index], schedule[index]
-        x[end - size:end] = coding.codec(mask[end - size:end], index < warmup).pop(coder)
-        if report:
-            report(int(size))
+        with batch_progress(report, int(size)):
+            x[end - size:end] = coding.codec(mask[end - size:end], index < warmup).pop(coder)
     seed = seeded_coder(coding.pops_per_image(warm=True)).get_compressed()
     if not np.array_equal(coder.get_compressed(), seed):
         raise IntegrityError("the ANS stack did not return to its initial state: "

@@ -17,6 +17,8 @@ parameters as values, and the caller guarantees they are exact.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -79,6 +81,43 @@ def masked(codec: Codec, mask: np.ndarray) -> Codec:
         x[mask] = codec.pop(coder)
         return x
     return Codec(push, pop)
+
+
+# How far through its batch a long codec call is: ``batch_progress`` (around one batch's
+# push or pop) turns the fractions a codec reports (``batch_done``) into tiles, so that
+# progress moves within a batch, not only at its end (a local model's batch of 500 tiles
+# takes seconds). A context variable, not an argument: codecs keep their (push, pop) form.
+_batch_done: ContextVar[Callable[[float], None] | None] = ContextVar("batch_done", default=None)
+
+
+def batch_done(fraction: float) -> None:
+    """Called by a long codec call: ``fraction`` (0..1) of its batch is coded."""
+    report = _batch_done.get()
+    if report is not None:
+        report(fraction)
+
+
+@contextmanager
+def batch_progress(report: Callable[[int], None] | None, size: int):
+    """Within it, ``batch_done`` fractions reach ``report`` as tiles of this batch of
+    ``size``; the rest of them when it ends."""
+    if report is None:
+        yield
+        return
+    done = 0
+
+    def advance(fraction: float) -> None:
+        nonlocal done
+        target = min(size, int(fraction * size))
+        if target > done:
+            report(target - done)
+            done = target
+    token = _batch_done.set(advance)
+    try:
+        yield
+    finally:
+        _batch_done.reset(token)
+    advance(1.0)
 
 
 def seed_words(pops_per_image: int) -> np.ndarray:

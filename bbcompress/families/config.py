@@ -46,6 +46,9 @@ class ModelConfig:
         if not 0.0 <= self.pixel_floor < 1.0 or (self.pixel_floor and self.likelihood != "logistic256"):
             raise ValueError("pixel_floor must lie in [0, 1) and needs the logistic256 likelihood")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        sizes = (self.pixels, self.latent, self.mixture, self.features, self.width, *self.hidden)
+        if not all(isinstance(n, int) for n in sizes) or min(sizes) < 0 or min(self.hidden, default=1) < 1:
+            raise ValueError("sizes must be whole numbers, hidden layers at least 1 wide")
         self.spec.validate(self)
 
     @property

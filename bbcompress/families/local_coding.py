@@ -17,7 +17,7 @@ import numpy as np
 
 from ..codec.autoregressive import autoregressive, binary_pixels, log_prob
 from ..codec.causal import ExactCausalNet
-from ..codec.core import Codec
+from ..codec.core import Codec, batch_done
 from ..codec.exact import ACTIVATION_BITS
 from ..codec.mixture import mixture_pixels
 from ..errors import CodingError
@@ -113,8 +113,9 @@ class LocalCoding:
         return 0  # nothing is popped before it is pushed: the seed needs no more than its one word
 
     def laws(self, x: np.ndarray) -> np.ndarray:
-        """Raw laws (B, 784, 3K) of every pixel, from whole tiles."""
-        return in_chunks(self.net, x)
+        """Raw laws (B, 784, 3K) of every pixel, from whole tiles (a batch's push: its
+        progress moves by chunk)."""
+        return in_chunks(self.net, x, reporting=True)
 
     def codec(self, mask: np.ndarray, warm: bool = False) -> Codec:
         return autoregressive(self.laws, self.net.stepper, self.law, mask)
@@ -136,10 +137,14 @@ class LocalCoding:
         return -per_image / np.log(2)
 
 
-def in_chunks(network, x: np.ndarray, biases: list[np.ndarray] | None = None) -> np.ndarray:
+def in_chunks(network, x: np.ndarray, biases: list[np.ndarray] | None = None,
+              reporting: bool = False) -> np.ndarray:
     """``network`` over ENCODE_CHUNK images at a time (with their per-image ``biases``,
-    if any), the outputs joined."""
-    chunks = (slice(i, i + ENCODE_CHUNK) for i in range(0, len(x), ENCODE_CHUNK))
-    if biases is None:
-        return np.concatenate([network(x[chunk]) for chunk in chunks])
-    return np.concatenate([network(x[chunk], [b[chunk] for b in biases]) for chunk in chunks])
+    if any), the outputs joined; ``reporting``: each chunk done is progress of the batch."""
+    outputs = []
+    for start in range(0, len(x), ENCODE_CHUNK):
+        chunk = slice(start, start + ENCODE_CHUNK)
+        outputs.append(network(x[chunk]) if biases is None else network(x[chunk], [b[chunk] for b in biases]))
+        if reporting:
+            batch_done(min(1.0, (start + ENCODE_CHUNK) / len(x)))
+    return np.concatenate(outputs)

@@ -23,6 +23,7 @@ from ..codec.pixels import (bernoulli_logits, bernoulli_logits_log_prob, bernoul
                             squashed_mean)
 from ..codec.refinement import Refinement
 from ..errors import CodingError
+from ..io.images import TILE_SIDE
 from ..kinds import Kind
 from .config import MAX_LOG_SCALE, MIN_LOG_SCALE, ModelConfig
 
@@ -43,6 +44,8 @@ DEFAULTS = {"hidden": (500, 500), "latent": 10}
 def validate(config: ModelConfig) -> None:
     if config.mixture != 1 or config.features != 0 or config.width != 0:
         raise ValueError("mixture, features and width belong to the local and conv families")
+    if config.pixels != TILE_SIDE**2 or config.latent < 1:
+        raise ValueError("the mlp family codes 28x28 tiles through a latent of at least one dim")
 
 
 def config_from_options(likelihood: str, pixels: int, hidden=None, latent=None, pixel_floor=0.0,

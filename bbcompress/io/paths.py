@@ -3,6 +3,7 @@ output paths for decompression."""
 from __future__ import annotations
 
 import io
+import stat
 import sys
 from typing import NamedTuple
 from pathlib import Path
@@ -11,7 +12,7 @@ from PIL import Image as PILImage
 
 from ..errors import BBCError, ImageError
 from .archive import read_up_to
-from .atomic import write_file
+from .atomic import OutputRoot
 from .images import MAX_PIXELS, Image, decode_image, image_writer, read_image
 from .names import name_parts, restored_name
 
@@ -102,21 +103,24 @@ def output_path(folder: Path, name: str) -> Path:
         raise BBCError(f"refusing to write: {e}") from None
 
 
-def refuse_unsafe_target(folder: Path, target: Path) -> None:
-    """Refuse a target under ``folder`` that lies under or is a symlink, under a file, or
-    is a folder: what ``restore_image`` would refuse midway, found before any write."""
-    path = folder
-    for part in target.relative_to(folder).parts:
-        path = path / part
-        if path.is_symlink():
+def refuse_unsafe_target(root: OutputRoot, target: Path) -> None:
+    """Refuse a target under ``root`` that lies under or is a symlink, under a file, or
+    is a folder: what ``restore_image`` would refuse midway, found before any write.
+    Looked up through the root's descriptor (``OutputRoot``), as the writes are."""
+    parts = target.relative_to(root.path).parts
+    for depth in range(1, len(parts) + 1):
+        found, path = root.lstat(parts[:depth]), root.path.joinpath(*parts[:depth])
+        if found is None:
+            return
+        if stat.S_ISLNK(found.st_mode):
             raise BBCError(f"{path} is a symbolic link: refusing to write through or replace it")
-        if path != target and path.exists() and not path.is_dir():
+        if depth < len(parts) and not stat.S_ISDIR(found.st_mode):
             raise BBCError(f"{path} is a file, not a folder: cannot restore {target} under it")
-    if target.is_dir():
+    if stat.S_ISDIR(found.st_mode):
         raise BBCError(f"{target} is a folder: cannot restore an image there")
 
 
-def restore_image(folder: Path, image: Image, force: bool = False) -> Path:
-    """Write ``image`` under ``folder`` by its restored name (never through a symlink)."""
-    target = output_path(folder, image.name)
-    return write_file(folder, target.relative_to(folder).parts, image_writer(image), force)
+def restore_image(root: OutputRoot, image: Image, force: bool = False) -> Path:
+    """Write ``image`` under ``root`` by its restored name (never through a symlink)."""
+    target = output_path(root.path, image.name)
+    return root.write(target.relative_to(root.path).parts, image_writer(image), force)
