@@ -18,7 +18,7 @@ from typing import Callable, Mapping
 
 from ..errors import BBCError
 from . import conv_coding, local_coding, mlp_coding, wide_coding
-from .config import DEFAULT_FAMILY
+from .config import DEFAULT_FAMILY  # noqa: F401  (re-exported: the family of cards that name none)
 
 LEVELS = range(1, 10)  # 1 fastest .. 9 smallest
 DEFAULT_LEVEL = 4
