@@ -7,8 +7,10 @@ folder (and conftest's) first on sys.path before importing it.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -194,3 +196,53 @@ def run_in_child(commands: list[list[str]], folder: Path, timeout: float = 120,
     log_text = (folder / "child.log").read_text(errors="replace")
     assert child.returncode == 0, f"the child decoder died ({child.returncode}):\n{log_text[-3000:]}"
     return json.loads(report.read_text()), usage.ru_maxrss * 1024
+
+
+# --- crafted archives (test_safety, test_hostile) --------------------------------
+
+def run_compress(files, archive: Path, tiny_models, *extra):
+    return run("compress", *files, "-o", archive, *model_args(tiny_models), "-q", *extra)
+
+
+def run_decompress(archive, out: Path, tiny_models, *extra):
+    return run("decompress", archive, "-o", out, *model_args(tiny_models), "-q", *extra)
+
+
+@dataclass
+class Base:
+    """A valid archive of two binary and two greyscale images, and its parts."""
+    data: bytes
+    header: dict
+    payload: bytes
+    originals: dict[str, Path]
+
+    @property
+    def version(self) -> int:
+        return self.data[8]
+
+    def section(self, header: dict, kind: str) -> dict:
+        return next(s for s in header["sections"] if s["kind"] == kind)
+
+
+def crafted(tmp_path: Path, base: Base, edit=None, payload: bytes | None = None,
+            name: str = "crafted.bbc") -> Path:
+    """``base`` with its header changed by ``edit(header)`` (in place, or a returned
+    replacement), re-packed with a valid CRC."""
+    header = copy.deepcopy(base.header)
+    if edit is not None:
+        replacement = edit(header)
+        header = header if replacement is None else replacement
+    path = tmp_path / name
+    path.write_bytes(repack(header, base.payload if payload is None else payload, base.version))
+    return path
+
+
+def refused_at_decode(tmp_path: Path, tiny_models, archive: Path, *extra) -> str:
+    """Decompressing ``archive`` fails cleanly and writes nothing; returns the message."""
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    with address_space_cap():  # a decoder trusting the header fails fast, not the machine
+        result = run_decompress(archive, out, tiny_models, *extra)
+    assert_clean_failure(result)
+    assert written(out) == [], "a refused archive wrote files"
+    return result.stderr

@@ -29,9 +29,8 @@ from bbcompress.checkpoint import tensors_sha256
 from bbcompress.io.checksums import content_sha256
 from bbcompress.io.images import read_image
 from bbcompress.kinds import Kind
-from conftest import repack, run_in_child, unpack_archive
-from test_cli import assert_clean_failure, run
-from test_safety import base, crafted, grey_pixels, refused_at_decode, written  # noqa: F401 (fixture)
+from helpers import (assert_clean_failure, crafted, grey_pixels, refused_at_decode, repack, run, run_in_child,
+                     unpack_archive, written)
 
 def renamed(tmp_path: Path, base, names: dict[str, str]) -> Path:  # noqa: F811
     """``base`` with images renamed (old name -> new) and each section's content checksum

@@ -9,14 +9,12 @@ the decoder's own checks stand between them and the disk.
 """
 from __future__ import annotations
 
-import copy
 import json
 import os
 import struct
 import subprocess
 import sys
 import zlib
-from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
@@ -26,80 +24,15 @@ from click.testing import CliRunner
 from PIL import Image
 
 from bbcompress.cli import main
-from helpers import (MODEL_ONLY, address_space_cap, assert_clean_failure, binary_pixels, grey_pixels,
-                     model_args, repack, run, run_in_child, unpack_archive, written)
+from helpers import (Base, address_space_cap, assert_clean_failure, binary_pixels, crafted,
+                     grey_pixels, model_args, refused_at_decode, repack, run, run_compress, run_decompress,
+                     run_in_child, unpack_archive, written)
 
 GIB = 1 << 30
 MAX_PIXELS = 2 ** 27
 
 
 # --- fixtures and helpers ---------------------------------------------------------------
-
-def compress(files, archive: Path, tiny_models, *extra):
-    return run("compress", *files, "-o", archive, *model_args(tiny_models), "-q", *extra)
-
-
-def decompress(archive, out: Path, tiny_models, *extra):
-    return run("decompress", archive, "-o", out, *model_args(tiny_models), "-q", *extra)
-
-
-@dataclass
-class Base:
-    """A valid archive of two binary and two greyscale images, and its parts."""
-    data: bytes
-    header: dict
-    payload: bytes
-    originals: dict[str, Path]
-
-    @property
-    def version(self) -> int:
-        return self.data[8]
-
-    def section(self, header: dict, kind: str) -> dict:
-        return next(s for s in header["sections"] if s["kind"] == kind)
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory, tiny_models) -> Base:
-    folder = tmp_path_factory.mktemp("base")
-    Image.fromarray(binary_pixels(28, 28, 0)).save(folder / "b0.pbm")  # mode 1
-    Image.fromarray((binary_pixels(20, 35, 1) * 255).astype(np.uint8)).save(folder / "b1.png")  # L 0/255
-    Image.fromarray(grey_pixels(28, 28, 2)).save(folder / "g0.png")
-    Image.fromarray(grey_pixels(10, 40, 3)).save(folder / "g1.png")
-    files = [folder / n for n in ("b0.pbm", "b1.png", "g0.png", "g1.png")]
-    archive = folder / "base.bbc"
-    result = compress(files, archive, tiny_models, *MODEL_ONLY)
-    assert result.exit_code == 0, result.output
-    data = archive.read_bytes()
-    header, payload = unpack_archive(data)
-    assert [s["kind"] for s in header["sections"]] == ["binary", "greyscale"]
-    assert all("coder" in s for s in header["sections"]), "not model-coded sections"
-    return Base(data, header, payload, {f.name: f for f in files})
-
-
-def crafted(tmp_path: Path, base: Base, edit=None, payload: bytes | None = None,
-            name: str = "crafted.bbc") -> Path:
-    """``base`` with its header changed by ``edit(header)`` (in place, or a returned
-    replacement), re-packed with a valid CRC."""
-    header = copy.deepcopy(base.header)
-    if edit is not None:
-        replacement = edit(header)
-        header = header if replacement is None else replacement
-    path = tmp_path / name
-    path.write_bytes(repack(header, base.payload if payload is None else payload, base.version))
-    return path
-
-
-def refused_at_decode(tmp_path: Path, tiny_models, archive: Path, *extra) -> str:
-    """Decompressing ``archive`` fails cleanly and writes nothing; returns the message."""
-    out = tmp_path / "out"
-    out.mkdir(exist_ok=True)
-    with address_space_cap():  # a decoder trusting the header fails fast, not the machine
-        result = decompress(archive, out, tiny_models, *extra)
-    assert_clean_failure(result)
-    assert written(out) == [], "a refused archive wrote files"
-    return result.stderr
-
 
 def assert_restores_base(out: Path, base: Base) -> None:
     assert written(out) == sorted(base.originals)
@@ -112,7 +45,7 @@ def assert_restores_base(out: Path, base: Base) -> None:
 def test_a_repacked_archive_still_decodes(tmp_path, base, tiny_models):
     """The crafting helpers change nothing by themselves: what the tests below craft is
     refused for what they change, not for how it was re-packed."""
-    result = decompress(crafted(tmp_path, base), tmp_path / "out", tiny_models)
+    result = run_decompress(crafted(tmp_path, base), tmp_path / "out", tiny_models)
     assert result.exit_code == 0, result.output
     assert_restores_base(tmp_path / "out", base)
 
@@ -126,7 +59,7 @@ def linkdir_archive(tmp_path_factory, tiny_models) -> Path:
     (folder / "linkdir").mkdir()
     Image.fromarray(grey_pixels(28, 28, 5)).save(folder / "linkdir" / "x.png")
     archive = folder / "linkdir.bbc"
-    assert compress([folder / "linkdir"], archive, tiny_models).exit_code == 0
+    assert run_compress([folder / "linkdir"], archive, tiny_models).exit_code == 0
     header, _ = unpack_archive(archive.read_bytes())
     assert [i[0] for s in header["sections"] for i in s["images"]] == ["linkdir/x.png"]
     return archive
@@ -138,7 +71,7 @@ def test_a_symlinked_folder_in_the_output_is_not_followed(tmp_path, linkdir_arch
     elsewhere.mkdir()
     out.mkdir()
     (out / "linkdir").symlink_to(elsewhere, target_is_directory=True)
-    result = decompress(linkdir_archive, out, tiny_models, *(["-f"] if force else []))
+    result = run_decompress(linkdir_archive, out, tiny_models, *(["-f"] if force else []))
     assert_clean_failure(result)
     assert written(elsewhere) == [], "decompress wrote through a symlink"
     assert written(out) == ["linkdir"] and os.readlink(out / "linkdir") == str(elsewhere)
@@ -150,7 +83,7 @@ def test_a_dangling_symlink_at_a_target_name_is_left_alone(tmp_path, base, tiny_
     elsewhere.mkdir()
     out.mkdir()
     (out / "g0.png").symlink_to(elsewhere / "created.png")
-    result = decompress(crafted(tmp_path, base), out, tiny_models, *(["-f"] if force else []))
+    result = run_decompress(crafted(tmp_path, base), out, tiny_models, *(["-f"] if force else []))
     assert_clean_failure(result)
     assert written(elsewhere) == []
     assert written(out) == ["g0.png"] and os.readlink(out / "g0.png") == str(elsewhere / "created.png")
@@ -161,7 +94,7 @@ def test_a_symlink_to_a_file_is_not_written_through_even_with_force(tmp_path, ba
     victim.write_bytes(b"not yours")
     out.mkdir()
     (out / "g0.png").symlink_to(victim)
-    assert_clean_failure(decompress(crafted(tmp_path, base), out, tiny_models, "-f"))
+    assert_clean_failure(run_decompress(crafted(tmp_path, base), out, tiny_models, "-f"))
     assert victim.read_bytes() == b"not yours"
     assert (out / "g0.png").is_symlink() and written(out) == ["g0.png"]
 
@@ -171,7 +104,7 @@ def test_a_stored_folder_that_is_a_file_in_the_output_is_refused(tmp_path, linkd
     out = tmp_path / "out"
     out.mkdir()
     (out / "linkdir").write_bytes(b"a file, not a folder")
-    assert_clean_failure(decompress(linkdir_archive, out, tiny_models, *(["-f"] if force else [])))
+    assert_clean_failure(run_decompress(linkdir_archive, out, tiny_models, *(["-f"] if force else [])))
     assert (out / "linkdir").read_bytes() == b"a file, not a folder" and written(out) == ["linkdir"]
 
 
@@ -211,8 +144,8 @@ def test_the_longest_allowed_component_is_restored(tmp_path, tiny_models):
     (tmp_path / "src").mkdir()
     Image.fromarray(grey_pixels(28, 28, 6)).save(tmp_path / "src" / longest)
     archive = tmp_path / "long.bbc"
-    assert compress([tmp_path / "src" / longest], archive, tiny_models).exit_code == 0
-    result = decompress(archive, tmp_path / "out", tiny_models)
+    assert run_compress([tmp_path / "src" / longest], archive, tiny_models).exit_code == 0
+    result = run_decompress(archive, tmp_path / "out", tiny_models)
     assert result.exit_code == 0, result.output
     restored = np.asarray(Image.open(tmp_path / "out" / longest))
     assert np.array_equal(restored, grey_pixels(28, 28, 6))
@@ -239,7 +172,7 @@ def test_compress_refuses_inputs_stored_under_names_equal_but_for_case(tmp_path,
     Image.fromarray(grey_pixels(28, 28, 7)).save(tmp_path / "one" / first)
     Image.fromarray(grey_pixels(28, 28, 8)).save(tmp_path / "two" / second)
     archive = tmp_path / "a.bbc"
-    assert_clean_failure(compress([tmp_path / "one" / first, tmp_path / "two" / second], archive, tiny_models))
+    assert_clean_failure(run_compress([tmp_path / "one" / first, tmp_path / "two" / second], archive, tiny_models))
     assert not archive.exists()
 
 
@@ -267,7 +200,7 @@ def mixed(tmp_path_factory, tiny_models) -> tuple[Path, dict[str, Path]]:
     files = {name: folder / name for name in [*LOSSY_OR_UNKNOWN, *LOSSLESS]}
     assert Image.open(files["x.jpg"]).mode == "L" and Image.open(files["x.jpg"]).format == "JPEG"
     archive = folder / "mixed.bbc"
-    result = compress(files.values(), archive, tiny_models)
+    result = run_compress(files.values(), archive, tiny_models)
     assert result.exit_code == 0, result.output
     return archive, files
 
@@ -277,9 +210,9 @@ def test_greyscale_jpeg_is_restored_losslessly_as_png(tmp_path, tiny_models):
     ramp = np.add.outer(np.arange(28) * 9, np.arange(28) * 3) % 256
     Image.fromarray(ramp.astype(np.uint8)).save(original, quality=50)
     archive = tmp_path / "photo.bbc"
-    assert compress([original], archive, tiny_models).exit_code == 0
+    assert run_compress([original], archive, tiny_models).exit_code == 0
     out = tmp_path / "out"
-    assert decompress(archive, out, tiny_models).exit_code == 0
+    assert run_decompress(archive, out, tiny_models).exit_code == 0
     assert written(out) == ["photo.jpg.png"]
     restored = Image.open(out / "photo.jpg.png")
     assert restored.format == "PNG" and restored.mode == "L"
@@ -290,7 +223,7 @@ def test_greyscale_jpeg_is_restored_losslessly_as_png(tmp_path, tiny_models):
 def test_every_image_is_restored_in_a_lossless_format(tmp_path, mixed, tiny_models):
     archive, files = mixed
     out = tmp_path / "out"
-    result = decompress(archive, out, tiny_models)
+    result = run_decompress(archive, out, tiny_models)
     assert result.exit_code == 0, result.output
     expected = {**LOSSY_OR_UNKNOWN, **{n: n for n in LOSSLESS}}
     assert written(out) == sorted(expected.values())
@@ -442,7 +375,7 @@ def test_an_unknown_latent_scheme_is_refused(tmp_path, base, tiny_models, value)
 def test_compress_refuses_latent_bits_outside_the_coders_range(tmp_path, base, tiny_models, bits):
     archive = tmp_path / "a.bbc"
     with address_space_cap():
-        result = compress([base.originals["g0.png"]], archive, tiny_models, "--latent-bits", bits)
+        result = run_compress([base.originals["g0.png"]], archive, tiny_models, "--latent-bits", bits)
     assert_clean_failure(result)
     assert not archive.exists()
 
@@ -603,7 +536,7 @@ def test_png_transparency_is_refused_not_dropped(tmp_path, tiny_models):
     Image.fromarray(grey_pixels(28, 28, 30)).save(image, transparency=0)
     assert Image.open(image).info.get("transparency") == 0
     archive = tmp_path / "t.bbc"
-    result = compress([image], archive, tiny_models)
+    result = run_compress([image], archive, tiny_models)
     assert_clean_failure(result)
     assert "transparen" in result.stderr.lower()
     assert not archive.exists()
@@ -632,8 +565,8 @@ def test_a_read_only_output_folder_fails_cleanly(tmp_path, base, tiny_models):
     out.mkdir()
     out.chmod(0o500)
     try:
-        assert_clean_failure(decompress(crafted(tmp_path, base), out, tiny_models))
-        assert_clean_failure(compress([base.originals["g0.png"]], out / "a.bbc", tiny_models))
+        assert_clean_failure(run_decompress(crafted(tmp_path, base), out, tiny_models))
+        assert_clean_failure(run_compress([base.originals["g0.png"]], out / "a.bbc", tiny_models))
         assert written(out) == []
     finally:
         out.chmod(0o700)
@@ -643,8 +576,8 @@ def test_an_output_folder_under_a_file_fails_cleanly(tmp_path, base, tiny_models
     """The read-only case as root can check it: a folder that cannot be made."""
     blocker = tmp_path / "file"
     blocker.write_bytes(b"x")
-    assert_clean_failure(decompress(crafted(tmp_path, base), blocker / "out", tiny_models))
-    assert_clean_failure(compress([base.originals["g0.png"]], blocker / "a.bbc", tiny_models))
+    assert_clean_failure(run_decompress(crafted(tmp_path, base), blocker / "out", tiny_models))
+    assert_clean_failure(run_compress([base.originals["g0.png"]], blocker / "a.bbc", tiny_models))
     assert blocker.read_bytes() == b"x"
 
 
@@ -667,7 +600,7 @@ def test_a_decompression_bomb_fails_cleanly(tmp_path, tiny_models, monkeypatch, 
         monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", 100)  # 784 > 2 * 100: an error
     archive = tmp_path / "bomb.bbc"
     with address_space_cap():
-        assert_clean_failure(compress([image], archive, tiny_models))
+        assert_clean_failure(run_compress([image], archive, tiny_models))
     assert not archive.exists()
 
 
@@ -703,8 +636,8 @@ def test_dash_capital_v_prints_the_version():
 
 def test_no_progress_is_accepted_by_the_coding_commands(tmp_path, base, tiny_models):
     archive = tmp_path / "a.bbc"
-    assert compress([base.originals["g0.png"]], archive, tiny_models, "--no-progress").exit_code == 0
-    result = decompress(archive, tmp_path / "out", tiny_models, "--no-progress")
+    assert run_compress([base.originals["g0.png"]], archive, tiny_models, "--no-progress").exit_code == 0
+    result = run_decompress(archive, tmp_path / "out", tiny_models, "--no-progress")
     assert result.exit_code == 0, result.output
     result = run("test", archive, *model_args(tiny_models), "--no-progress")
     assert result.exit_code == 0, result.output
