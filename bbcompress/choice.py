@@ -12,7 +12,7 @@ import numpy as np
 
 from .codec.core import seed_bits
 from .io.classic import best_encoding
-from .io.images import Image, to_tiles
+from .io.images import Image, tile_count, to_tiles
 from .checkpoint import Checkpoint
 from .codec.bits_back import Coding
 from .sections import Classic
@@ -37,15 +37,38 @@ class Plan:
     classic: list[Classic] = field(default_factory=list)
 
 
-def estimated_bits(images: list[Image], coding: Coding, chunk: int = 256, threads: int = 1) -> np.ndarray:
+# A large image is first estimated on SAMPLE_TILES of its tiles, spread evenly, scaled to
+# all its pixels; only where that lands within CLOSE_CALL of its classic encoding are all
+# its tiles estimated. Estimating every tile under every model made a 2560x1600 photo
+# take 7x the time of the classic encoders it then went to (issue 23). The sample was
+# within 2.3% of the full estimate on that photo and on a mosaic of 900 digits, under
+# both greyscale models.
+SAMPLE_TILES = 128
+CLOSE_CALL = 1.10
+
+
+def sampled_tiles(image: Image, sample: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    """(tiles, masks, scale): the image's tiles, or an even sample of them and the ratio
+    of its pixels to the sample's."""
+    tiles, masks = to_tiles(image.pixels)
+    if not sample or len(tiles) <= SAMPLE_TILES:
+        return tiles, masks, 1.0
+    keep = np.unique(np.linspace(0, len(tiles) - 1, SAMPLE_TILES).round().astype(np.int64))
+    return tiles[keep], masks[keep], float(masks.sum() / masks[keep].sum())
+
+
+def estimated_bits(images: list[Image], coding: Coding, chunk: int = 256, threads: int = 1,
+                   sample: bool = False) -> np.ndarray:
     """Estimated bits of each image under ``coding`` (tiles in chunks: bounded memory;
-    chunks side by side in ``threads`` processes)."""
-    tiles, masks = zip(*(to_tiles(image.pixels) for image in images))
+    chunks side by side in ``threads`` processes; ``sample``: large images from a sample
+    of their tiles)."""
+    tiles, masks, scales = zip(*(sampled_tiles(image, sample) for image in images))
     owner = np.repeat(np.arange(len(images)), [len(t) for t in tiles])
     tiles, masks = np.concatenate(tiles), np.concatenate(masks)
     jobs = [partial(estimate_chunk, coding, tiles[i:i + chunk], masks[i:i + chunk])
             for i in range(0, len(tiles), chunk)]
-    return np.bincount(owner, weights=np.concatenate(run_jobs(jobs, threads)), minlength=len(images))
+    sums = np.bincount(owner, weights=np.concatenate(run_jobs(jobs, threads)), minlength=len(images))
+    return sums * np.array(scales)
 
 
 def estimate_chunk(coding: Coding, tiles: np.ndarray, masks: np.ndarray, progress=None) -> np.ndarray:
@@ -57,17 +80,21 @@ def plan(images: list[Image], candidates: list[Candidate], codings: list[Coding]
     """Assign each image (all of one kind) to the cheapest candidate or classic codec."""
     if len(candidates) == 1 and not fallback:
         return Plan({candidates[0][0]: (candidates[0][1], list(images))})
-    estimates = np.stack([estimated_bits(images, coding, threads=threads) for coding in codings])
-    best = estimates.argmin(axis=0)
+    estimates = np.stack([estimated_bits(images, coding, threads=threads, sample=fallback) for coding in codings])
     result, chosen = Plan(), {}
     for index, image in enumerate(images):
-        estimate = estimates[best[index], index]
+        estimate = estimates[:, index].min()
         if fallback:
             codec, data = best_encoding(image.pixels, image.kind, estimate)
+            if estimate < CLOSE_CALL * 8 * len(data) and tile_count(*image.pixels.shape) > SAMPLE_TILES:
+                # sampled, and a model may win: every tile estimated, the classic tried again
+                estimates[:, index] = [estimated_bits([image], coding, threads=threads)[0] for coding in codings]
+                estimate = estimates[:, index].min()
+                codec, data = best_encoding(image.pixels, image.kind, estimate)
             if 8 * len(data) < estimate:
                 result.classic.append((image, codec, data))
                 continue
-        chosen.setdefault(int(best[index]), []).append((index, image))
+        chosen.setdefault(int(estimates[:, index].argmin()), []).append((index, image))
     initial_bits = [seed_bits(coding.pops_per_image(warm=True)) for coding in codings]
     chosen = merge_small_groups(chosen, estimates, [bits + SECTION_HEADER_BITS for bits in initial_bits])
     for model, members in sorted(chosen.items()):

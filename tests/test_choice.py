@@ -132,3 +132,28 @@ def test_a_model_beaten_on_its_own_data_is_not_a_candidate():
     assert sorted(undominated(cards)) == ["new", "other", "unrated"]
     cards["old"]["valid_bpd_by_encoder"]["self-consistent"] = 1.0
     assert sorted(undominated(cards)) == ["old", "other", "unrated"]
+
+
+def test_a_large_image_is_estimated_on_a_sample_unless_a_model_may_win(monkeypatch):
+    """Noise goes to a classic codec after 128 tiles per model, not all 400; a mosaic of
+    digits, where a model wins, is then estimated on every tile and coded by the model."""
+    from bbcompress.choice import SAMPLE_TILES, plan
+    from bbcompress.families.local_coding import LocalCoding
+    from bbcompress.io.images import Image
+    from bbcompress.kinds import Kind
+    from bbcompress.sections import coding_of
+    from bbcompress.training.data import load_dataset
+    from bbcompress.zoo import ModelSet
+
+    estimated = []
+    original = LocalCoding.estimate_bits
+    monkeypatch.setattr(LocalCoding, "estimate_bits", lambda self, x, mask: estimated.append(len(x)) or original(self, x, mask))
+    candidates = ModelSet().candidates(Kind.GREYSCALE)
+    codings = [coding_of(c, CodingOptions().settings_for(c)) for _, c in candidates]
+    noise = np.random.default_rng(0).integers(0, 256, (560, 560), dtype=np.uint8)
+    chosen = plan([Image("noise.png", "L", noise, Kind.GREYSCALE)], candidates, codings)
+    assert len(chosen.classic) == 1 and sum(estimated) == SAMPLE_TILES * len(codings)
+    estimated.clear()
+    digits = load_dataset("mnist10k").x_test[:400].reshape(20, 20, 28, 28).swapaxes(1, 2).reshape(560, 560)
+    chosen = plan([Image("digits.png", "L", digits, Kind.GREYSCALE)], candidates, codings)
+    assert not chosen.classic and sum(estimated) == (SAMPLE_TILES + 400) * len(codings)
