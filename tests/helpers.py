@@ -246,3 +246,15 @@ def refused_at_decode(tmp_path: Path, tiny_models, archive: Path, *extra) -> str
     assert_clean_failure(result)
     assert written(out) == [], "a refused archive wrote files"
     return result.stderr
+
+
+def digit_folder(folder: Path) -> Path:
+    """15 images of 2x2 training digits (60 whole tiles) in a new folder, as PNG files."""
+    from PIL import Image
+
+    from bbcompress.training.data import load_dataset
+    grey = load_dataset("mnist10k").x_train[:60]
+    folder.mkdir()
+    for i in range(0, 60, 4):
+        Image.fromarray(np.block([[grey[i], grey[i + 1]], [grey[i + 2], grey[i + 3]]])).save(folder / f"{i}.png")
+    return folder

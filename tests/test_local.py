@@ -23,7 +23,7 @@ from bbcompress.families.local import LocalModel, to_checkpoint, from_checkpoint
 from bbcompress.families.local_coding import LocalCoding
 from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
-from helpers import assert_restored
+from helpers import digit_folder, assert_restored
 
 CONFIG = ModelConfig("logistic256", 784, (16, 16), 0, "relu", 0.001, "local", 3, 4)
 
@@ -154,15 +154,10 @@ def test_a_binary_local_model_codes_binary_tiles_at_its_exact_rate():
 @pytest.mark.slow
 @pytest.mark.train
 def test_train_a_local_model_on_a_folder_then_compress_with_it(tmp_path):
-    from PIL import Image
     from click.testing import CliRunner
 
     from bbcompress.cli import main
-    grey = load_dataset("mnist10k").x_train[:60]
-    folder = tmp_path / "mine"
-    folder.mkdir()
-    for i in range(0, 60, 4):  # 15 images of 2x2 digits: 60 tiles
-        Image.fromarray(np.block([[grey[i], grey[i + 1]], [grey[i + 2], grey[i + 3]]])).save(folder / f"{i}.png")
+    folder = digit_folder(tmp_path / "mine")
     run = tmp_path / "run"
     args = ["train", "--data", str(folder), "--family", "local", "--hidden", "8,8", "--features", "2",
             "--mixture", "2", "--pixel-floor", "0.001", "--validation", "6", "--checkpoint-every", "1", "-o", str(run), "-q"]

@@ -20,6 +20,7 @@ from bbcompress.io.images import Image as BBImage
 from bbcompress.kinds import Kind
 from bbcompress.training.data import load_dataset
 from bbcompress.zoo import ModelSet
+from helpers import digit_folder
 
 CONFIG = ModelConfig("logistic256", 784, (8,) * 6, 0, "relu", 0.001, "wide", 3, 4)
 SIDE = 28
@@ -213,11 +214,7 @@ def test_train_a_wide_model_through_the_cli_then_compress_with_it(tmp_path):
     from PIL import Image
 
     from bbcompress.cli import main
-    grey = load_dataset("mnist10k").x_train[:60]
-    folder = tmp_path / "mine"
-    folder.mkdir()
-    for i in range(0, 60, 4):  # 15 images of 2x2 digits: 60 tiles
-        Image.fromarray(np.block([[grey[i], grey[i + 1]], [grey[i + 2], grey[i + 3]]])).save(folder / f"{i}.png")
+    folder = digit_folder(tmp_path / "mine")
     run = tmp_path / "run"
     args = ["train", "--data", str(folder), "--family", "wide", "--hidden", "4,4", "--features", "2",
             "--mixture", "2", "--pixel-floor", "0.001", "--validation", "6", "-o", str(run), "-q", "--epochs", "1"]
