@@ -258,3 +258,16 @@ def digit_folder(folder: Path) -> Path:
     for i in range(0, 60, 4):
         Image.fromarray(np.block([[grey[i], grey[i + 1]], [grey[i + 2], grey[i + 3]]])).save(folder / f"{i}.png")
     return folder
+
+
+def seeded(model, seed: int = 0, std: float = 0.15, low: float | None = None):
+    """``model`` with numpy-drawn weights, independent of torch's initializer: each
+    parameter in order from normal(0, ``std``), or uniform(``low``, ``std``) with ``low``."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            values = rng.normal(0, std, p.shape) if low is None else rng.uniform(low, std, p.shape)
+            p.copy_(torch.from_numpy(values).float())
+    return model.eval()

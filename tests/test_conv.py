@@ -24,20 +24,11 @@ from bbcompress.families.conv_coding import GRID, ConvCoding
 from bbcompress.families.networks import from_checkpoint, to_checkpoint
 from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
-from helpers import assert_restored
+from helpers import assert_restored, seeded
 
 HEAD = ModelConfig("logistic256", 784, (8, 8), 6, "relu", 0.001, "conv", 2, 3, 4)
 PLAIN = ModelConfig("logistic256", 784, (), 6, "relu", 0.001, "conv", 2, 0, 4)
 BINARY = ModelConfig("bernoulli", 784, (8, 8), 6, "relu", 0.0, "conv", 1, 3, 4)
-
-
-def seeded(model: torch.nn.Module, seed: int = 0, std: float = 0.15) -> torch.nn.Module:
-    """``model`` with numpy-drawn weights (independent of torch's initializer)."""
-    rng = np.random.default_rng(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.from_numpy(rng.normal(0, std, p.shape)).float())
-    return model.eval()
 
 
 def seeded_conv(config: ModelConfig, seed: int = 0) -> ConvVAE:

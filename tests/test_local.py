@@ -23,19 +23,14 @@ from bbcompress.families.local import LocalModel, to_checkpoint, from_checkpoint
 from bbcompress.families.local_coding import LocalCoding
 from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
-from helpers import digit_folder, assert_restored
+from helpers import assert_restored, digit_folder, seeded
 
 CONFIG = ModelConfig("logistic256", 784, (16, 16), 0, "relu", 0.001, "local", 3, 4)
 
 
 def seeded_local(seed: int = 0, config: ModelConfig = CONFIG) -> LocalModel:
     """A small local model with numpy-drawn weights (independent of torch's initializer)."""
-    model = LocalModel(config)
-    rng = np.random.default_rng(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.from_numpy(rng.normal(0, 0.1, p.shape)).float())
-    return model.eval()
+    return seeded(LocalModel(config), seed, 0.1)
 
 
 @pytest.fixture(scope="module")

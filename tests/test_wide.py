@@ -20,7 +20,7 @@ from bbcompress.io.images import Image as BBImage
 from bbcompress.kinds import Kind
 from bbcompress.training.data import load_dataset
 from bbcompress.zoo import ModelSet
-from helpers import digit_folder
+from helpers import digit_folder, seeded
 
 CONFIG = ModelConfig("logistic256", 784, (8,) * 6, 0, "relu", 0.001, "wide", 3, 4)
 SIDE = 28
@@ -29,13 +29,7 @@ SIDE = 28
 def seeded_wide(seed: int = 0, config: ModelConfig = CONFIG, low: float | None = None,
                 high: float = 0.1) -> WideModel:
     """A small wide model with numpy-drawn weights: normal(0, ``high``), or uniform(low, high)."""
-    model = WideModel(config)
-    rng = np.random.default_rng(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            values = rng.normal(0, high, p.shape) if low is None else rng.uniform(low, high, p.shape)
-            p.copy_(torch.from_numpy(values).float())
-    return model.eval()
+    return seeded(WideModel(config), seed, high, low)
 
 
 @pytest.fixture(scope="module")
