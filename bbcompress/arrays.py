@@ -57,17 +57,15 @@ def info(source: bytes | str | Path) -> dict:
 def open(source: bytes | str | Path, *, model: str | Iterable[str] = ()) -> "ArchiveReader":  # noqa: A001
     """An archive from bytes or a file (``-`` is standard input), checked but not decoded."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        return ArchiveReader(api.parse(data), len(data), model)
-    archive = api.read_archive(str(source))
-    return ArchiveReader(archive, archive.stored_bytes, model)
+        return ArchiveReader(api.parse(bytes(source)), model)
+    return ArchiveReader(api.read_archive(str(source)), model)
 
 
 class ArchiveReader:
     """An archive's contents: ``names``, ``info()`` without decoding, ``read()`` decoding."""
 
-    def __init__(self, archive: Archive, size: int, model: str | Iterable[str] = ()):
-        self.archive, self.size = archive, size
+    def __init__(self, archive: Archive, model: str | Iterable[str] = ()):
+        self.archive = archive
         self.models = [model] if isinstance(model, str) else list(model)
 
     @property
@@ -75,8 +73,9 @@ class ArchiveReader:
         return [entry.name for section in self.archive.sections for entry in section.images]
 
     def info(self) -> dict:
-        return {"bytes": self.size, "images": self.archive.image_count,
-                "bits_per_dim": api.file_bits_per_dim(self.archive, self.size),
+        size = self.archive.stored_bytes  # what parse read: the file's size, stdin's too
+        return {"bytes": size, "images": self.archive.image_count,
+                "bits_per_dim": api.file_bits_per_dim(self.archive, size),
                 "sections": api.archive_info(self.archive),
                 "embedded_models": [{"name": m.name, "bytes": len(m.weights)} for m in self.archive.models]}
 
