@@ -23,6 +23,7 @@ from .errors import ArchiveError, BBCError, OutputExists
 from .families import DEFAULT_FAMILY, DEFAULT_LEVEL, FAMILIES, LEVELS
 from .io.archive import Archive, EmbeddedModel, Section, check_writable, parse, read_archive, write_archive
 from .io.atomic import OutputRoot
+from .io.classic import best_encoding
 from .io.images import MAX_PIXELS, Image, png_bytes, tile_count
 from .io.names import check_storable
 from .io.paths import (STDIN, Skipped, expand_inputs, output_path, read_inputs, refuse_unsafe_target,
@@ -66,7 +67,7 @@ class CodingOptions:
 
 
 def tile_total(images: list[Image]) -> int:
-    return sum(tile_count(*image.pixels.shape) for image in images)
+    return sum(tile_count(*image.size) for image in images)
 
 
 SectionJob = Callable[[Progress | None], Section]
@@ -83,7 +84,9 @@ def compress_section(images: list[Image], model_name: str, checkpoint: Checkpoin
 
 def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions) -> list[SectionJob]:
     """The sections for images of one kind, as jobs: one per model chosen and chain, and
-    a classic one."""
+    a classic one. Kinds no model codes go to the classic codecs whatever the options."""
+    if not images[0].kind.has_models:
+        return [partial(classic_encoding_job, images)]
     candidates = models.candidates(images[0].kind)
     settings = {name: options.settings_for(checkpoint) for name, checkpoint in candidates}
     codings = {name: coding_of(checkpoint, settings[name]) for name, checkpoint in candidates}
@@ -97,6 +100,11 @@ def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions)
     if chosen.classic:
         jobs.append(partial(classic_job, chosen.classic))
     return jobs
+
+
+def classic_encoding_job(images: list[Image], progress: Progress | None) -> Section:
+    """A classic section of ``images``, each stored by its smallest classic encoding."""
+    return classic_job([(image, *best_encoding(image.pixels, image.kind)) for image in images], progress)
 
 
 def classic_job(chosen: list[Classic], progress: Progress | None) -> Section:
@@ -115,7 +123,7 @@ def compress_images(images: list[Image], models: ModelSet, options: CodingOption
         check_storable([image.name for image in images])
     except ValueError as e:
         raise BBCError(f"cannot store these inputs: {e}") from None
-    if sum(image.pixels.size for image in images) > MAX_PIXELS:
+    if sum(height * width for height, width in (image.size for image in images)) > MAX_PIXELS:
         raise BBCError(f"these images hold more than {MAX_PIXELS} pixels, the most one archive "
                        f"may (a bound decoders rely on): compress them into several archives")
     jobs = []

@@ -7,8 +7,11 @@
     [('00000.png', True)]
 
 An array of dtype ``bool`` is a 1-bit image and comes back as ``bool``; one of ``uint8``
-is an 8-bit greyscale image and comes back as ``uint8`` with the same values (one whose
-only values are 0 and 255 is coded by a binary model, as a file would be). Images are
+is an 8-bit greyscale image, (H, W, 2) grey+alpha, (H, W, 3) RGB or (H, W, 4) RGBA, and
+comes back as ``uint8`` with the same values and shape; ``uint16`` (H, W) is 16-bit
+greyscale. Each is coded as a file of its mode would be (greyscale whose only values are
+0 and 255 by a binary model; colour by the classic codecs). A 3-D array is a stack of
+(H, W) images: give a colour image in a list, or a stack of them as a 4-D array. Images are
 named ``00000.png``, ``00001.png``, ... unless given as ``(name, array)`` pairs or a
 dict; a name is what ``bbcompress decompress`` would write the image as.
 """
@@ -22,7 +25,7 @@ import numpy as np
 from . import api
 from .errors import BBCError
 from .io.archive import Archive
-from .io.images import Image
+from .io.images import Image, file_pixels, simplest_kind
 from .kinds import Kind
 
 ImageInput = np.ndarray | Iterable[np.ndarray] | Iterable[tuple[str, np.ndarray]] | Mapping[str, np.ndarray]
@@ -91,7 +94,7 @@ class ArchiveReader:
 
 
 def named_arrays(images: ImageInput) -> list[tuple[str, np.ndarray]]:
-    if isinstance(images, np.ndarray):
+    if isinstance(images, np.ndarray):  # one (H, W) image, or a stack of them or of (H, W, C)
         images = [images] if images.ndim == 2 else list(images)
     elif isinstance(images, Mapping):
         images = list(images.items())
@@ -100,24 +103,29 @@ def named_arrays(images: ImageInput) -> list[tuple[str, np.ndarray]]:
 
 
 def as_images(images: ImageInput) -> list[Image]:
-    result = []
-    for name, array in named_arrays(images):
-        if array.ndim != 2 or array.size == 0:
-            raise BBCError(f"{name}: an image is a non-empty 2-D array, not of shape {array.shape}")
-        if array.dtype == bool:
-            result.append(Image(name, "1", array.astype(np.uint8), Kind.BINARY))
-        elif array.dtype == np.uint8:
-            binary = bool(np.isin(array, (0, 255)).all())
-            result.append(Image(name, "L", array // 255 if binary else array.copy(),
-                                Kind.BINARY if binary else Kind.GREYSCALE))
-        else:
-            raise BBCError(f"{name}: arrays of dtype {array.dtype} are not images: give bool "
-                           f"(1-bit) or uint8 (8-bit greyscale) pixels")
-    return result
+    return [array_image(name, array) for name, array in named_arrays(images)]
+
+
+MODE_OF_CHANNELS = {2: "LA", 3: "RGB", 4: "RGBA"}
+
+
+def array_image(name: str, array: np.ndarray) -> Image:
+    """One array as the image a file of its mode would be."""
+    if array.size == 0 or not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in MODE_OF_CHANNELS)):
+        raise BBCError(f"{name}: an image is a non-empty (H, W) array, or (H, W, 2|3|4) for grey+alpha, "
+                       f"RGB and RGBA, not of shape {array.shape}")
+    if array.dtype == bool and array.ndim == 2:
+        return Image(name, "1", array.astype(np.uint8), Kind.BINARY)
+    if array.dtype == np.uint16 and array.ndim == 2:
+        return Image(name, "I;16", array.astype(Kind.GREY16.dtype), Kind.GREY16)
+    if array.dtype == np.uint8:
+        return Image(name, MODE_OF_CHANNELS.get(array.shape[-1], "L") if array.ndim == 3 else "L",
+                     *simplest_kind(array))
+    raise BBCError(f"{name}: arrays of dtype {array.dtype} and shape {array.shape} are not images: give "
+                   f"bool (1-bit) or uint16 (16-bit grey) (H, W) arrays, or uint8 (H, W) or (H, W, 2|3|4)")
 
 
 def as_array(image: Image) -> np.ndarray:
-    """The pixels as given: bool for 1-bit images, uint8 (0/255 for binary content) else."""
-    if image.mode == "1":
-        return image.pixels.astype(bool)
-    return image.pixels * np.uint8(255) if image.kind == Kind.BINARY else image.pixels
+    """The pixels as given: bool for 1-bit images, uint8 (0/255 for binary content) for
+    8-bit ones, uint16 for 16-bit greyscale, channels last."""
+    return file_pixels(image)

@@ -86,7 +86,7 @@ def plan(images: list[Image], candidates: list[Candidate], codings: list[Coding]
         estimate = estimates[:, index].min()
         if fallback:
             codec, data = best_encoding(image.pixels, image.kind, estimate)
-            if estimate < CLOSE_CALL * 8 * len(data) and tile_count(*image.pixels.shape) > SAMPLE_TILES:
+            if estimate < CLOSE_CALL * 8 * len(data) and tile_count(*image.size) > SAMPLE_TILES:
                 # sampled, and a model may win: every tile estimated, the classic tried again
                 estimates[:, index] = [estimated_bits([image], coding, threads=threads)[0] for coding in codings]
                 estimate = estimates[:, index].min()

@@ -12,7 +12,7 @@ from .io.names import restored_name
 class SectionRate:
     kind: str
     images: int
-    pixels: int
+    pixels: int  # dimensions: pixels times channels
     total_bits: int
     initial_bits: int
 
@@ -26,7 +26,7 @@ class SectionRate:
 
 
 def section_rate(section: Section) -> SectionRate:
-    pixels = sum(e.width * e.height for e in section.images)
+    pixels = section_dims(section)
     if section.is_classic:
         return SectionRate(str(section.kind), len(section.images), pixels,
                            8 * sum(size for _, size in section.blobs), 0)
@@ -37,7 +37,13 @@ def section_rate(section: Section) -> SectionRate:
 def file_bits_per_dim(archive: Archive, size_bytes: int) -> float:
     """The rate of the archive as a file: every byte (prefix, header, payload, embedded
     models, CRC) over the pixels of all its images. What a user compares with PNG."""
-    return 8 * size_bytes / sum(e.width * e.height for s in archive.sections for e in s.images)
+    return 8 * size_bytes / sum(section_dims(s) for s in archive.sections)
+
+
+def section_dims(section: Section) -> int:
+    """What a rate is per: pixels, times the channels of a colour or alpha kind (bits per
+    sub-pixel, as the field reports colour images)."""
+    return section.kind.channels * sum(e.width * e.height for e in section.images)
 
 
 def archive_rates(archive: Archive) -> list[dict]:

@@ -52,7 +52,7 @@ def recorded_settings(section: Section) -> CodingSettings:
 
 
 def image_entries(images: list[Image]) -> list[ImageEntry]:
-    return [ImageEntry(i.name, i.pixels.shape[1], i.pixels.shape[0], i.mode) for i in images]
+    return [ImageEntry(i.name, i.size[1], i.size[0], i.mode) for i in images]
 
 
 def model_section(images: list[Image], model_name: str, checkpoint: Checkpoint, coding: Coding,

@@ -55,8 +55,8 @@ def test_info_counts_without_decoding_and_open_reads_a_file(tmp_path):
     assert bbcompress.info(data)["sections"] == summary["sections"]
 
 
-@pytest.mark.parametrize("bad", [np.zeros((28, 28), np.int16), np.zeros((2, 2, 2, 2), np.uint8),
-                                 np.zeros((0, 5), np.uint8)], ids=["int16", "4-d", "empty"])
+@pytest.mark.parametrize("bad", [np.zeros((28, 28), np.int16), np.zeros((2, 2, 2, 2, 2), np.uint8),
+                                 np.zeros((0, 5), np.uint8)], ids=["int16", "5-d", "empty"])
 def test_arrays_that_are_not_images_are_refused_in_one_line(bad):
     with pytest.raises(BBCError) as caught:
         bbcompress.compress(bad)

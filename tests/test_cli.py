@@ -159,12 +159,12 @@ def test_decoding_with_another_model_is_refused(tmp_path, archive_bytes, tiny_mo
 
 
 def test_bad_inputs_to_compress(tmp_path, tiny_models):
-    rgb, deep, junk = tmp_path / "rgb.png", tmp_path / "deep.png", tmp_path / "junk.png"
-    Image.new("RGB", (28, 28)).save(rgb)
-    Image.fromarray(np.full((28, 28), 40000, dtype=np.uint16)).save(deep)
+    cmyk, floats, junk = tmp_path / "cmyk.tif", tmp_path / "floats.tif", tmp_path / "junk.png"
+    Image.new("CMYK", (28, 28)).save(cmyk)
+    Image.fromarray(np.full((28, 28), 0.5, dtype=np.float32)).save(floats)
     junk.write_bytes(b"this is not an image")
     out = tmp_path / "x.bbc"
-    for inputs, message in [([], "no input"), ([rgb], "mode RGB"), ([deep], "mode I;16"),
+    for inputs, message in [([], "no input"), ([cmyk], "mode CMYK"), ([floats], "mode F"),
                             ([junk], "cannot read"), ([tmp_path / "missing.png"], "no such file")]:
         result = run("compress", *inputs, "-o", out, *model_args(tiny_models), "--no-fallback")
         assert_clean_failure(result)

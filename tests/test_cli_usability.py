@@ -273,14 +273,14 @@ def mixed_folder(tmp_path):
     folder = tmp_path / "mixed"
     folder.mkdir()
     Image.fromarray(digit()).save(folder / "good.png")
-    Image.new("RGB", (28, 28)).save(folder / "colour.png")
+    Image.new("CMYK", (28, 28)).save(folder / "colour.tif")
     (folder / "junk.png").write_bytes(b"this is not an image")
     return folder
 
 
 def test_unsupported_files_are_still_an_error_by_default(tmp_path, mixed_folder, tiny_models):
     result = run("compress", mixed_folder, "-o", tmp_path / "m.bbc", "-m", tiny_models["greyscale"])
-    assert_clean_failure(result, "colour.png")
+    assert_clean_failure(result, "colour.tif")
     assert not (tmp_path / "m.bbc").exists()
 
 
@@ -292,11 +292,11 @@ def test_skip_unsupported_compresses_the_rest_and_reports_each_skipped_file(tmp_
     report = json.loads(result.stdout)
     assert report["images"] == 1
     reasons = {Path(s["path"]).name: s["reason"] for s in report["skipped"]}
-    assert set(reasons) == {"colour.png", "junk.png"}
-    assert "mode RGB" in reasons["colour.png"] and "cannot read" in reasons["junk.png"]
+    assert set(reasons) == {"colour.tif", "junk.png"}
+    assert "mode CMYK" in reasons["colour.tif"] and "cannot read" in reasons["junk.png"]
     text = run(*args, "-f")
     assert text.exit_code == 0, text.output
-    assert "skipped 2" in text.stderr and "colour.png" in text.stderr and "junk.png" in text.stderr
+    assert "skipped 2" in text.stderr and "colour.tif" in text.stderr and "junk.png" in text.stderr
 
 
 def test_skip_unsupported_with_nothing_left_says_why(tmp_path, mixed_folder):

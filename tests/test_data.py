@@ -97,3 +97,11 @@ def test_folders_without_tiles_are_refused_clearly(tmp_path, content, message):
         Image.fromarray(np.zeros((20, 300), np.uint8)).save(tmp_path / "strip.png")
     with pytest.raises(DataError, match=message):
         load_dataset(str(tmp_path))
+
+
+def test_a_folder_with_colour_images_is_refused_for_training(tmp_path):
+    from PIL import Image
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "grey.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (28, 28, 3), dtype=np.uint8)).save(tmp_path / "c.png")
+    with pytest.raises(DataError, match="c.png is rgb"):
+        load_dataset(str(tmp_path))

@@ -10,7 +10,7 @@ from PIL import Image
 
 from bbcompress.api import CodingOptions, compress_images, roundtrip
 from bbcompress.io.archive import parse
-from bbcompress.io.classic import CODECS, decode, encode
+from bbcompress.io.classic import CODECS, decode, encode, holds
 from bbcompress.io.images import Image as BBImage
 from bbcompress.io.images import images_from_array
 from bbcompress.kinds import Kind
@@ -90,7 +90,13 @@ def test_no_fallback_keeps_every_image_with_the_model():
 @pytest.mark.parametrize("codec", CODECS)
 def test_classic_codecs_are_exact_and_refuse_what_does_not_match(codec, kind):
     rng = np.random.default_rng(4)
-    pixels = rng.integers(0, 2 if kind == Kind.BINARY else 256, (13, 21)).astype(np.uint8)
+    shape = (13, 21) if kind.channels == 1 else (13, 21, kind.channels)
+    top = {Kind.BINARY: 2, Kind.GREY16: 1 << 16}.get(kind, 256)
+    pixels = rng.integers(0, top, shape).astype(kind.dtype)
+    if not holds(codec, 13, 21, kind):
+        with pytest.raises(ValueError):
+            encode(codec, pixels, kind)
+        return
     data = encode(codec, pixels, kind)
     assert np.array_equal(decode(codec, data, kind, 21, 13), pixels)
     with pytest.raises(ValueError):

@@ -127,7 +127,7 @@ def echo_rates(rows: list[dict]) -> None:
         key = (row["kind"], row["model"])
         seen[key] += 1
         chain = f", chain {seen[key]}/{chains[key]}" if chains[key] > 1 else ""
-        click.echo(f"  {row['kind']:9} {row['images']:6} image(s)  payload {row['bits_per_dim']:.4f} bits/dim "
+        click.echo(f"  {row['kind']:10} {row['images']:6} image(s)  payload {row['bits_per_dim']:.4f} bits/dim "
                    f"({row['net_bits_per_dim']:.4f} net of {row['initial_bits']} initial bits)  "
                    f"model {row['model']} / {row['encoder']}{chain}")
 
@@ -152,7 +152,7 @@ def echo_rates(rows: list[dict]) -> None:
 @friendly_errors
 def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bits, max_batch, fallback,
              level, embed, skip_unsupported, force, quiet, progress, threads, as_json):
-    """Compress image files and folders (1-bit or 8-bit greyscale) into one .bbc archive.
+    """Compress image files and folders (1-bit, greyscale, colour, 16-bit) into one .bbc archive.
 
     An INPUT of - reads one image from standard input and stores it as stdin.png; name the
     archive with -o or write it to standard output with -c."""
@@ -171,6 +171,7 @@ def compress(inputs, output, to_stdout, model_args, encoder, latents, latent_bit
               "skipped": [{"path": s.path, "reason": s.reason} for s in skipped]}
     warn_of_shipped_embedded(archive, quiet)
     warn_of_skipped(skipped, quiet)
+    note_conversions(images, quiet)
     if as_json:
         click.echo(json.dumps(report), err=output is None)
     elif not quiet:
@@ -193,6 +194,15 @@ def warn_of_skipped(skipped: list, quiet: bool) -> None:
         click.echo(f"bbcompress: warning: skipped {len(skipped)} unsupported file(s):", err=True)
         for s in skipped:
             click.echo(f"  {shown(s.path)}: {s.reason}", err=True)
+
+
+def note_conversions(images: list, quiet: bool) -> None:
+    """Say which images are restored in another mode than their file's (palette images)."""
+    noted = [image for image in images if image.note]
+    for image in noted[:5] if not quiet else []:
+        click.echo(f"bbcompress: note: {image.name}: {image.note}", err=True)
+    if len(noted) > 5 and not quiet:
+        click.echo(f"bbcompress: note: and {len(noted) - 5} more palette image(s) likewise", err=True)
 
 
 def warn_of_shipped_embedded(archive, quiet: bool) -> None:

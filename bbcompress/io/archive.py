@@ -8,7 +8,9 @@ Layout (all integers little-endian)::
                   importance-sampled bits-back ("particles") or per-image refinement
                   ("refine_steps"), batches warmed up ("warmup"); 3 when a section holds
                   classic-coded images; 4 for the compact header of a one-image archive
-                  (below). Readers refuse versions above theirs cleanly.
+                  (below); 5 when a section holds a kind other than binary and greyscale
+                  or an image restored in a mode other than "1" and "L" (colour, alpha,
+                  16-bit). Readers refuse versions above theirs cleanly.
     9       1     flags: bit 0 set = the header is LZMA2-compressed (raw stream, no
                   container); other bits reserved (a reader refuses flags it does not know)
     10      4     H: length of the stored header
@@ -19,12 +21,12 @@ Layout (all integers little-endian)::
 Header JSON: ``{"sections": [section, ...]}``; each section holds the images coded by
 one model::
 
-    {"kind": "binary" | "greyscale",
+    {"kind": "binary" | "greyscale" | "grey-alpha" | "rgb" | "rgba" | "grey16",
      "model": {"name": str, "encoder": str, "fingerprint": sha256 hex of the weights},
      "coder": {"latents": "buckets" | "grid", "latent_bits": int, "schedule": [int, ...],
                "initial_bits": int, "particles": int, "refine_steps": int, "warmup": int
                (the last three since version 2; absent means 1, 0, 0)},
-     "images": [[name, width, height, mode], ...],
+     "images": [[name, width, height, mode], ...]  (mode: the Pillow mode restored),
      "words": W_section,
      "pixel_sha256": sha256 of the decoded pixels of the section's images in order,
      "content_sha256": sha256 of the kind and of each image's name, mode, size and pixels
@@ -35,7 +37,9 @@ A classic section holds images no model codes well, each as one blob::
     {"kind": ..., "codec": "classic", "blobs": [["raw" | "png" | "webp", bytes], ...],
      "images": [...], "words": W, "pixel_sha256": ..., "content_sha256": ...}
 
-its payload is the blobs back to back, zero-padded to whole words.
+its payload is the blobs back to back, zero-padded to whole words. Only classic
+sections hold the kinds no model codes (grey-alpha, rgb, rgba, grey16); their pixels
+are hashed one byte a channel, channels interleaved, 16-bit values little-endian.
 
 A one-image archive (no embedded models) is version 4 and its header is the same
 fields without their keys, without the pixel checksum (the content checksum covers the
@@ -77,11 +81,12 @@ from ..errors import ArchiveError, BBCError, OutputExists
 from ..kinds import Kind
 from .atomic import atomic_write_bytes, check_name_fits
 from .classic import CODECS as CLASSIC_CODECS
-from .images import MAX_PIXELS, MAX_SIDE, tile_count
+from .images import MAX_PIXELS, MAX_SIDE, RESTORED_MODES, tile_count
 from .names import check_unique, name_parts
 
 MAGIC = b"\x89BBC\r\n\x1a\n"
-VERSION = 4  # the newest this code reads; it writes the lowest its sections need
+VERSION = 5  # the newest this code reads; it writes the lowest its sections need
+MODES_VERSION = 5
 COMPACT_VERSION = 4
 CONTENT_HEX_MIN = 32  # compact headers keep the first 128 bits of the content sha256
 MAX_PARTICLES = 256
@@ -97,7 +102,7 @@ MAX_PAYLOAD = 1 << 30
 HEADER_ERRORS = (ValueError, KeyError, TypeError, IndexError, RecursionError, lzma.LZMAError)
 # Format rules checked before anything is allocated (bits of latent precision per scheme)
 LATENT_BITS = {"buckets": range(1, 13), "grid": range(1, 11)}
-MODES = {Kind.BINARY: ("1", "L"), Kind.GREYSCALE: ("L",)}
+OLD_MODES = {Kind.BINARY: ("1", "L"), Kind.GREYSCALE: ("L",)}  # all that versions 1-4 hold
 SUFFIX = ".bbc"
 
 
@@ -208,6 +213,8 @@ class Section:
     @property
     def version(self) -> int:
         """The format version this section needs."""
+        if any(image.mode not in OLD_MODES.get(self.kind, ()) for image in self.images):
+            return MODES_VERSION
         return 3 if self.is_classic else 2 if self.coder.extended else 1
 
     def header(self) -> dict:
@@ -234,7 +241,7 @@ class Section:
         expect(entry, dict, "a section")
         kind = Kind(expect(entry["kind"], str, "kind"))
         images = [ImageEntry.from_json(e) for e in expect(entry["images"], list, "images")]
-        if not images or any(i.mode not in MODES[kind] for i in images):
+        if not images or any(i.mode not in RESTORED_MODES[kind] for i in images):
             raise ValueError(f"a {kind} section holds no images or an image of another mode")
         content = entry.get("content_sha256")
         pixels = entry.get("pixel_sha256") if pixel_checksum_optional else entry["pixel_sha256"]
@@ -246,6 +253,8 @@ class Section:
             raise ValueError("the content checksum is too short")
         if entry.get("codec", "model") == "classic":
             return cls(kind, None, None, images, words, *checksums, read_blobs(entry, images, words))
+        if not kind.has_models:
+            raise ValueError(f"a model section of {kind} images, which no model codes")
         coder = CoderSettings.from_json(entry["coder"])
         if sum(coder.schedule) != sum(tile_count(i.height, i.width) for i in images):
             raise ValueError("the batch schedule does not match the images")

@@ -1,8 +1,9 @@
 """Classic lossless codecs for images no model codes well (photos, scans, noise, flat
-images): PNG and lossless WebP through Pillow, and raw pixels (packed bits for binary
-images) as the floor no image is ever coded above.
+images) and for the kinds no model codes (colour, alpha, 16-bit): PNG and lossless WebP
+through Pillow, and raw pixels (packed bits for binary images) as the floor no image is
+ever coded above.
 
-Each codec maps an image's pixels (0/1 for binary, 0..255 for greyscale) to bytes and
+Each codec maps an image's pixels (as its kind holds them: 0/1 for binary) to bytes and
 back exactly; ``best_encoding`` picks the smallest.
 """
 from __future__ import annotations
@@ -18,18 +19,22 @@ from ..kinds import Kind
 
 CODECS = ("raw", "png", "webp")
 CODEC_MAX_SIDE = {"webp": 16383}  # raw and PNG store any side the archive allows
+WEBP_KINDS = (Kind.BINARY, Kind.GREYSCALE, Kind.GREY_ALPHA, Kind.RGB, Kind.RGBA)  # 8 bits a channel
 
 
-def holds(codec: str, height: int, width: int) -> bool:
-    """Whether ``codec`` can store an image of this size."""
+def holds(codec: str, height: int, width: int, kind: Kind = Kind.GREYSCALE) -> bool:
+    """Whether ``codec`` can store an image of this size and kind."""
     limit = CODEC_MAX_SIDE.get(codec)
-    return limit is None or max(height, width) <= limit
+    return (limit is None or max(height, width) <= limit) and (codec != "webp" or kind in WEBP_KINDS)
 
 
 def as_file_image(pixels: np.ndarray, kind: Kind, codec: str) -> PILImage.Image:
     if kind == Kind.BINARY and codec == "png":
         return PILImage.fromarray(pixels.astype(bool))  # 1-bit PNG
-    return PILImage.fromarray((pixels * 255 if kind == Kind.BINARY else pixels).astype(np.uint8), mode="L")
+    if kind == Kind.GREY_ALPHA and codec == "webp":  # WebP holds RGBA, not LA
+        return PILImage.fromarray(np.ascontiguousarray(pixels[..., [0, 0, 0, 1]]))
+    return PILImage.fromarray(np.ascontiguousarray(pixels * np.uint8(255) if kind == Kind.BINARY else pixels,
+                                                   dtype=kind.dtype))
 
 
 # PNG as Pillow writes it with optimize=True, and the same with zlib's RLE strategy
@@ -42,13 +47,16 @@ PNG_SETTINGS = ({"optimize": True}, {"optimize": True, "compress_type": 3})
 
 
 def encode(codec: str, pixels: np.ndarray, kind: Kind) -> bytes:
+    if not holds(codec, pixels.shape[0], pixels.shape[1], kind):
+        raise ValueError(f"{codec} cannot store a {pixels.shape[1]}x{pixels.shape[0]} {kind} image")
     if codec == "raw":
-        return (np.packbits(pixels.astype(bool)) if kind == Kind.BINARY else pixels.astype(np.uint8)).tobytes()
+        return (np.packbits(pixels.astype(bool)) if kind == Kind.BINARY else pixels.astype(kind.dtype)).tobytes()
     image = as_file_image(pixels, kind, codec)
     if codec == "png":
         return min((saved(image, "PNG", **settings) for settings in PNG_SETTINGS), key=len)
     if codec == "webp":  # method 4: 18x faster than 6 on 28x28 digits, 1% larger
-        return saved(image, "WEBP", lossless=True, method=4)
+        alpha = {"exact": True} if image.mode == "RGBA" else {}  # keep the colour under alpha 0
+        return saved(image, "WEBP", lossless=True, method=4, **alpha)
     raise ValueError(f"unknown classic codec {codec!r}")
 
 
@@ -77,22 +85,14 @@ def pillow_pixel_limit(pixels: int):
 def decode(codec: str, data: bytes, kind: Kind, width: int, height: int) -> np.ndarray:
     """The pixels of ``data``; ValueError if they are not a ``width`` x ``height`` image."""
     if codec == "raw":
-        count = width * height
-        if kind == Kind.BINARY:
-            bits = np.unpackbits(np.frombuffer(data, np.uint8))
-            if len(data) != -(-count // 8) or bits[count:].any():
-                raise ValueError("raw binary pixels of the wrong length")
-            return bits[:count].reshape(height, width)
-        if len(data) != count:
-            raise ValueError("raw pixels of the wrong length")
-        return np.frombuffer(data, np.uint8).reshape(height, width).copy()
+        return raw_pixels(data, kind, width, height)
     if codec not in CODECS:
         raise ValueError(f"unknown classic codec {codec!r}")
     try:
         with pillow_pixel_limit(width * height), PILImage.open(io.BytesIO(data), formats=[codec.upper()]) as image:
             if image.size != (width, height):
                 raise ValueError(f"a {codec} image of size {image.size}, not {width}x{height}")
-            values = np.asarray(image.convert("L"), dtype=np.uint8)
+            values = file_values(image, kind, codec)
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as e:
         raise ValueError(f"a {codec} image larger than {width}x{height} ({e})") from None
     if kind == Kind.BINARY:
@@ -102,6 +102,44 @@ def decode(codec: str, data: bytes, kind: Kind, width: int, height: int) -> np.n
     return values
 
 
+def raw_pixels(data: bytes, kind: Kind, width: int, height: int) -> np.ndarray:
+    count = width * height
+    if kind == Kind.BINARY:
+        bits = np.unpackbits(np.frombuffer(data, np.uint8))
+        if len(data) != -(-count // 8) or bits[count:].any():
+            raise ValueError("raw binary pixels of the wrong length")
+        return bits[:count].reshape(height, width)
+    if len(data) != count * kind.channels * kind.dtype.itemsize:
+        raise ValueError("raw pixels of the wrong length")
+    shape = (height, width) if kind.channels == 1 else (height, width, kind.channels)
+    return np.frombuffer(data, kind.dtype).reshape(shape).astype(kind.dtype.newbyteorder("="))
+
+
+def file_values(image: PILImage.Image, kind: Kind, codec: str) -> np.ndarray:
+    """A decoded blob's pixels in its kind's layout (binary as 0/255); ValueError where
+    the file holds anything else."""
+    if kind in (Kind.BINARY, Kind.GREYSCALE):  # as every version has decoded them (WebP gives RGB)
+        if image.mode not in ("1", "L") and not is_grey_file(np.asarray(image.convert("RGBA"))):
+            raise ValueError(f"a {codec} image of colours in a {kind} section")
+        return np.asarray(image.convert("L"), dtype=np.uint8)
+    if codec == "webp":
+        values = np.asarray(image.convert("RGBA" if kind != Kind.RGB else "RGB"), dtype=np.uint8)
+        if kind == Kind.GREY_ALPHA:
+            if not (values[..., 0] == values[..., 1]).all() or not (values[..., 1] == values[..., 2]).all():
+                raise ValueError("a grey+alpha image with colours")
+            values = values[..., [0, 3]]
+        return np.ascontiguousarray(values)
+    if image.mode != kind.pillow_mode:
+        raise ValueError(f"a {codec} image of mode {image.mode}, not {kind.pillow_mode}")
+    return np.asarray(image).astype(kind.dtype.newbyteorder("="))
+
+
+def is_grey_file(rgba: np.ndarray) -> bool:
+    """Equal R, G and B and an opaque alpha: a grey image WebP gave back as colour."""
+    return bool((rgba[..., 0] == rgba[..., 1]).all() and (rgba[..., 1] == rgba[..., 2]).all()
+                and (rgba[..., 3] == 255).all())
+
+
 def best_encoding(pixels: np.ndarray, kind: Kind, to_beat_bits: float = np.inf) -> tuple[str, bytes]:
     """(codec, bytes) of the smallest classic encoding. WebP (the slowest, ~3,000 digits/s)
     is tried only when PNG comes within 2x of ``to_beat_bits`` (a model's estimate for
@@ -109,6 +147,6 @@ def best_encoding(pixels: np.ndarray, kind: Kind, to_beat_bits: float = np.inf) 
     is under half of PNG, and then the model still costs at most half of PNG. A codec
     that cannot hold the image (WebP: sides over 16,383) is skipped."""
     found = [(codec, encode(codec, pixels, kind)) for codec in ("raw", "png")]
-    if 8 * len(found[1][1]) < 2 * to_beat_bits and holds("webp", *pixels.shape):
+    if 8 * len(found[1][1]) < 2 * to_beat_bits and holds("webp", *pixels.shape[:2], kind):
         found.append(("webp", encode("webp", pixels, kind)))
     return min(found, key=lambda c: len(c[1]))

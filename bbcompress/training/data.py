@@ -161,12 +161,16 @@ def load_folder(folder: Path) -> Dataset:
         raise DataError(f"{folder}: {e}") from None
     if not images:
         raise DataError(f"{folder} holds no images bbcompress can read")
+    if unmodelled := [i.name for i in images if not i.kind.has_models]:
+        raise DataError(f"{folder}: models code 1-bit and greyscale images; {unmodelled[0]} is "
+                        f"{next(i.kind for i in images if not i.kind.has_models)}"
+                        + (f" (and {len(unmodelled) - 1} more)" if len(unmodelled) > 1 else ""))
     kind = Kind.BINARY if all(i.kind == Kind.BINARY for i in images) else Kind.GREYSCALE
     scale = 255 if kind == Kind.GREYSCALE else 1
     tiles = [whole_tiles(i.pixels * (scale if i.kind == Kind.BINARY else 1)) for i in images]
     tiles = np.concatenate(tiles).astype(np.uint8)
     if len(tiles) < 2:
-        small = sum(min(i.pixels.shape) < TILE_SIDE for i in images)
+        small = sum(min(i.size) < TILE_SIDE for i in images)
         raise DataError(f"{folder}: {len(tiles)} whole {TILE_SIDE}x{TILE_SIDE} tile(s) in {len(images)} image(s)"
                         + (f" ({small} smaller than a tile)" if small else "")
                         + ": training needs at least 2 (one to train on, one to test)")
