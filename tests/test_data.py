@@ -105,3 +105,21 @@ def test_a_folder_with_colour_images_is_refused_for_training(tmp_path):
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (28, 28, 3), dtype=np.uint8)).save(tmp_path / "c.png")
     with pytest.raises(DataError, match="c.png is rgb"):
         load_dataset(str(tmp_path))
+
+
+def test_photographs_are_split_and_downsampled_the_same_everywhere(tmp_path, monkeypatch):
+    from PIL import Image
+    from bbcompress.training import photos
+    for i in range(8):
+        Image.new("RGB", (400 + i, 300), (i, 2 * i, 3 * i)).save(tmp_path / f"p{i}.jpg")
+    monkeypatch.setattr(photos, "SOURCES", (("some-package", tmp_path, "*.jpg"),))
+    train, held = photos.split()
+    assert [p.name for p in held] == ["p3.jpg", "p7.jpg"] and len(train) == 6
+    small = photos.downsampled(held[0])
+    assert 100 <= small.width <= 200 and small.size == photos.downsampled(held[0]).size
+    with pytest.raises(ValueError, match="JPEG artefacts"):
+        photos.downsampled(held[0], 1.5)
+    assert [a.shape for _, a in photos.benchmark_photos(side=64)] == [(64, 64, 3)] * 2
+    monkeypatch.setattr(photos, "SOURCES", (("some-package", tmp_path / "none", "*.jpg"),))
+    with pytest.raises(DataError, match="apt-get install some-package"):
+        photos.split()
