@@ -29,7 +29,8 @@ def dataset_option(function):
 
 @main.command()
 @click.option("--data", "data_name", default="mnist10k-binary", show_default=True,
-              help="Dataset: mnist10k, fashion-mnist, mnist, each optionally -binary; or a folder "
+              help="Dataset: mnist10k, fashion-mnist, mnist, photos (Debian's wallpapers, grey tiles), "
+                   "each optionally -binary; or a folder "
                    "of your images (any sizes: cut into 28x28 tiles, a tenth held out as test).")
 @dataset_option
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),

@@ -6,6 +6,8 @@ Binary datasets hold 0/1 pixels, greyscale ones 0..255. Names:
 - ``fashion-mnist``: the standard IDX files (60k / 10k), by default where Debian's
   ``dataset-fashion-mnist`` puts them;
 - ``mnist``: the full MNIST set from a user's own torchvision root;
+- ``photos``: greyscale tiles of the Debian wallpapers (``training.photos``): training
+  tiles from 21 photos, test tiles from the 6 held out (the benchmark's crops);
 - any of those with ``-binary``: a fixed stochastic binarization (seed 1234);
 - a folder of a user's images (any sizes): cut into whole 28x28 tiles, shuffled with a
   fixed seed, the last tenth held out as the test split. Binary if every image is,
@@ -25,12 +27,13 @@ from ..errors import BBCError, DataError
 from ..io.images import TILE_SIDE
 from ..io.paths import read_inputs
 from ..kinds import Kind
+from .photos import load_photos
 
 BINARIZATION_SEED = 1234
 FASHION_MNIST_ENV = "BBCOMPRESS_FASHION_MNIST"
 FASHION_MNIST_DEFAULT = Path("/usr/share/datasets/fashion-mnist")
 MNIST_ROOT_ENV = "BBCOMPRESS_MNIST_ROOT"
-BASE_NAMES = ("mnist10k", "fashion-mnist", "mnist")
+BASE_NAMES = ("mnist10k", "fashion-mnist", "mnist", "photos")
 FOLDER_SEED, FOLDER_TEST_FRACTION = 4321, 10
 DATASET_NAMES = tuple(n + s for n in BASE_NAMES for s in ("", "-binary"))
 
@@ -137,6 +140,8 @@ def load_dataset(name: str, root: str | Path | None = None) -> Dataset:
         x_train, x_test = load_fashion_mnist(root)
     elif base == "mnist":
         x_train, x_test = load_mnist(root)
+    elif base == "photos":
+        x_train, x_test = load_photos(TILE_SIDE, FOLDER_SEED)
     else:
         raise DataError(f"unknown dataset {name!r}: not a folder, nor one of {', '.join(DATASET_NAMES)}")
     if binary:

@@ -66,3 +66,22 @@ def benchmark_photos(side: int = 1024) -> list[tuple[str, np.ndarray]]:
     (name, RGB uint8 array) each."""
     return [(path.stem, np.asarray(centre_crop(downsampled(path), side, side)))
             for path in split()[1]]
+
+
+def grey_tiles(images: list[np.ndarray], side: int) -> np.ndarray:
+    """The whole ``side`` x ``side`` tiles of greyscale images, row-major per image."""
+    tiles = []
+    for pixels in images:
+        rows, cols = pixels.shape[0] // side, pixels.shape[1] // side
+        grid = pixels[:rows * side, :cols * side].reshape(rows, side, cols, side)
+        tiles.append(grid.transpose(0, 2, 1, 3).reshape(rows * cols, side, side))
+    return np.concatenate(tiles)
+
+
+def load_photos(side: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``photos`` dataset in greyscale: (training tiles, shuffled with ``seed``; test
+    tiles, from the held-out photos as the benchmark crops them)."""
+    train = [np.asarray(downsampled(path).convert("L")) for path in split()[0]]
+    test = [np.asarray(Image.fromarray(rgb).convert("L")) for _, rgb in benchmark_photos()]
+    x_train = grey_tiles(train, side)
+    return x_train[np.random.default_rng(seed).permutation(len(x_train))], grey_tiles(test, side)
