@@ -41,7 +41,8 @@ def coding_options(function):
                          f"{f.coding.max_batch} for {name}" for name, f in api.FAMILIES.items()) + "]"),
         click.option("--fallback/--no-fallback", default=DEFAULTS.fallback, show_default=True,
                      help="Store an image with a classic codec (raw, PNG, lossless WebP) when "
-                          "that is smaller than the model's estimate."),
+                          "that is smaller than the model's estimate. Colour, alpha and 16-bit "
+                          "images, which no model codes, are stored that way either way."),
         click.option("-l", "--level", default=DEFAULTS.level, show_default=True, type=click.IntRange(1, 9),
                      help="1 fastest .. 9 smallest. " + level_help()),
     ]
