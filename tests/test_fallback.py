@@ -1,5 +1,6 @@
 """The classic fallback: images no model codes well cost no more than their best classic
-encoding (raw, PNG, lossless WebP), and never more than raw plus the archive's header."""
+encoding (raw, PNG, lossless WebP, lossless JPEG-XL), and never more than raw plus the
+archive's header."""
 from __future__ import annotations
 
 import io
@@ -8,7 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import bbcompress
 from bbcompress.api import CodingOptions, compress_images, roundtrip
+from bbcompress.errors import IntegrityError
+from bbcompress.io import classic
 from bbcompress.io.archive import parse
 from bbcompress.io.classic import CODECS, decode, encode, holds
 from bbcompress.io.images import Image as BBImage
@@ -101,3 +105,38 @@ def test_classic_codecs_are_exact_and_refuse_what_does_not_match(codec, kind):
     assert np.array_equal(decode(codec, data, kind, 21, 13), pixels)
     with pytest.raises(ValueError):
         decode(codec, data, kind, 20, 13)
+
+
+def text_page() -> np.ndarray:
+    """A 1-bit page of text (Pillow's own font), which JPEG-XL codes as patches of
+    repeated glyphs far below what PNG or WebP reach."""
+    from PIL import ImageDraw, ImageFont
+    words = "the quick brown fox jumps over a lazy dog while bits back coding measures it".split()
+    rng = np.random.default_rng(3)
+    page = Image.new("1", (400, 300), 1)
+    draw, font = ImageDraw.Draw(page), ImageFont.load_default(size=14)
+    for top in range(6, 290, 18):
+        draw.text((8, top), " ".join(rng.choice(words, 9)), font=font, fill=0)
+    return np.asarray(page)
+
+
+def test_a_page_of_text_goes_to_jpeg_xl_in_a_version_5_archive():
+    page = text_page()
+    data = bbcompress.compress([page])
+    section, = parse(data).sections
+    assert section.blobs[0][0] == "jxl" and data[8] == 5
+    assert len(data) < 0.6 * len(encode("webp", page.astype(np.uint8), Kind.BINARY))
+    (_, back), = bbcompress.decompress(data)
+    assert np.array_equal(back, page)
+
+
+def test_without_imagecodecs_jpeg_xl_is_skipped_and_its_blobs_named(monkeypatch):
+    page = text_page()
+    data = bbcompress.compress([page])
+
+    def missing():
+        raise ImportError("No module named 'imagecodecs'")
+    monkeypatch.setattr(classic, "jxl", missing)
+    assert parse(bbcompress.compress([page])).sections[0].blobs[0][0] != "jxl"
+    with pytest.raises(IntegrityError, match="no JPEG-XL decoder here.*pip install imagecodecs"):
+        bbcompress.decompress(data)

@@ -10,7 +10,7 @@ Layout (all integers little-endian)::
                   classic-coded images; 4 for the compact header of a one-image archive
                   (below); 5 when a section holds a kind other than binary and greyscale
                   or an image restored in a mode other than "1" and "L" (colour, alpha,
-                  16-bit). Readers refuse versions above theirs cleanly.
+                  16-bit) or a JPEG-XL blob. Readers refuse versions above theirs cleanly.
     9       1     flags: bit 0 set = the header is LZMA2-compressed (raw stream, no
                   container); other bits reserved (a reader refuses flags it does not know)
     10      4     H: length of the stored header
@@ -34,7 +34,7 @@ one model::
 
 A classic section holds images no model codes well, each as one blob::
 
-    {"kind": ..., "codec": "classic", "blobs": [["raw" | "png" | "webp", bytes], ...],
+    {"kind": ..., "codec": "classic", "blobs": [["raw" | "png" | "webp" | "jxl", bytes], ...],
      "images": [...], "words": W, "pixel_sha256": ..., "content_sha256": ...}
 
 its payload is the blobs back to back, zero-padded to whole words. Only classic
@@ -80,7 +80,7 @@ import numpy as np
 from ..errors import ArchiveError, BBCError, OutputExists
 from ..kinds import Kind
 from .atomic import atomic_write_bytes, check_name_fits
-from .classic import CODECS as CLASSIC_CODECS
+from .classic import CODECS as CLASSIC_CODECS, NEW_CODECS
 from .images import MAX_PIXELS, MAX_SIDE, RESTORED_MODES, tile_count
 from .names import check_unique, name_parts
 
@@ -215,6 +215,8 @@ class Section:
         """The format version this section needs."""
         if any(image.mode not in OLD_MODES.get(self.kind, ()) for image in self.images):
             return MODES_VERSION
+        if self.is_classic and any(codec in NEW_CODECS for codec, _ in self.blobs):
+            return max(NEW_CODECS[codec] for codec, _ in self.blobs if codec in NEW_CODECS)
         return 3 if self.is_classic else 2 if self.coder.extended else 1
 
     def header(self) -> dict:

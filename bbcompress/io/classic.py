@@ -1,7 +1,7 @@
 """Classic lossless codecs for images no model codes well (photos, scans, noise, flat
 images) and for the kinds no model codes (colour, alpha, 16-bit): PNG and lossless WebP
-through Pillow, and raw pixels (packed bits for binary images) as the floor no image is
-ever coded above.
+through Pillow, lossless JPEG-XL through imagecodecs (libjxl), and raw pixels (packed
+bits for binary images) as the floor no image is ever coded above.
 
 Each codec maps an image's pixels (as its kind holds them: 0/1 for binary) to bytes and
 back exactly; ``best_encoding`` picks the smallest.
@@ -17,7 +17,8 @@ from PIL import Image as PILImage
 
 from ..kinds import Kind
 
-CODECS = ("raw", "png", "webp")
+CODECS = ("raw", "png", "webp", "jxl")
+NEW_CODECS = {"jxl": 5}  # the format version whose readers first know a codec
 CODEC_MAX_SIDE = {"webp": 16383}  # raw and PNG store any side the archive allows
 WEBP_KINDS = (Kind.BINARY, Kind.GREYSCALE, Kind.GREY_ALPHA, Kind.RGB, Kind.RGBA)  # 8 bits a channel
 
@@ -49,6 +50,8 @@ PNG_SETTINGS = ({"optimize": True}, {"optimize": True, "compress_type": 3})
 def encode(codec: str, pixels: np.ndarray, kind: Kind) -> bytes:
     if not holds(codec, pixels.shape[0], pixels.shape[1], kind):
         raise ValueError(f"{codec} cannot store a {pixels.shape[1]}x{pixels.shape[0]} {kind} image")
+    if codec == "jxl":
+        return jxl_encode(pixels, kind)
     if codec == "raw":
         return (np.packbits(pixels.astype(bool)) if kind == Kind.BINARY else pixels.astype(kind.dtype)).tobytes()
     image = as_file_image(pixels, kind, codec)
@@ -58,6 +61,52 @@ def encode(codec: str, pixels: np.ndarray, kind: Kind) -> bytes:
         alpha = {"exact": True} if image.mode == "RGBA" else {}  # keep the colour under alpha 0
         return saved(image, "WEBP", lossless=True, method=4, **alpha)
     raise ValueError(f"unknown classic codec {codec!r}")
+
+
+# libjxl's default effort: on the held-out photos 1% above effort 9 at a quarter of its
+# time, and on rendered pages the same size (benchmarks/results/photos-*.md, pages.md).
+JXL_EFFORT = 7
+
+
+def jxl():
+    """imagecodecs' JPEG-XL functions, imported on first use (most images never need it)."""
+    import imagecodecs
+    if not imagecodecs.JPEGXL.available:
+        raise ImportError("imagecodecs was built without JPEG-XL")
+    return imagecodecs
+
+
+def jxl_available() -> bool:
+    try:
+        jxl()
+    except ImportError:
+        return False
+    return True
+
+
+def jxl_encode(pixels: np.ndarray, kind: Kind) -> bytes:
+    values = pixels * np.uint8(255) if kind == Kind.BINARY else pixels.astype(kind.dtype.newbyteorder("="))
+    return bytes(jxl().jpegxl_encode(np.ascontiguousarray(values), lossless=True, effort=JXL_EFFORT, numthreads=1))
+
+
+def jxl_decode(data: bytes, kind: Kind, width: int, height: int) -> np.ndarray:
+    """Decoded into an array of the header's size: libjxl refuses a blob of another size
+    before decoding it, so a blob never allocates more than its archive declares."""
+    try:
+        codecs = jxl()
+    except ImportError as e:
+        raise ValueError(f"a JPEG-XL image, and no JPEG-XL decoder here ({e}): pip install imagecodecs") from None
+    channels = kind.channels
+    out = np.empty((height, width) if channels == 1 else (height, width, channels), kind.dtype.newbyteorder("="))
+    try:
+        codecs.jpegxl_decode(data, out=out, numthreads=1)
+    except (codecs.JpegxlError, ValueError, TypeError) as e:
+        raise ValueError(f"a jxl image that does not decode to {width}x{height} {kind} ({e})") from None
+    if kind == Kind.BINARY:
+        if not np.isin(out, (0, 255)).all():
+            raise ValueError("a binary image with grey levels")
+        return out // 255
+    return out
 
 
 def saved(image: PILImage.Image, format: str, **options) -> bytes:
@@ -86,6 +135,8 @@ def decode(codec: str, data: bytes, kind: Kind, width: int, height: int) -> np.n
     """The pixels of ``data``; ValueError if they are not a ``width`` x ``height`` image."""
     if codec == "raw":
         return raw_pixels(data, kind, width, height)
+    if codec == "jxl":
+        return jxl_decode(data, kind, width, height)
     if codec not in CODECS:
         raise ValueError(f"unknown classic codec {codec!r}")
     try:
@@ -141,12 +192,14 @@ def is_grey_file(rgba: np.ndarray) -> bool:
 
 
 def best_encoding(pixels: np.ndarray, kind: Kind, to_beat_bits: float = np.inf) -> tuple[str, bytes]:
-    """(codec, bytes) of the smallest classic encoding. WebP (the slowest, ~3,000 digits/s)
-    is tried only when PNG comes within 2x of ``to_beat_bits`` (a model's estimate for
-    the image): where PNG is worse than that, the model is chosen over WebP unless WebP
-    is under half of PNG, and then the model still costs at most half of PNG. A codec
-    that cannot hold the image (WebP: sides over 16,383) is skipped."""
+    """(codec, bytes) of the smallest classic encoding. WebP and JPEG-XL (the slowest:
+    ~3,000 digits/s for WebP) are tried only when PNG comes within 2x of ``to_beat_bits``
+    (a model's estimate for the image): where PNG is worse than that, the model costs at
+    most half of PNG, which on digits neither beats. A codec that cannot hold the image
+    (WebP: sides over 16,383, 16-bit) or is not installed (JPEG-XL without imagecodecs)
+    is skipped."""
     found = [(codec, encode(codec, pixels, kind)) for codec in ("raw", "png")]
-    if 8 * len(found[1][1]) < 2 * to_beat_bits and holds("webp", *pixels.shape[:2], kind):
-        found.append(("webp", encode("webp", pixels, kind)))
+    if 8 * len(found[1][1]) < 2 * to_beat_bits:
+        found += [(codec, encode(codec, pixels, kind)) for codec in ("webp", "jxl")
+                  if holds(codec, *pixels.shape[:2], kind) and (codec != "jxl" or jxl_available())]
     return min(found, key=lambda c: len(c[1]))
