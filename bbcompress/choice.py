@@ -11,7 +11,7 @@ from math import lgamma, log
 import numpy as np
 
 from .codec.core import seed_bits
-from .io.classic import best_encoding
+from .io.classic import ALWAYS_TRY_PIXELS, best_encoding
 from .io.images import Image, tile_count, to_tiles
 from .checkpoint import Checkpoint
 from .codec.bits_back import Coding
@@ -87,10 +87,12 @@ def plan(images: list[Image], candidates: list[Candidate], codings: list[Coding]
         if fallback:
             codec, data = best_encoding(image.pixels, image.kind, estimate)
             if estimate < CLOSE_CALL * 8 * len(data) and tile_count(*image.size) > SAMPLE_TILES:
-                # sampled, and a model may win: every tile estimated, the classic tried again
+                # sampled, and a model may win: every tile estimated, and the classic
+                # codecs tried again unless all were (images of ALWAYS_TRY_PIXELS or more)
                 estimates[:, index] = [estimated_bits([image], coding, threads=threads)[0] for coding in codings]
                 estimate = estimates[:, index].min()
-                codec, data = best_encoding(image.pixels, image.kind, estimate)
+                if image.size[0] * image.size[1] < ALWAYS_TRY_PIXELS:
+                    codec, data = best_encoding(image.pixels, image.kind, estimate)
             if 8 * len(data) < estimate:
                 result.classic.append((image, codec, data))
                 continue

@@ -191,15 +191,22 @@ def is_grey_file(rgba: np.ndarray) -> bool:
                 and (rgba[..., 3] == 255).all())
 
 
+# From this many pixels (256x256) WebP and JPEG-XL are always tried: on a rendered page
+# JPEG-XL is a third of PNG, far under twice a model's estimate, and for an image this
+# large its encoding takes little beside a model's.
+ALWAYS_TRY_PIXELS = 1 << 16
+
+
 def best_encoding(pixels: np.ndarray, kind: Kind, to_beat_bits: float = np.inf) -> tuple[str, bytes]:
-    """(codec, bytes) of the smallest classic encoding. WebP and JPEG-XL (the slowest:
-    ~3,000 digits/s for WebP) are tried only when PNG comes within 2x of ``to_beat_bits``
-    (a model's estimate for the image): where PNG is worse than that, the model costs at
-    most half of PNG, which on digits neither beats. A codec that cannot hold the image
-    (WebP: sides over 16,383, 16-bit) or is not installed (JPEG-XL without imagecodecs)
-    is skipped."""
+    """(codec, bytes) of the smallest classic encoding. For images under ALWAYS_TRY_PIXELS,
+    WebP and JPEG-XL (the slowest: ~3,000 digits/s for WebP) are tried only when PNG
+    comes within 2x of ``to_beat_bits`` (a model's estimate for the image): where PNG is
+    worse than that, the model costs at most half of PNG, which on digits neither beats.
+    A codec that cannot hold the image (WebP: sides over 16,383, 16-bit) or is not
+    installed (JPEG-XL without imagecodecs) is skipped."""
     found = [(codec, encode(codec, pixels, kind)) for codec in ("raw", "png")]
-    if 8 * len(found[1][1]) < 2 * to_beat_bits:
+    height, width = pixels.shape[:2]
+    if 8 * len(found[1][1]) < 2 * to_beat_bits or height * width >= ALWAYS_TRY_PIXELS:
         found += [(codec, encode(codec, pixels, kind)) for codec in ("webp", "jxl")
-                  if holds(codec, *pixels.shape[:2], kind) and (codec != "jxl" or jxl_available())]
+                  if holds(codec, height, width, kind) and (codec != "jxl" or jxl_available())]
     return min(found, key=lambda c: len(c[1]))
