@@ -23,7 +23,7 @@ from .errors import ArchiveError, BBCError, OutputExists
 from .families import DEFAULT_FAMILY, DEFAULT_LEVEL, FAMILIES, LEVELS
 from .io.archive import Archive, EmbeddedModel, Section, check_writable, parse, read_archive, write_archive
 from .io.atomic import OutputRoot
-from .io.classic import best_encoding
+from .io.classic import JXL_EFFORT_OF_LEVEL, best_encoding
 from .io.images import MAX_PIXELS, Image, png_bytes, tile_count
 from .io.names import check_storable
 from .io.paths import (STDIN, Skipped, expand_inputs, output_path, read_inputs, refuse_unsafe_target,
@@ -58,12 +58,25 @@ class CodingOptions:
         if self.level not in LEVELS:
             raise BBCError(f"level {self.level} is not one of {min(LEVELS)}..{max(LEVELS)}")
 
+    @property
+    def classic_effort(self) -> int:
+        """JPEG-XL's effort in the classic fallback at this level."""
+        return JXL_EFFORT_OF_LEVEL[self.level]
+
     def settings_for(self, checkpoint: Checkpoint) -> CodingSettings:
         """How ``checkpoint`` codes under these options: the encoder asked for, else the
         card's ("none" without a latent), and what the level spends in its family."""
         encoder = (self.encoder or checkpoint.default_encoder) if checkpoint.config.has_latent else "none"
         particles, steps = checkpoint.config.spec.level(self.level)
         return CodingSettings(encoder, self.latents, self.latent_bits, particles, steps)
+
+
+def jxl_effort_help() -> str:
+    """The JPEG-XL effort of each run of levels, as --help says it: 'levels 1-3: 5, ...'."""
+    runs: dict[int, list[int]] = {}
+    for level, effort in JXL_EFFORT_OF_LEVEL.items():
+        runs.setdefault(effort, []).append(level)
+    return ", ".join(f"levels {min(ls)}-{max(ls)}: {effort}" for effort, ls in runs.items())
 
 
 def tile_total(images: list[Image]) -> int:
@@ -86,14 +99,15 @@ def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions)
     """The sections for images of one kind, as jobs: one per model chosen and chain, and
     a classic one. Kinds no model codes go to the classic codecs whatever the options."""
     if not images[0].kind.has_models:
-        return [partial(classic_encoding_job, images)]
+        return [partial(classic_encoding_job, images, options.classic_effort)]
     candidates = models.candidates(images[0].kind)
     settings = {name: options.settings_for(checkpoint) for name, checkpoint in candidates}
     codings = {name: coding_of(checkpoint, settings[name]) for name, checkpoint in candidates}
     for name, coding in codings.items():  # before any coding: decoders would refuse larger batches
         check_batch(name, coding, options.max_batch)
     with coding_threads():  # the estimates run the networks in this process
-        chosen = plan(images, candidates, list(codings.values()), options.fallback, options.threads)
+        chosen = plan(images, candidates, list(codings.values()), options.fallback, options.threads,
+                      options.classic_effort)
     jobs = [partial(model_section, chain, name, checkpoint, codings[name], settings[name], options.max_batch)
             for name, (checkpoint, group) in chosen.by_model.items()
             for chain in split_chains(group, options.threads, chain_tiles(codings[name]))]
@@ -102,9 +116,10 @@ def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions)
     return jobs
 
 
-def classic_encoding_job(images: list[Image], progress: Progress | None) -> Section:
+def classic_encoding_job(images: list[Image], effort: int, progress: Progress | None) -> Section:
     """A classic section of ``images``, each stored by its smallest classic encoding."""
-    return classic_job([(image, *best_encoding(image.pixels, image.kind)) for image in images], progress)
+    return classic_job([(image, *best_encoding(image.pixels, image.kind, effort=effort)) for image in images],
+                       progress)
 
 
 def classic_job(chosen: list[Classic], progress: Progress | None) -> Section:

@@ -11,7 +11,7 @@ from math import lgamma, log
 import numpy as np
 
 from .codec.core import seed_bits
-from .io.classic import ALWAYS_TRY_PIXELS, best_encoding
+from .io.classic import ALWAYS_TRY_PIXELS, JXL_EFFORT, best_encoding
 from .io.images import Image, tile_count, to_tiles
 from .checkpoint import Checkpoint
 from .codec.bits_back import Coding
@@ -76,8 +76,9 @@ def estimate_chunk(coding: Coding, tiles: np.ndarray, masks: np.ndarray, progres
 
 
 def plan(images: list[Image], candidates: list[Candidate], codings: list[Coding],
-         fallback: bool = True, threads: int = 1) -> Plan:
-    """Assign each image (all of one kind) to the cheapest candidate or classic codec."""
+         fallback: bool = True, threads: int = 1, effort: int = JXL_EFFORT) -> Plan:
+    """Assign each image (all of one kind) to the cheapest candidate or classic codec
+    (``effort``: JPEG-XL's)."""
     if len(candidates) == 1 and not fallback:
         return Plan({candidates[0][0]: (candidates[0][1], list(images))})
     estimates = np.stack([estimated_bits(images, coding, threads=threads, sample=fallback) for coding in codings])
@@ -85,14 +86,14 @@ def plan(images: list[Image], candidates: list[Candidate], codings: list[Coding]
     for index, image in enumerate(images):
         estimate = estimates[:, index].min()
         if fallback:
-            codec, data = best_encoding(image.pixels, image.kind, estimate)
+            codec, data = best_encoding(image.pixels, image.kind, estimate, effort)
             if estimate < CLOSE_CALL * 8 * len(data) and tile_count(*image.size) > SAMPLE_TILES:
                 # sampled, and a model may win: every tile estimated, and the classic
                 # codecs tried again unless all were (images of ALWAYS_TRY_PIXELS or more)
                 estimates[:, index] = [estimated_bits([image], coding, threads=threads)[0] for coding in codings]
                 estimate = estimates[:, index].min()
                 if image.size[0] * image.size[1] < ALWAYS_TRY_PIXELS:
-                    codec, data = best_encoding(image.pixels, image.kind, estimate)
+                    codec, data = best_encoding(image.pixels, image.kind, estimate, effort)
             if 8 * len(data) < estimate:
                 result.classic.append((image, codec, data))
                 continue
@@ -103,8 +104,8 @@ def plan(images: list[Image], candidates: list[Candidate], codings: list[Coding]
         assigned = [(image, estimates[model, index]) for index, image in sorted(members, key=lambda m: m[0])]
         name, checkpoint = candidates[model]
         initial = initial_bits[model]
-        if fallback and sum(e for _, e in assigned) < 10 * initial and classic_is_cheaper(assigned, initial):
-            result.classic.extend((image, *best_encoding(image.pixels, image.kind)) for image, _ in assigned)
+        if fallback and sum(e for _, e in assigned) < 10 * initial and classic_is_cheaper(assigned, initial, effort):
+            result.classic.extend((image, *best_encoding(image.pixels, image.kind, effort=effort)) for image, _ in assigned)
         else:
             result.by_model[name] = (checkpoint, [image for image, _ in assigned])
     return result
@@ -138,7 +139,7 @@ def which_bits(members: int, images: int) -> float:
     return (lgamma(images + 1) - lgamma(members + 1) - lgamma(images - members + 1)) / log(2)
 
 
-def classic_is_cheaper(assigned: list[tuple[Image, float]], initial_bits: int) -> bool:
+def classic_is_cheaper(assigned: list[tuple[Image, float]], initial_bits: int, effort: int) -> bool:
     """A few images may not pay a model section's one-time initial bits."""
-    classic_bits = sum(8 * len(best_encoding(image.pixels, image.kind)[1]) for image, _ in assigned)
+    classic_bits = sum(8 * len(best_encoding(image.pixels, image.kind, effort=effort)[1]) for image, _ in assigned)
     return classic_bits < sum(e for _, e in assigned) + initial_bits

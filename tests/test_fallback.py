@@ -140,3 +140,13 @@ def test_without_imagecodecs_jpeg_xl_is_skipped_and_its_blobs_named(monkeypatch)
     assert parse(bbcompress.compress([page])).sections[0].blobs[0][0] != "jxl"
     with pytest.raises(IntegrityError, match="no JPEG-XL decoder here.*pip install imagecodecs"):
         bbcompress.decompress(data)
+
+
+def test_the_level_sets_jpeg_xl_s_effort(monkeypatch):
+    efforts = []
+    real = classic.jxl_encode
+    monkeypatch.setattr(classic, "jxl_encode", lambda p, k, effort: efforts.append(effort) or real(p, k, effort))
+    page = text_page()
+    sizes = {level: len(bbcompress.compress([page], level=level)) for level in (1, 4, 9)}
+    assert efforts == [5, 7, 9]
+    assert sizes[9] <= sizes[4] <= sizes[1]

@@ -22,7 +22,8 @@ def level_help() -> str:
               for name, f in api.FAMILIES.items() if f.has_latent}
     return "Importance-sampled particles/per-image refinement steps of levels 1..9: " + "; ".join(
         f"{name} {spend}" for name, spend in spends.items()) + " (a model without a latent codes " \
-        "the same at every level)."
+        "the same at every level). The classic fallback's JPEG-XL effort: " + api.jxl_effort_help() + \
+        " (on photos effort 9 is ~2% smaller than 7 for 4x its time)."
 
 
 def coding_options(function):

@@ -21,6 +21,13 @@ CODECS = ("raw", "png", "webp", "jxl")
 NEW_CODECS = {"jxl": 5}  # the format version whose readers first know a codec
 CODEC_MAX_SIDE = {"webp": 16383}  # raw and PNG store any side the archive allows
 WEBP_KINDS = (Kind.BINARY, Kind.GREYSCALE, Kind.GREY_ALPHA, Kind.RGB, Kind.RGBA)  # 8 bits a channel
+# libjxl's effort by compress --level: 1-3 fast, 4-6 libjxl's default, 7-9 its best. On
+# a held-out photo (Wood, 835x626) effort 5/7/9 gave 148,757/144,171/141,387 bytes grey
+# at 0.6/1.0/4.8 s per MP on one core, and 471,850/456,418/449,710 colour at
+# 2.5/5.6/22 s; a 150 dpi page 8,243/8,179/8,142 at 1.1/1.1/3.0 s (effort 3 drops the
+# glyph patches: 31,908).
+JXL_EFFORT = 7
+JXL_EFFORT_OF_LEVEL = {1: 5, 2: 5, 3: 5, 4: 7, 5: 7, 6: 7, 7: 9, 8: 9, 9: 9}
 
 
 def holds(codec: str, height: int, width: int, kind: Kind = Kind.GREYSCALE) -> bool:
@@ -47,11 +54,12 @@ def as_file_image(pixels: np.ndarray, kind: Kind, codec: str) -> PILImage.Image:
 PNG_SETTINGS = ({"optimize": True}, {"optimize": True, "compress_type": 3})
 
 
-def encode(codec: str, pixels: np.ndarray, kind: Kind) -> bytes:
+def encode(codec: str, pixels: np.ndarray, kind: Kind, effort: int = JXL_EFFORT) -> bytes:
+    """``pixels`` as a blob of ``codec`` (``effort``: JPEG-XL's)."""
     if not holds(codec, pixels.shape[0], pixels.shape[1], kind):
         raise ValueError(f"{codec} cannot store a {pixels.shape[1]}x{pixels.shape[0]} {kind} image")
     if codec == "jxl":
-        return jxl_encode(pixels, kind)
+        return jxl_encode(pixels, kind, effort)
     if codec == "raw":
         return (np.packbits(pixels.astype(bool)) if kind == Kind.BINARY else pixels.astype(kind.dtype)).tobytes()
     image = as_file_image(pixels, kind, codec)
@@ -61,11 +69,6 @@ def encode(codec: str, pixels: np.ndarray, kind: Kind) -> bytes:
         alpha = {"exact": True} if image.mode == "RGBA" else {}  # keep the colour under alpha 0
         return saved(image, "WEBP", lossless=True, method=4, **alpha)
     raise ValueError(f"unknown classic codec {codec!r}")
-
-
-# libjxl's default effort: on the held-out photos 1% above effort 9 at a quarter of its
-# time, and on rendered pages the same size (benchmarks/results/photos-*.md, pages.md).
-JXL_EFFORT = 7
 
 
 def jxl():
@@ -84,9 +87,9 @@ def jxl_available() -> bool:
     return True
 
 
-def jxl_encode(pixels: np.ndarray, kind: Kind) -> bytes:
+def jxl_encode(pixels: np.ndarray, kind: Kind, effort: int = JXL_EFFORT) -> bytes:
     values = pixels * np.uint8(255) if kind == Kind.BINARY else pixels.astype(kind.dtype.newbyteorder("="))
-    return bytes(jxl().jpegxl_encode(np.ascontiguousarray(values), lossless=True, effort=JXL_EFFORT, numthreads=1))
+    return bytes(jxl().jpegxl_encode(np.ascontiguousarray(values), lossless=True, effort=effort, numthreads=1))
 
 
 def jxl_decode(data: bytes, kind: Kind, width: int, height: int) -> np.ndarray:
@@ -197,7 +200,8 @@ def is_grey_file(rgba: np.ndarray) -> bool:
 ALWAYS_TRY_PIXELS = 1 << 16
 
 
-def best_encoding(pixels: np.ndarray, kind: Kind, to_beat_bits: float = np.inf) -> tuple[str, bytes]:
+def best_encoding(pixels: np.ndarray, kind: Kind, to_beat_bits: float = np.inf,
+                  effort: int = JXL_EFFORT) -> tuple[str, bytes]:
     """(codec, bytes) of the smallest classic encoding. For images under ALWAYS_TRY_PIXELS,
     WebP and JPEG-XL (the slowest: ~3,000 digits/s for WebP) are tried only when PNG
     comes within 2x of ``to_beat_bits`` (a model's estimate for the image): where PNG is
@@ -207,6 +211,6 @@ def best_encoding(pixels: np.ndarray, kind: Kind, to_beat_bits: float = np.inf) 
     found = [(codec, encode(codec, pixels, kind)) for codec in ("raw", "png")]
     height, width = pixels.shape[:2]
     if 8 * len(found[1][1]) < 2 * to_beat_bits or height * width >= ALWAYS_TRY_PIXELS:
-        found += [(codec, encode(codec, pixels, kind)) for codec in ("webp", "jxl")
+        found += [(codec, encode(codec, pixels, kind, effort)) for codec in ("webp", "jxl")
                   if holds(codec, height, width, kind) and (codec != "jxl" or jxl_available())]
     return min(found, key=lambda c: len(c[1]))
