@@ -10,7 +10,7 @@ Layout (all integers little-endian)::
                   classic-coded images; 4 for the compact header of a one-image archive
                   (below); 5 when a section holds a kind other than binary and greyscale
                   or an image restored in a mode other than "1" and "L" (colour, alpha,
-                  16-bit) or a JPEG-XL blob. Readers refuse versions above theirs cleanly.
+                  16-bit) or a JPEG-XL or G4 blob. Readers refuse versions above theirs cleanly.
     9       1     flags: bit 0 set = the header is LZMA2-compressed (raw stream, no
                   container); other bits reserved (a reader refuses flags it does not know)
     10      4     H: length of the stored header
@@ -34,7 +34,7 @@ one model::
 
 A classic section holds images no model codes well, each as one blob::
 
-    {"kind": ..., "codec": "classic", "blobs": [["raw" | "png" | "webp" | "jxl", bytes], ...],
+    {"kind": ..., "codec": "classic", "blobs": [["raw" | "png" | "webp" | "jxl" | "g4", bytes], ...],
      "images": [...], "words": W, "pixel_sha256": ..., "content_sha256": ...}
 
 its payload is the blobs back to back, zero-padded to whole words. Only classic

@@ -18,8 +18,9 @@ from PIL import Image as PILImage
 
 from ..kinds import Kind
 
-CODECS = ("raw", "png", "webp", "jxl")
-NEW_CODECS = {"jxl": 5}  # the format version whose readers first know a codec
+CODECS = ("raw", "png", "webp", "jxl", "g4")
+NEW_CODECS = {"jxl": 5, "g4": 5}  # the format version whose readers first know a codec
+PILLOW_FORMATS = {"png": "PNG", "webp": "WEBP", "g4": "TIFF"}  # g4: CCITT Group 4 in a TIFF
 CODEC_MAX_SIDE = {"webp": 16383}  # raw and PNG store any side the archive allows
 WEBP_KINDS = (Kind.BINARY, Kind.GREYSCALE, Kind.GREY_ALPHA, Kind.RGB, Kind.RGBA)  # 8 bits a channel
 # libjxl's effort by compress --level: 1-3 fast, 4-6 libjxl's default, 7-9 its best. On
@@ -34,11 +35,12 @@ JXL_EFFORT_OF_LEVEL = {1: 5, 2: 5, 3: 5, 4: 7, 5: 7, 6: 7, 7: 9, 8: 9, 9: 9}
 def holds(codec: str, height: int, width: int, kind: Kind = Kind.GREYSCALE) -> bool:
     """Whether ``codec`` can store an image of this size and kind."""
     limit = CODEC_MAX_SIDE.get(codec)
-    return (limit is None or max(height, width) <= limit) and (codec != "webp" or kind in WEBP_KINDS)
+    return ((limit is None or max(height, width) <= limit) and (codec != "webp" or kind in WEBP_KINDS)
+            and (codec != "g4" or kind == Kind.BINARY))
 
 
 def as_file_image(pixels: np.ndarray, kind: Kind, codec: str) -> PILImage.Image:
-    if kind == Kind.BINARY and codec == "png":
+    if kind == Kind.BINARY and codec in ("png", "g4"):
         return PILImage.fromarray(pixels.astype(bool))  # 1-bit PNG
     if kind == Kind.GREY_ALPHA and codec == "webp":  # WebP holds RGBA, not LA
         return PILImage.fromarray(np.ascontiguousarray(pixels[..., [0, 0, 0, 1]]))
@@ -66,6 +68,8 @@ def encode(codec: str, pixels: np.ndarray, kind: Kind, effort: int = JXL_EFFORT)
     image = as_file_image(pixels, kind, codec)
     if codec == "png":
         return min((saved(image, "PNG", **settings) for settings in PNG_SETTINGS), key=len)
+    if codec == "g4":  # fax coding: on 300 dpi pages 14% under WebP (benchmarks/results/pages.md)
+        return saved(image, "TIFF", compression="group4")
     if codec == "webp":  # method 4: 18x faster than 6 on 28x28 digits, 1% larger
         alpha = {"exact": True} if image.mode == "RGBA" else {}  # keep the colour under alpha 0
         return saved(image, "WEBP", lossless=True, method=4, **alpha)
@@ -148,9 +152,10 @@ def decode(codec: str, data: bytes, kind: Kind, width: int, height: int) -> np.n
     if codec not in CODECS:
         raise ValueError(f"unknown classic codec {codec!r}")
     try:
-        with pillow_pixel_limit(width * height), PILImage.open(io.BytesIO(data), formats=[codec.upper()]) as image:
-            if image.size != (width, height):
-                raise ValueError(f"a {codec} image of size {image.size}, not {width}x{height}")
+        with pillow_pixel_limit(width * height), PILImage.open(io.BytesIO(data), formats=[PILLOW_FORMATS[codec]]) as image:
+            if image.size != (width, height) or getattr(image, "n_frames", 1) != 1:
+                raise ValueError(f"a {codec} image of size {image.size} or several frames, not one "
+                                 f"{width}x{height} image")
             values = file_values(image, kind, codec)
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as e:
         raise ValueError(f"a {codec} image larger than {width}x{height} ({e})") from None
@@ -216,6 +221,6 @@ def best_encoding(pixels: np.ndarray, kind: Kind, to_beat_bits: float = np.inf,
     found = [(codec, encode(codec, pixels, kind)) for codec in ("raw", "png")]
     height, width = pixels.shape[:2]
     if 8 * len(found[1][1]) < 2 * to_beat_bits or height * width >= ALWAYS_TRY_PIXELS:
-        found += [(codec, encode(codec, pixels, kind, effort)) for codec in ("webp", "jxl")
+        found += [(codec, encode(codec, pixels, kind, effort)) for codec in ("webp", "jxl", "g4")
                   if holds(codec, height, width, kind) and (codec != "jxl" or jxl_available())]
     return min(found, key=lambda c: len(c[1]))
