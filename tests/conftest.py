@@ -2,9 +2,14 @@
 live in helpers.py; test files import those, never this file."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
+
+# The suite trains on the CPU even where torch sees a GPU (train --device defaults to auto).
+os.environ["BBCOMPRESS_TRAIN_DEVICE"] = "cpu"
 
 from helpers import (MODEL_ONLY, Base, binary_pixels, checkpoint_of, grey_pixels, run_compress, seeded_vae,
                      unpack_archive)

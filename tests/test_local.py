@@ -2,6 +2,8 @@
 autoregressive codec, and archives made with it."""
 from __future__ import annotations
 
+import json
+
 import hashlib
 
 import numpy as np
@@ -23,7 +25,7 @@ from bbcompress.families.local import LocalModel, to_checkpoint, from_checkpoint
 from bbcompress.families.local_coding import LocalCoding
 from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
-from helpers import assert_restored, digit_folder, seeded
+from helpers import assert_restored, digit_folder, run, seeded
 
 CONFIG = ModelConfig("logistic256", 784, (16, 16), 0, "relu", 0.001, "local", 3, 4)
 
@@ -160,6 +162,9 @@ def test_train_a_local_model_on_a_folder_then_compress_with_it(tmp_path):
     assert CliRunner().invoke(main, args + ["--epochs", "2", "--resume"]).exit_code == 0
     card = (run / "epoch-0002.json").read_text()
     assert '"family": "local"' in card and str(folder) in card
+    card = json.loads(card)  # the run's story: what started it, where, how far
+    assert card["command"].startswith("bbcompress train --data ") and "--resume" in card["command"]
+    assert card["device"] == "cpu" and card["stopped_at"] == {"epoch": 2, "of": 2}
     result = CliRunner().invoke(main, ["compress", str(folder), "-o", str(tmp_path / "a.bbc"), "-m",
                                        str(run / "epoch-0002"), "--no-fallback", "-q"])
     assert result.exit_code == 0, result.output
@@ -180,3 +185,17 @@ def test_the_fast_estimate_is_close_to_the_exact_cost(local_model, likelihood):
     mask[0, 500:] = False
     exact, estimate = coding.exact_bits(x, mask), coding.estimate_bits(x, mask)
     assert np.allclose(estimate, exact, rtol=0.01) and abs(estimate.sum() / exact.sum() - 1) < 0.002
+
+
+@pytest.mark.train
+def test_a_train_device_torch_cannot_use_is_refused_in_one_line(tmp_path, monkeypatch):
+    import torch
+    from bbcompress.errors import BBCError
+    from bbcompress.training.train import resolve_device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto").type == "cpu" and resolve_device("cpu").type == "cpu"
+    with pytest.raises(BBCError, match="no CUDA device"):
+        resolve_device("cuda")
+    result = run("train", "--data", str(digit_folder(tmp_path / "d")), "--family", "local", "--epochs", "1",
+                 "--device", "cuda", "-o", tmp_path / "run", "-q")
+    assert result.exit_code == 1 and "no CUDA device" in result.stderr

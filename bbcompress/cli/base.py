@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 import signal
 import sys
 from typing import NoReturn
@@ -129,3 +130,21 @@ def main():
     """Lossless image compression by bits-back ANS over a variational auto-encoder."""
     signal.signal(signal.SIGTERM, interrupt)
 
+
+
+def invocation(context: click.Context) -> str:
+    """The command as given: the options set on the command line or by environment, in
+    their long spelling (what a model card records of the run that made it)."""
+    words = ["bbcompress", context.info_name or ""]
+    for param in context.command.params:
+        source = context.get_parameter_source(param.name)
+        if source not in (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT):
+            continue
+        value, option = context.params[param.name], max(param.opts, key=len)
+        if isinstance(param, click.Argument):
+            words.append(str(value))
+        elif getattr(param, "is_flag", False):
+            words.append(option if value else (param.secondary_opts or [option])[0])
+        else:
+            words += [option, str(value)]
+    return shlex.join(words)

@@ -8,7 +8,7 @@ import click
 from .. import api
 from ..errors import BBCError
 from ..training.config import MODEL_SAMPLES, RefineConfig, TrainConfig
-from .base import friendly_errors, main
+from .base import friendly_errors, invocation, main
 from .progress import TrainProgress
 
 TRAIN_DEFAULTS, REFINE_DEFAULTS = TrainConfig(""), RefineConfig("optimal", "")
@@ -61,12 +61,16 @@ def dataset_option(function):
               help="Hold out the last N training images; checkpoints report their -ELBO.")
 @click.option("--dynamic-binarization", is_flag=True,
               help="Binary sets: re-binarize the greyscale training images every epoch.")
-@click.option("--resume", is_flag=True, help="Continue the run in OUT from its last checkpoint.")
+@click.option("--resume", is_flag=True, help="Continue the run in OUT from its last checkpoint (on any device).")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]),
+              envvar="BBCOMPRESS_TRAIN_DEVICE",
+              help="Where to train: auto takes a CUDA GPU when torch sees one, else the CPU "
+                   "(or $BBCOMPRESS_TRAIN_DEVICE).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def train(data_name, data_root, out_dir, epochs, checkpoint_every, batch_size, lr, family, hidden,
           latent, mixture, features, width, free_bits, head_from, pixel_floor, seed, validation,
-          dynamic_binarization, resume, quiet):
+          dynamic_binarization, resume, device, quiet):
     """Train a VAE (encoder and decoder jointly) and write checkpoints to OUT."""
     from ..training.data import load_dataset
     from ..training.train import train as run_training
@@ -89,7 +93,8 @@ def train(data_name, data_root, out_dir, epochs, checkpoint_every, batch_size, l
     from ..training.distributed import is_leader
 
     with TrainProgress(epochs, quiet or not is_leader()) as progress:  # under torchrun: one bar
-        run_training(vae_config, config, dataset, out_dir, resume, progress.update)
+        run_training(vae_config, config, dataset, out_dir, resume, progress.update, device,
+                     invocation(click.get_current_context()))
 
 
 @main.command("eval")

@@ -18,11 +18,11 @@ def elbo_bpd(vae: VAE, images: np.ndarray, samples: int = 1, encoder=None,
              batch_size: int = 1000) -> float:
     """-ELBO in bits/dim, averaged over images and ``samples`` draws of z per image."""
     x = as_pixels(images)
-    total = 0.0
+    total, device = 0.0, next(vae.parameters()).device
     with torch.random.fork_rng():
         torch.manual_seed(EVAL_SEED)
         for start in range(0, len(x), batch_size):
-            batch = x[start:start + batch_size]
+            batch = x[start:start + batch_size].to(device)
             total += sum(vae.elbo(batch, encoder).sum().item() for _ in range(samples))
     return bits_per_dim(total / (len(x) * samples), vae.config.pixels)
 

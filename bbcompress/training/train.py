@@ -50,7 +50,7 @@ class TrainState:
             tensors.update({f"adam.{index}.{k}": v for k, v in state.items()})
         tensors["rng.torch"] = torch.get_rng_state()
         tensors["rng.shuffle"] = self.shuffle.get_state()
-        tensors = {k: v.contiguous() for k, v in tensors.items()}
+        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
         atomic_write_bytes(folder / f"{RESUME}.safetensors", save(tensors))
         meta = {"epoch": self.epoch, "skipped_steps": self.skipped_steps, "vae": vae_config.to_json(), "train": asdict(train_config)}
         atomic_write_bytes(folder / f"{RESUME}.json", json.dumps(meta, indent=2).encode())
@@ -71,17 +71,27 @@ class TrainState:
         self.epoch, self.skipped_steps = meta["epoch"], meta.get("skipped_steps", 0)
 
 
-def new_state(vae_config: ModelConfig, train_config: TrainConfig) -> TrainState:
+def resolve_device(name: str) -> torch.device:
+    """``auto``: a CUDA device when torch sees one, else the CPU; ``cuda`` where torch
+    sees none is refused."""
+    if name not in ("auto", "cpu", "cuda"):
+        raise BBCError(f"unknown device {name!r}: auto, cpu or cuda")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BBCError("--device cuda: torch sees no CUDA device here (use cpu or auto)")
+    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
+
+
+def new_state(vae_config: ModelConfig, train_config: TrainConfig, device: torch.device) -> TrainState:
     torch.manual_seed(train_config.seed)
-    vae = build(vae_config, train_config.free_bits)
+    vae = build(vae_config, train_config.free_bits).to(device)
     optimizer = torch.optim.Adam(vae.parameters(), lr=train_config.lr)
     shuffle = torch.Generator().manual_seed(train_config.seed + 1)
     return TrainState(vae, optimizer, shuffle)
 
 
 def prepare_folder(folder: Path, vae_config: ModelConfig, train_config: TrainConfig,
-                   resume: bool) -> TrainState:
-    state = new_state(vae_config, train_config)
+                   resume: bool, device: torch.device = torch.device("cpu")) -> TrainState:
+    state = new_state(vae_config, train_config, device)
     resume_card = folder / f"{RESUME}.json"
     if resume:
         if not resume_card.exists():
@@ -115,9 +125,9 @@ def train_one_epoch(state: TrainState, model: torch.nn.Module, x_train: torch.Te
     process's shares, under torchrun). ``model`` is ``state.vae``, or it wrapped by DDP."""
     state.vae.train()
     order = torch.randperm(len(x_train), generator=state.shuffle)
-    total = 0.0
+    device, total = model_device(state.vae), 0.0
     for start in range(0, len(x_train), batch_size):
-        batch = share(x_train[order[start:start + batch_size]])
+        batch = share(x_train[order[start:start + batch_size]]).to(device)
         loss = -model(batch).mean()
         if guarded_step(state.optimizer, loss):
             total += loss.item() * len(batch)
@@ -126,8 +136,12 @@ def train_one_epoch(state: TrainState, model: torch.nn.Module, x_train: torch.Te
     return total / len(x_train)
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 def save_checkpoint(state: TrainState, folder: Path, dataset: Dataset, validation, config: TrainConfig,
-                    wall_s: float, processes: int = 1) -> dict:
+                    wall_s: float, processes: int = 1, command: str | None = None) -> dict:
     state.vae.eval()
     rates = {"train_bpd": elbo_bpd(state.vae, dataset.x_train),
              "test_bpd": elbo_bpd(state.vae, dataset.x_test)}
@@ -135,21 +149,29 @@ def save_checkpoint(state: TrainState, folder: Path, dataset: Dataset, validatio
         rates["valid_bpd"] = elbo_bpd(state.vae, validation)
     info = {"data": dataset.name, "epoch": state.epoch, **rates, "elbo_samples": 1,
             "skipped_steps": state.skipped_steps,
-            "train": asdict(config), "wall_s": round(wall_s, 1), "processes": processes}
+            "train": asdict(config), "wall_s": round(wall_s, 1), "processes": processes,
+            "device": model_device(state.vae).type, "stopped_at": {"epoch": state.epoch, "of": config.epochs}}
+    if command:
+        info["command"] = command
     made = {"method": "amortized", "data": dataset.name, "split": "train", "epochs": state.epoch}
     to_checkpoint(state.vae, info, made).save(folder / checkpoint_name(state.epoch))
     return rates
 
 
 def train(vae_config: ModelConfig, config: TrainConfig, dataset: Dataset, folder: str | Path,
-          resume: bool = False, report: Callable[[dict], None] = print) -> TrainState:
+          resume: bool = False, report: Callable[[dict], None] = print, device: str = "cpu",
+          command: str | None = None) -> TrainState:
     """Train for ``config.epochs`` epochs, checkpointing every ``checkpoint_every``.
 
     ``report`` receives a dict after every epoch (epoch, train_bpd_running, and the
-    checkpoint rates when one was written) so the caller can draw progress.
+    checkpoint rates when one was written) so the caller can draw progress. ``device``:
+    auto, cpu or cuda (not part of the run: a run resumes on any device). ``command``:
+    what started the run, written on every checkpoint's card.
     """
     folder, (rank, size) = Path(folder), world()
-    state = prepare_folder(folder, vae_config, config, resume)
+    if size > 1 and device != "cpu":
+        raise BBCError("data-parallel runs (torchrun) train on the CPU: leave --device out")
+    state = prepare_folder(folder, vae_config, config, resume, resolve_device(device))
     if rank:  # the same weights and data order everywhere, other sampling noise
         torch.manual_seed(config.seed + 7919 * rank + state.epoch)
     model = data_parallel(state.vae)
@@ -169,7 +191,7 @@ def train(vae_config: ModelConfig, config: TrainConfig, dataset: Dataset, folder
         if state.epoch % config.checkpoint_every == 0 or state.epoch == config.epochs:
             if rank == 0:
                 event.update(save_checkpoint(state, folder, dataset, validation, config,
-                                             time.monotonic() - started, size))
+                                             time.monotonic() - started, size, command))
                 state.save(folder, vae_config, config)
             barrier()
         if rank == 0:
