@@ -63,8 +63,9 @@ def test_an_image_no_model_fits_costs_no_more_than_png_or_raw(case):
     assert np.array_equal(decoded[0].pixels, pixels)
     section = parse(data).sections[0]
     assert section.is_classic, "a model should never be chosen for this image"
-    best = min(len(encode(c, pixels, kind)) for c in CODECS)
-    assert section.blobs[0][1] == best
+    best = min(len(encode(c, pixels, kind)) for c in CODECS if holds(c, *pixels.shape, kind))
+    # JPEG-XL is skipped only for a nearly flat image, where it saves under 1/512 of raw
+    assert best <= section.blobs[0][1] <= best + raw_bytes(pixels, kind) / classic.NEARLY_FLAT
     assert len(data) <= min(png_bytes(pixels, kind), raw_bytes(pixels, kind)) + HEADER_BYTES
     assert len(data) <= 1.01 * raw_bytes(pixels, kind) + HEADER_BYTES
 

@@ -328,3 +328,20 @@ def test_one_image_costs_at_most_its_optimized_png_and_the_container(make):
     section, png = parse(data).sections[0], optimized_png_bytes(pixels)
     assert section.is_classic and section.blobs[0][1] <= png, (section.blobs, png)
     assert len(data) <= png + CONTAINER_BYTES, (len(data), png)
+
+
+@pytest.mark.slow
+def test_a_50_megapixel_colour_photo_compresses_and_restores_in_bounded_memory(tmp_path):
+    """A flat 8000x6250 RGB image (150 MB of pixels) through compress and decompress in a
+    child capped at 3 GiB of address space: the classic codecs hold it whole, so memory
+    is about seven times its pixels, not more (measured 0.87 and 1.1 GB peak)."""
+    source, archive = tmp_path / "flat.png", tmp_path / "flat.bbc"
+    Image.new("RGB", (8000, 6250), (120, 200, 40)).save(source)
+    results, peak_rss = run_in_child([["compress", source, "-o", archive, "-q"],
+                                      ["decompress", archive, "-o", tmp_path / "out", "-q"]],
+                                     tmp_path, timeout=300, address_space=3 << 30)
+    assert [r["exit"] for r in results] == [0, 0], results
+    assert archive.stat().st_size < 4000 and peak_rss < 1.5 * (1 << 30), peak_rss
+    with Image.open(tmp_path / "out" / "flat.png") as restored:
+        assert restored.mode == "RGB" and restored.size == (8000, 6250)
+        assert restored.getextrema() == ((120, 120), (200, 200), (40, 40))
