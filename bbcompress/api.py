@@ -33,7 +33,7 @@ from .rates import archive_info, archive_rates, file_bits_per_dim
 from .sections import (Classic, check_batch, classic_images, classic_section, coding_of, model_images,
                        model_section, work_over_bound)
 from .workers import available_cores, coding_threads, run_jobs
-from .zoo import DEFAULT_MODELS, ModelSet, shipped_cards
+from .zoo import DEFAULT_MODELS, OPT_IN_LEVEL, ModelSet, shipped_cards
 
 __all__ = ["CodingOptions", "DEFAULT_FAMILY", "DEFAULT_LEVEL", "DEFAULT_MODELS", "FAMILIES", "LEVELS", "ModelSet", "STDIN",
            "Skipped", "archive_info", "archive_rates", "archive_tiles", "available_cores", "check_writable",
@@ -100,7 +100,7 @@ def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions)
     a classic one. Kinds no model codes go to the classic codecs whatever the options."""
     if not images[0].kind.has_models:
         return [partial(classic_encoding_job, images, options.classic_effort)]
-    candidates = models.candidates(images[0].kind)
+    candidates = models.candidates(images[0].kind, options.level)
     settings = {name: options.settings_for(checkpoint) for name, checkpoint in candidates}
     codings = {name: coding_of(checkpoint, settings[name]) for name, checkpoint in candidates}
     for name, coding in codings.items():  # before any coding: decoders would refuse larger batches

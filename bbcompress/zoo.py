@@ -20,6 +20,11 @@ MODELS_ENV = "BBCOMPRESS_MODELS"
 # The greyscale default is the fastest of the best: the conv VAE with the local head
 # (mnist-greyscale-conv-v1, opt-in) is 0.3-1.9% smaller on validation (level 1..9) but
 # decodes 2.4-20x slower (benchmarks/results/throughput-conv-vs-local.md, levels-conv.md).
+# Levels from which compress also considers opt-in models (the slow, smaller tier):
+# mnist-greyscale-conv-v1 on 500 test digits, 1.0931 bits/dim at level 7 (6 particles)
+# against mnist-greyscale-local-v2's ~1.12, decoding 19 images/s on one core against
+# ~500 (benchmarks/results/levels-conv.md, throughput-conv-vs-local.md).
+OPT_IN_LEVEL = 7
 DEFAULT_MODELS = {Kind.BINARY: "mnist-binary-local-v1", Kind.GREYSCALE: "mnist-greyscale-local-v2"}
 
 
@@ -115,16 +120,19 @@ class ModelSet:
             return self.offered[kind]
         return DEFAULT_MODELS[kind], self.shipped_model(DEFAULT_MODELS[kind])
 
-    def candidates(self, kind: Kind) -> list[tuple[str, Checkpoint]]:
-        """The models compress may choose from for an image of ``kind``: the one offered, or
-        every shipped model of that kind not marked retired or opt-in (the default first).
-        An opt-in model codes only when asked for by name (``-m``): one much slower to
-        code than the defaults for a small gain in size. A model beaten on validation by
-        another candidate made on the same data is not estimated (see ``undominated``)."""
+    def candidates(self, kind: Kind, level: int = 1) -> list[tuple[str, Checkpoint]]:
+        """The models compress may choose from for an image of ``kind`` at ``level``: the
+        one offered, or every shipped model of that kind not marked retired (the default
+        first), opt-in ones only from OPT_IN_LEVEL: a model much slower to code than the
+        defaults for a small gain in size is the top levels' tier (or asked for by name,
+        ``-m``). A model beaten on validation by another candidate made on the same data
+        is not estimated (see ``undominated``): at the top levels an opt-in model that
+        beats the default on its data replaces it."""
         if kind in self.offered:
             return [self.offered[kind]]
         cards = {name: card for name, card in shipped_cards().items()
-                 if card_kind(card) == kind and not card.get("retired") and not card.get("opt_in")}
+                 if card_kind(card) == kind and not card.get("retired")
+                 and (not card.get("opt_in") or level >= OPT_IN_LEVEL)}
         names = sorted(undominated(cards), key=lambda name: name != DEFAULT_MODELS[kind])
         return [(name, self.shipped_model(name)) for name in names] or [self.for_kind(kind)]
 

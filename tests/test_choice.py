@@ -12,7 +12,7 @@ from bbcompress.rates import section_rate
 from bbcompress.io.images import images_from_array
 from bbcompress.kinds import Kind
 from bbcompress.checkpoint import Checkpoint
-from bbcompress.zoo import ModelSet, load_shipped, models_folder
+from bbcompress.zoo import OPT_IN_LEVEL, ModelSet, load_shipped, models_folder
 from bbcompress.training.data import load_dataset
 
 
@@ -72,7 +72,7 @@ def test_a_model_forced_with_model_codes_everything(zoo, monkeypatch):
 
 
 @pytest.mark.parametrize("flag", ["retired", "opt_in"])
-def test_retired_and_opt_in_models_are_not_candidates(zoo, monkeypatch, tmp_path, flag):
+def test_retired_and_opt_in_models_are_not_candidates_below_the_top_levels(zoo, monkeypatch, tmp_path, flag):
     import json
     for path in zoo.iterdir():
         shutil.copy(path, tmp_path / path.name)
@@ -80,6 +80,9 @@ def test_retired_and_opt_in_models_are_not_candidates(zoo, monkeypatch, tmp_path
     card.write_text(json.dumps({**json.loads(card.read_text()), flag: True}))
     monkeypatch.setenv("BBCOMPRESS_MODELS", str(tmp_path))
     assert [name for name, _ in ModelSet().candidates(Kind.BINARY)] == ["mnist-binary"]
+    top = {name for name, _ in ModelSet().candidates(Kind.BINARY, level=OPT_IN_LEVEL)}
+    assert top == ({"mnist-binary", "mnist-binary-inverted"} if flag == "opt_in" else {"mnist-binary"}), \
+        "the top levels' tier takes opt-in models, never retired ones"
     inverted = images_from_array(1 - load_dataset("mnist10k-binary").x_test[:3], Kind.BINARY)
     archive = compress_images(inverted, ModelSet(["mnist-binary-inverted"]), CodingOptions(fallback=False))
     assert [s.model.name for s in archive.sections] == ["mnist-binary-inverted"], "asked for by name, it codes"

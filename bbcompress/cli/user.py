@@ -22,8 +22,9 @@ def level_help() -> str:
               for name, f in api.FAMILIES.items() if f.has_latent}
     return "Importance-sampled particles/per-image refinement steps of levels 1..9: " + "; ".join(
         f"{name} {spend}" for name, spend in spends.items()) + " (a model without a latent codes " \
-        "the same at every level). The classic fallback's JPEG-XL effort: " + api.jxl_effort_help() + \
-        " (on photos effort 9 is ~2% smaller than 7 for 4x its time)."
+        "the same at every level). From level " + str(api.OPT_IN_LEVEL) + " the opt-in models (slower, " \
+        "smaller; `bbcompress models` lists them) are candidates too. The classic fallback's JPEG-XL " \
+        "effort: " + api.jxl_effort_help() + " (on photos effort 9 is ~2% smaller than 7 for 4x its time)."
 
 
 def coding_options(function):
@@ -320,7 +321,8 @@ def models_command(as_json):
     for name, card in cards.items():
         click.echo(f"{'*' if name in api.DEFAULT_MODELS.values() else ' '} {name}: {card.get('data', '?')}, "
                    f"epoch {card.get('epoch', '?')}; {coders_of(card)}"
-                   + ("; opt-in: codes only when named with --model" if card.get("opt_in") else ""))
+                   + (f"; opt-in: a candidate from level {api.OPT_IN_LEVEL}, or when named with --model"
+                      if card.get("opt_in") else ""))
 
 
 def coders_of(card: dict) -> str:
