@@ -114,11 +114,16 @@ def jxl_decode(data: bytes, kind: Kind, width: int, height: int) -> np.ndarray:
         codecs.jpegxl_decode(data, out=out, numthreads=1)
     except (codecs.JpegxlError, ValueError, TypeError) as e:
         raise ValueError(f"a jxl image that does not decode to {width}x{height} {kind} ({e})") from None
+    return as_coded(out, kind)
+
+
+def as_coded(values: np.ndarray, kind: Kind) -> np.ndarray:
+    """A decoded file's values as its kind codes them: binary 0/255 as 0/1."""
     if kind == Kind.BINARY:
-        if not np.isin(out, (0, 255)).all():
+        if not np.isin(values, (0, 255)).all():
             raise ValueError("a binary image with grey levels")
-        return out // 255
-    return out
+        return values // 255
+    return values
 
 
 def saved(image: PILImage.Image, format: str, **options) -> bytes:
@@ -159,11 +164,7 @@ def decode(codec: str, data: bytes, kind: Kind, width: int, height: int) -> np.n
             values = file_values(image, kind, codec)
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as e:
         raise ValueError(f"a {codec} image larger than {width}x{height} ({e})") from None
-    if kind == Kind.BINARY:
-        if not np.isin(values, (0, 255)).all():
-            raise ValueError("a binary image with grey levels")
-        return values // 255
-    return values
+    return as_coded(values, kind)
 
 
 def raw_pixels(data: bytes, kind: Kind, width: int, height: int) -> np.ndarray:
