@@ -35,7 +35,10 @@ def measure(name: str, images, options: CodingOptions = CodingOptions()) -> dict
     if not all(np.array_equal(by_name[image.name], image.pixels) for image in images):
         raise AssertionError(f"{name}: decoded images differ")
     pixels = sum(image.pixels.size for image in images)
-    coders = {f"{row['model']} ({row['encoder']})": row["images"] for row in archive_rates(parse(data))}
+    coders = {}
+    for row in archive_rates(parse(data)):  # chains (--threads) are sections of one model
+        key = f"{row['model']} ({row['encoder']})"
+        coders[key] = coders.get(key, 0) + row["images"]
     return {"set": name, "images": len(images), "bytes": len(data), "bits_per_dim": 8 * len(data) / pixels,
             "coded_by": coders, "roundtrip_s": round(seconds, 1), "decompress_img_per_s": round(len(images) / decode_s, 1)}
 
