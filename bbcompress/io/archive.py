@@ -215,9 +215,9 @@ class Section:
         """The format version this section needs."""
         if any(image.mode not in OLD_MODES.get(self.kind, ()) for image in self.images):
             return MODES_VERSION
-        if self.is_classic and any(codec in NEW_CODECS for codec, _ in self.blobs):
-            return max(NEW_CODECS[codec] for codec, _ in self.blobs if codec in NEW_CODECS)
-        return 3 if self.is_classic else 2 if self.coder.extended else 1
+        if self.is_classic:
+            return max([3] + [NEW_CODECS[codec] for codec, _ in self.blobs if codec in NEW_CODECS])
+        return 2 if self.coder.extended else 1
 
     def header(self) -> dict:
         header = {"kind": str(self.kind)}

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from ..kinds import Kind
+from .images import is_grey
 
 CODECS = ("raw", "png", "webp", "jxl", "g4")
 NEW_CODECS = {"jxl": 5, "g4": 5}  # the format version whose readers first know a codec
@@ -190,7 +191,7 @@ def file_values(image: PILImage.Image, kind: Kind, codec: str) -> np.ndarray:
     if codec == "webp":
         values = np.asarray(image.convert("RGBA" if kind != Kind.RGB else "RGB"), dtype=np.uint8)
         if kind == Kind.GREY_ALPHA:
-            if not (values[..., 0] == values[..., 1]).all() or not (values[..., 1] == values[..., 2]).all():
+            if not is_grey(values[..., :3]):
                 raise ValueError("a grey+alpha image with colours")
             values = values[..., [0, 3]]
         return np.ascontiguousarray(values)
@@ -201,8 +202,7 @@ def file_values(image: PILImage.Image, kind: Kind, codec: str) -> np.ndarray:
 
 def is_grey_file(rgba: np.ndarray) -> bool:
     """Equal R, G and B and an opaque alpha: a grey image WebP gave back as colour."""
-    return bool((rgba[..., 0] == rgba[..., 1]).all() and (rgba[..., 1] == rgba[..., 2]).all()
-                and (rgba[..., 3] == 255).all())
+    return is_grey(rgba[..., :3]) and bool((rgba[..., 3] == 255).all())
 
 
 # From this many pixels (256x256) WebP and JPEG-XL are always tried: on a rendered page

@@ -8,7 +8,7 @@ from ..codec.bits_back import CodingSettings
 from ..errors import BBCError
 from ..families.networks import from_checkpoint
 from ..families.mlp import VAE, bits_per_dim, gaussian_kl
-from .steps import as_pixels
+from .steps import as_pixels, model_device
 
 EVAL_SEED = 0
 
@@ -18,7 +18,7 @@ def elbo_bpd(vae: VAE, images: np.ndarray, samples: int = 1, encoder=None,
              batch_size: int = 1000) -> float:
     """-ELBO in bits/dim, averaged over images and ``samples`` draws of z per image."""
     x = as_pixels(images)
-    total, device = 0.0, next(vae.parameters()).device
+    total, device = 0.0, model_device(vae)
     with torch.random.fork_rng():
         torch.manual_seed(EVAL_SEED)
         for start in range(0, len(x), batch_size):

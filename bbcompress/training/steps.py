@@ -13,6 +13,11 @@ def as_pixels(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x).reshape(len(x), -1).astype(np.float32))
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where a model's weights live (what its inputs must be moved to)."""
+    return next(model.parameters()).device
+
+
 def guarded_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> bool:
     """Backpropagate ``loss`` and step, unless the loss or a gradient is not finite.
 

@@ -27,7 +27,7 @@ from .config import TrainConfig
 from .data import Dataset
 from .evaluate import elbo_bpd
 from .distributed import barrier, data_parallel, share, world
-from .steps import as_pixels, guarded_step
+from .steps import as_pixels, guarded_step, model_device
 
 RESUME = "resume"
 
@@ -134,10 +134,6 @@ def train_one_epoch(state: TrainState, model: torch.nn.Module, x_train: torch.Te
         else:
             state.skipped_steps += 1
     return total / len(x_train)
-
-
-def model_device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 def save_checkpoint(state: TrainState, folder: Path, dataset: Dataset, validation, config: TrainConfig,
