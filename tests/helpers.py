@@ -260,6 +260,24 @@ def digit_folder(folder: Path) -> Path:
     return folder
 
 
+def digits_and_a_larger_image(count: int) -> list:
+    """The first ``count`` mnist10k test digits (g0.png, ...) and one 40x50 image made of
+    them (wide.png: not a whole number of tiles), greyscale, for the families' round trips."""
+    from bbcompress.io.images import Image
+    from bbcompress.kinds import Kind
+    from bbcompress.training.data import load_dataset
+    grey = load_dataset("mnist10k").x_test[:count]
+    images = [Image(f"g{i}.png", "L", d, Kind.GREYSCALE) for i, d in enumerate(grey)]
+    return images + [Image("wide.png", "L", np.tile(grey[0], (2, 2))[:40, :50], Kind.GREYSCALE)]
+
+
+def saved_model(tmp_path_factory, name: str, checkpoint) -> str:
+    """``checkpoint`` saved as NAME in a new temporary folder; its path (for ModelSet)."""
+    path = tmp_path_factory.mktemp(name) / f"tiny-{name}"
+    checkpoint.save(path)
+    return str(path)
+
+
 def seeded(model, seed: int = 0, std: float = 0.15, low: float | None = None):
     """``model`` with numpy-drawn weights, independent of torch's initializer: each
     parameter in order from normal(0, ``std``), or uniform(``low``, ``std``) with ``low``."""

@@ -15,8 +15,6 @@ from bbcompress.codec.core import seed_bits
 from bbcompress.codec.conv import ConvSpec, ExactConvNet
 from bbcompress.errors import BBCError, CodingError
 from bbcompress.io.archive import parse
-from bbcompress.io.images import Image as BBImage
-from bbcompress.kinds import Kind
 from bbcompress.checkpoint import load_checkpoint
 from bbcompress.families.config import ModelConfig
 from bbcompress.families.conv import ConvVAE
@@ -24,7 +22,7 @@ from bbcompress.families.conv_coding import GRID, ConvCoding
 from bbcompress.families.networks import from_checkpoint, to_checkpoint
 from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
-from helpers import assert_restored, seeded
+from helpers import assert_restored, digits_and_a_larger_image, saved_model, seeded
 
 HEAD = ModelConfig("logistic256", 784, (8, 8), 6, "relu", 0.001, "conv", 2, 3, 4)
 PLAIN = ModelConfig("logistic256", 784, (), 6, "relu", 0.001, "conv", 2, 0, 4)
@@ -42,10 +40,9 @@ def seeded_local(seed: int, config: ModelConfig):
 
 @pytest.fixture(scope="module", params=["head", "plain"])
 def conv_model(request, tmp_path_factory):
-    path = tmp_path_factory.mktemp("conv") / f"tiny-conv-{request.param}"
     config = HEAD if request.param == "head" else PLAIN
-    to_checkpoint(seeded_conv(config), {"data": "mnist10k", "epoch": 0}, {"method": "amortized"}).save(path)
-    return str(path)
+    checkpoint = to_checkpoint(seeded_conv(config), {"data": "mnist10k", "epoch": 0}, {"method": "amortized"})
+    return saved_model(tmp_path_factory, f"conv-{request.param}", checkpoint)
 
 
 @pytest.fixture(scope="module")
@@ -134,9 +131,7 @@ def test_realized_rate_is_the_one_sample_elbo(conv_model):
 
 @pytest.mark.slow
 def test_archives_of_a_conv_model_roundtrip_at_every_level(conv_model):
-    grey = load_dataset("mnist10k").x_test[:5]
-    images = [BBImage(f"g{i}.png", "L", d, Kind.GREYSCALE) for i, d in enumerate(grey)]
-    images.append(BBImage("wide.png", "L", np.tile(grey[0], (2, 2))[:40, :50], Kind.GREYSCALE))
+    images = digits_and_a_larger_image(5)
     models = ModelSet([conv_model])
     for level in (1, 5):
         data = compress_images(images, models, CodingOptions(level=level, fallback=False)).to_bytes()

@@ -25,7 +25,7 @@ from bbcompress.families.local import LocalModel, to_checkpoint, from_checkpoint
 from bbcompress.families.local_coding import LocalCoding
 from bbcompress.zoo import ModelSet
 from bbcompress.training.data import load_dataset
-from helpers import assert_restored, digit_folder, run, seeded
+from helpers import assert_restored, digit_folder, digits_and_a_larger_image, run, saved_model, seeded
 
 CONFIG = ModelConfig("logistic256", 784, (16, 16), 0, "relu", 0.001, "local", 3, 4)
 
@@ -37,9 +37,7 @@ def seeded_local(seed: int = 0, config: ModelConfig = CONFIG) -> LocalModel:
 
 @pytest.fixture(scope="module")
 def local_model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("local") / "tiny-local"
-    to_checkpoint(seeded_local(), {"data": "mnist10k", "epoch": 0}).save(path)
-    return str(path)
+    return saved_model(tmp_path_factory, "local", to_checkpoint(seeded_local(), {"data": "mnist10k", "epoch": 0}))
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +99,7 @@ def test_roundtrip_realizes_the_exact_rate_under_any_batch_and_thread_count(loca
 
 @pytest.mark.slow
 def test_archives_of_a_local_model_roundtrip_and_record_no_latent_settings(local_model):
-    grey = load_dataset("mnist10k").x_test[:6]
-    images = [BBImage(f"g{i}.png", "L", d, Kind.GREYSCALE) for i, d in enumerate(grey)]
-    images.append(BBImage("wide.png", "L", np.tile(grey[0], (2, 2))[:40, :50], Kind.GREYSCALE))
+    images = digits_and_a_larger_image(6)
     models = ModelSet([local_model])
     data = compress_images(images, models, CodingOptions(level=9, fallback=False)).to_bytes()
     assert data[8] == 1, "no particles or refinement recorded: the plainest format version"

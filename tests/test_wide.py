@@ -16,11 +16,9 @@ from bbcompress.families.config import ModelConfig
 from bbcompress.families.wide import WideModel, from_checkpoint, to_checkpoint
 from bbcompress.families.wide_coding import WideCoding, reach
 from bbcompress.io.archive import parse
-from bbcompress.io.images import Image as BBImage
-from bbcompress.kinds import Kind
 from bbcompress.training.data import load_dataset
 from bbcompress.zoo import ModelSet
-from helpers import digit_folder, seeded
+from helpers import digit_folder, digits_and_a_larger_image, saved_model, seeded
 
 CONFIG = ModelConfig("logistic256", 784, (8,) * 6, 0, "relu", 0.001, "wide", 3, 4)
 SIDE = 28
@@ -34,9 +32,7 @@ def seeded_wide(seed: int = 0, config: ModelConfig = CONFIG, low: float | None =
 
 @pytest.fixture(scope="module")
 def wide_model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("wide") / "tiny-wide"
-    to_checkpoint(seeded_wide(), {"data": "mnist10k", "epoch": 0}).save(path)
-    return str(path)
+    return saved_model(tmp_path_factory, "wide", to_checkpoint(seeded_wide(), {"data": "mnist10k", "epoch": 0}))
 
 
 @pytest.fixture(scope="module")
@@ -144,9 +140,7 @@ def test_roundtrip_realizes_the_exact_rate_under_any_batch_and_thread_count(wide
 @pytest.mark.slow
 def test_archives_of_a_wide_model_decode_with_another_thread_count(wide_model):
     """Coded in two chains side by side, decoded by one process."""
-    grey = load_dataset("mnist10k").x_test[:130]
-    images = [BBImage(f"g{i:03d}.png", "L", d, Kind.GREYSCALE) for i, d in enumerate(grey)]
-    images.append(BBImage("wide.png", "L", np.tile(grey[0], (2, 2))[:40, :50], Kind.GREYSCALE))
+    images = digits_and_a_larger_image(130)
     models = ModelSet([wide_model])
     data = compress_images(images, models, CodingOptions(threads=2, fallback=False)).to_bytes()
     assert len(parse(data).sections) == 2 and data[8] == 1
