@@ -4,15 +4,15 @@ import math
 import pytest
 import torch
 
-from bbcompress.errors import CheckpointError
+from bbcompress.errors import BBCError, CheckpointError
 from bbcompress.checkpoint import load_checkpoint
 from bbcompress.families.config import ModelConfig
 from bbcompress.families.mlp import VAE, logistic256_log_prob, from_checkpoint
-from bbcompress.training.config import TrainConfig
+from bbcompress.training.config import COSINE_END, TrainConfig
 from bbcompress.training.data import load_dataset
 from bbcompress.training.evaluate import elbo_bpd, iwae_bpd
 from bbcompress.training.steps import as_pixels, guarded_step
-from bbcompress.training.train import train
+from bbcompress.training.train import epoch_lr, prepare_folder, train
 
 from helpers import checkpoint_of, seeded_vae
 
@@ -75,6 +75,46 @@ def test_interrupted_training_resumes_to_identical_weights(tmp_path):
           resume=True, **quiet)
     a = (tmp_path / "a" / "epoch-0004.safetensors").read_bytes()
     assert a == (tmp_path / "b" / "epoch-0004.safetensors").read_bytes()
+
+
+@pytest.mark.train
+def test_a_cosine_schedule_falls_from_the_rate_to_its_end_and_a_constant_one_stays():
+    cosine = TrainConfig("d", epochs=9, lr=1e-3, schedule="cosine")
+    rates = [epoch_lr(cosine, epoch) for epoch in range(9)]
+    assert rates[0] == pytest.approx(1e-3) and rates[-1] == pytest.approx(1e-3 * COSINE_END)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert rates[4] == pytest.approx(1e-3 * (1 + COSINE_END) / 2)  # half way: the mean
+    assert {epoch_lr(TrainConfig("d", epochs=9, lr=3e-4), e) for e in range(9)} == {3e-4}
+    with pytest.raises(ValueError, match="unknown schedule"):
+        TrainConfig("d", schedule="linear")
+
+
+@pytest.mark.train
+def test_a_run_starts_from_a_checkpoint_of_its_configuration_only(tmp_path):
+    ds = load_dataset("mnist10k-binary")
+    small = type(ds)(ds.name, ds.kind, ds.x_train[:200], ds.x_test[:50])
+    config = ModelConfig("bernoulli", 784, (32,), 3)
+    train(config, TrainConfig(ds.name, epochs=1, checkpoint_every=1), small, tmp_path / "a", report=lambda e: None)
+    start = str(tmp_path / "a" / "epoch-0001")
+    state = prepare_folder(tmp_path / "b", config, TrainConfig(ds.name, start_from=start), resume=False)
+    trained = from_checkpoint(load_checkpoint(start)).state_dict()
+    assert all(torch.equal(v, trained[k]) for k, v in state.vae.state_dict().items())
+    other = ModelConfig("bernoulli", 784, (16,), 3)
+    with pytest.raises(BBCError, match="differs from this run"):
+        prepare_folder(tmp_path / "c", other, TrainConfig(ds.name, start_from=start), resume=False)
+
+
+@pytest.mark.slow
+@pytest.mark.train
+def test_a_cosine_run_resumes_only_to_the_epochs_that_fixed_its_rates(tmp_path):
+    ds = load_dataset("mnist10k-binary")
+    small = type(ds)(ds.name, ds.kind, ds.x_train[:100], ds.x_test[:20])
+    config = ModelConfig("bernoulli", 784, (16,), 2)
+    cosine = TrainConfig(ds.name, epochs=2, checkpoint_every=1, schedule="cosine")
+    train(config, cosine, small, tmp_path, report=lambda e: None)
+    longer = TrainConfig(ds.name, epochs=4, checkpoint_every=1, schedule="cosine")
+    with pytest.raises(BBCError, match="--start-from .*epoch-0002"):
+        train(config, longer, small, tmp_path, resume=True, report=lambda e: None)
 
 
 @pytest.mark.train

@@ -7,7 +7,7 @@ import click
 
 from .. import api
 from ..errors import BBCError
-from ..training.config import MODEL_SAMPLES, RefineConfig, TrainConfig
+from ..training.config import COSINE_END, MODEL_SAMPLES, SCHEDULES, RefineConfig, TrainConfig
 from .base import friendly_errors, invocation, main
 from .progress import TrainProgress
 
@@ -38,7 +38,13 @@ def dataset_option(function):
 @click.option("--epochs", default=TRAIN_DEFAULTS.epochs, show_default=True)
 @click.option("--checkpoint-every", default=TRAIN_DEFAULTS.checkpoint_every, show_default=True)
 @click.option("--batch-size", default=TRAIN_DEFAULTS.batch_size, show_default=True)
-@click.option("--lr", default=TRAIN_DEFAULTS.lr, show_default=True)
+@click.option("--lr", default=TRAIN_DEFAULTS.lr, show_default=True, help="The (first) learning rate.")
+@click.option("--schedule", default=TRAIN_DEFAULTS.schedule, show_default=True, type=click.Choice(SCHEDULES),
+              help=f"The rate over the epochs: constant, or a half cosine down to {COSINE_END:g} of --lr "
+                   f"at the last epoch (fixed by --epochs).")
+@click.option("--start-from", metavar="MODEL",
+              help="Start every weight from this model (name or checkpoint path) of the same "
+                   "configuration, e.g. a run's checkpoint, to go on with another schedule.")
 @click.option("--family", type=click.Choice(list(api.FAMILIES)), default=api.DEFAULT_FAMILY, show_default=True,
               help="; ".join(f"{name}: {f.summary}" for name, f in api.FAMILIES.items()) + ".")
 @click.option("--hidden", help=f"Hidden layer widths (ReLU)  [default: {family_defaults('hidden')}; "
@@ -68,7 +74,7 @@ def dataset_option(function):
                    "(or $BBCOMPRESS_TRAIN_DEVICE).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
-def train(data_name, data_root, out_dir, epochs, checkpoint_every, batch_size, lr, family, hidden,
+def train(data_name, data_root, out_dir, epochs, checkpoint_every, batch_size, lr, schedule, start_from, family, hidden,
           latent, mixture, features, width, free_bits, head_from, pixel_floor, seed, validation,
           dynamic_binarization, resume, device, quiet):
     """Train a VAE (encoder and decoder jointly) and write checkpoints to OUT."""
@@ -88,8 +94,11 @@ def train(data_name, data_root, out_dir, epochs, checkpoint_every, batch_size, l
     wrong = [f"--{k.replace('_', '-')}" for k, v in taken.items() if v and k not in spec.train_options]
     if wrong:
         raise BBCError(f"{' and '.join(wrong)} do not apply to the {family} family")
-    config = TrainConfig(data_name, epochs, checkpoint_every, batch_size, lr, seed, validation,
-                         dynamic_binarization, free_bits, head_from)
+    try:
+        config = TrainConfig(data_name, epochs, checkpoint_every, batch_size, lr, seed, validation,
+                             dynamic_binarization, free_bits, head_from, schedule, start_from)
+    except ValueError as e:
+        raise BBCError(str(e)) from None
     from ..training.distributed import is_leader
 
     with TrainProgress(epochs, quiet or not is_leader()) as progress:  # under torchrun: one bar

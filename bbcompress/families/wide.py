@@ -36,7 +36,8 @@ class GridLayer(nn.Module):
         # output (r, c) = sum weight[i, j] h[r + row + i d, c + column + j d]: pad (negative: crop)
         y = self.taps(F.pad(h, (-g.column, last_column, -g.row, last_row)))
         if f.shape[1]:  # torch maps no input channels to no output channels
-            y = y + self.features(f)
+            # the learned maps alone are one tensor expanded over the batch: map it once
+            y = y + self.features(f[:1] if f.stride(0) == 0 else f)
         if self.link is not None:
             y = y + self.link(v)
         return torch.clamp(y, 0.0, CAP)

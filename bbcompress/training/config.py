@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+SCHEDULES = ("constant", "cosine")
+COSINE_END = 0.01  # a cosine schedule's last rate, as a fraction of the first
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -17,6 +20,14 @@ class TrainConfig:
     dynamic_binarization: bool = False  # re-draw binary training images every epoch
     free_bits: float = 0.0  # conv family: nats per latent dim the KL counts as at least
     head_from: str | None = None  # conv family with a head: start it from this local model
+    schedule: str = "constant"  # the learning rate over the epochs: constant, or cosine
+    start_from: str | None = None  # start every weight from this model of the same configuration
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}: {', '.join(SCHEDULES)}")
+        if self.start_from and self.head_from:
+            raise ValueError("--start-from sets every weight: leave --head-from out")
 
 
 METHODS = ("self-consistent", "optimal")

@@ -8,6 +8,7 @@ from which an interrupted run continues exactly where it stopped.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,10 +21,10 @@ from ..errors import BBCError
 from ..io.atomic import atomic_write_bytes
 from ..families.config import ModelConfig
 from ..families.conv import start_head_from
-from ..families.networks import build, to_checkpoint
+from ..families.networks import build, from_checkpoint, to_checkpoint
 from ..zoo import resolve_model
 from ..families.mlp import bits_per_dim
-from .config import TrainConfig
+from .config import COSINE_END, TrainConfig
 from .data import Dataset
 from .evaluate import elbo_bpd
 from .distributed import barrier, data_parallel, share, world
@@ -100,6 +101,10 @@ def prepare_folder(folder: Path, vae_config: ModelConfig, train_config: TrainCon
         # settings added since the run began count at their defaults
         began = {**asdict(TrainConfig(train_config.data)), **meta["train"], "epochs": train_config.epochs}
         same_run = began == asdict(train_config)
+        if began.get("schedule") == "cosine" and meta["train"]["epochs"] != train_config.epochs:
+            raise BBCError(f"{folder}: a cosine run's rates are fixed by its --epochs "
+                           f"({meta['train']['epochs']}); to train on, start a new run with "
+                           f"--start-from {folder / checkpoint_name(meta['epoch'])}")
         if meta["vae"] != vae_config.to_json() or not same_run:
             raise BBCError(f"{folder}: the run there was started with other settings: "
                            f"{meta['vae']} {meta['train']}")
@@ -107,10 +112,31 @@ def prepare_folder(folder: Path, vae_config: ModelConfig, train_config: TrainCon
     elif folder.exists() and any(folder.iterdir()):
         raise BBCError(f"{folder} is not empty: resume the run there, "
                        f"or choose another output folder")
-    elif train_config.head_from:  # a resumed run restores its head with the rest
+    elif train_config.start_from:  # a resumed run restores its weights with the rest
+        start_weights_from(state.vae, vae_config, train_config.start_from)
+    elif train_config.head_from:
         start_head_from(state.vae, resolve_model(train_config.head_from))
     folder.mkdir(parents=True, exist_ok=True)
     return state
+
+
+def start_weights_from(model: torch.nn.Module, config: ModelConfig, name_or_path: str) -> None:
+    """Every weight from a trained model of the same configuration (fine-tuning, or a new
+    schedule after a run that flattened): the optimizer's state starts afresh."""
+    start = resolve_model(name_or_path)
+    if start.config.to_json() != config.to_json():
+        raise BBCError(f"--start-from {name_or_path}: that model's configuration "
+                       f"{start.config.to_json()} differs from this run's {config.to_json()}")
+    model.load_state_dict(from_checkpoint(start).state_dict())
+
+
+def epoch_lr(config: TrainConfig, epoch: int) -> float:
+    """The learning rate of the epoch after ``epoch`` done: constant, or a half cosine
+    from ``lr`` at the first epoch to ``lr * COSINE_END`` at the last."""
+    if config.schedule == "constant" or config.epochs <= 1:
+        return config.lr
+    done = epoch / (config.epochs - 1)
+    return config.lr * (COSINE_END + (1 - COSINE_END) * 0.5 * (1 + math.cos(math.pi * done)))
 
 
 def epoch_images(state: TrainState, x_train: torch.Tensor, grey: torch.Tensor | None) -> torch.Tensor:
@@ -181,6 +207,8 @@ def train(vae_config: ModelConfig, config: TrainConfig, dataset: Dataset, folder
     grey = as_pixels(dataset.x_train_grey) if config.dynamic_binarization else None
     started = time.monotonic()
     while state.epoch < config.epochs:
+        for group in state.optimizer.param_groups:
+            group["lr"] = epoch_lr(config, state.epoch)
         nats = train_one_epoch(state, model, epoch_images(state, x_train, grey), config.batch_size)
         state.epoch += 1
         event = {"epoch": state.epoch, "running_bpd": bits_per_dim(-nats, vae_config.pixels)}
