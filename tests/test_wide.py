@@ -159,6 +159,28 @@ def test_golden_wide_bitstream(wide_model, digits):
 GOLDEN_WIDE = "3e9989406a8e5439"
 
 
+def test_an_output_layer_runs_exactly_as_torch_in_both_orders_and_codes_at_its_rate(digits):
+    """``width``: a capped 1x1 layer between the stacks and the output."""
+    config = ModelConfig("logistic256", 784, (6,) * 3, 0, "relu", 0.001, "wide", 2, 3, width=5)
+    model = seeded_wide(7, config)
+    checkpoint = to_checkpoint(model, {"data": "mnist10k"})
+    assert checkpoint.config.to_json()["width"] == 5 and "width" not in CONFIG.to_json()
+    coding = WideCoding(checkpoint)
+    x = digits[:4]
+    whole = coding.net(x)
+    assert np.abs(whole - torch_laws(model, x)).max() < 1e-3
+    assert np.abs(coding.net.approximate(x) - whole).max() < 1e-3
+    steps = coding.net.stepper(len(x))
+    for position in range(SIDE * SIDE):
+        assert np.array_equal(steps.law(position), whole[:, position]), position
+        steps.put(position, x[:, position])
+    mask = np.ones(x.shape, dtype=bool)
+    words, schedule, _ = push_batches(coding, x, mask, max_batch=3)
+    assert np.array_equal(pop_batches(coding, words, mask, schedule), x)
+    exact = coding.exact_bits(x, mask).sum()
+    assert exact <= 32 * len(words) <= exact + 64
+
+
 def test_a_binary_wide_model_codes_binary_tiles_at_its_exact_rate():
     config = ModelConfig("bernoulli", 784, (4,) * 3, 0, "relu", 0.0, "wide", 1, 2)
     checkpoint = to_checkpoint(seeded_wide(2, config), {"data": "mnist10k-binary"})

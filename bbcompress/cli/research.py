@@ -53,7 +53,8 @@ def dataset_option(function):
 @click.option("--mixture", type=int, help=f"Logistics per pixel  [default: {family_defaults('mixture')}]")
 @click.option("--features", type=int, help="Learned feature maps (local); maps the decoder gives the "
               f"head (conv)  [default: {family_defaults('features')}]")
-@click.option("--width", type=int, help=f"Channels of the convolutions  [default: {family_defaults('width')}]")
+@click.option("--width", type=int, help="Channels of the convolutions (conv); of a 1x1 layer before the "
+              f"output, 0 for none (wide)  [default: {family_defaults('width')}]")
 @click.option("--free-bits", default=TRAIN_DEFAULTS.free_bits, show_default=True,
               help="conv: nats per latent dim the KL counts as at least while training "
                    "(keeps the latent in use; 0.5 is a good start).")

@@ -38,7 +38,7 @@ class Family:
     config_from_options: Callable | None = None  # (likelihood, pixels, **train options) -> ModelConfig
     defaults: Mapping[str, object] = field(default_factory=dict)  # train options' defaults it sets
     train_options: tuple[str, ...] = ()  # train options only this family takes
-    card_omits: tuple[str, ...] = ()  # config fields its cards leave out (unused by it)
+    card_omits: tuple[str, ...] = ()  # config fields its cards leave out at their defaults
     has_head: Callable = lambda config: False  # pixels coded in raster order by a causal head
     torch_module: str = field(default="", repr=False)  # a module of this package
 

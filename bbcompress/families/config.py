@@ -12,7 +12,7 @@ fields mean). A configuration is checked by its family as it is made.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 from ..kinds import LIKELIHOOD_OF_KIND, Kind
 
@@ -36,7 +36,7 @@ class ModelConfig:
     family: str = DEFAULT_FAMILY
     mixture: int = 1  # logistic components per pixel (local, conv)
     features: int = 0  # learned feature maps (local); maps the decoder gives the head (conv)
-    width: int = 0  # channels of the encoder's and decoder's convolutions (conv)
+    width: int = 0  # channels of the encoder's and decoder's convolutions (conv); of the output layer (wide)
 
     def __post_init__(self):
         if self.likelihood not in LIKELIHOODS:
@@ -83,10 +83,13 @@ class ModelConfig:
     def to_json(self) -> dict:
         """The card's form: optional fields at their defaults are left out."""
         values = {**asdict(self), "hidden": list(self.hidden)}
-        return {k: v for k, v in values.items() if k not in self.spec.card_omits}
+        return {k: v for k, v in values.items() if k not in self.spec.card_omits or v != FIELD_DEFAULTS[k]}
 
     def decoder_shapes(self) -> dict[str, tuple[int, ...]]:
         return self.spec.decoder_shapes(self)
 
     def encoder_shapes(self) -> dict[str, tuple[int, ...]]:
         return self.spec.encoder_shapes(self) if self.has_latent else {}
+
+
+FIELD_DEFAULTS = {f.name: f.default for f in fields(ModelConfig)}

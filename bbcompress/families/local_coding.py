@@ -37,10 +37,11 @@ LOCAL_MAX_BATCH = 500
 ENCODE_CHUNK = 50  # images per all-pixels pass: bounds the gathered taps' memory (~100 MB)
 
 
-def check_causal_tile_model(config: ModelConfig, also: bool = True, why: str = "") -> None:
-    """A causal pixel model of 28x28 tiles without a latent (``also``: the family's own rule)."""
+def check_causal_tile_model(config: ModelConfig, also: bool = True, why: str = "", width: bool = False) -> None:
+    """A causal pixel model of 28x28 tiles without a latent (``also``: the family's own
+    rule; ``width``: whether the family takes one)."""
     if (config.latent != 0 or config.pixels != TILE_SIDE**2 or config.mixture < 1 or config.features < 0
-            or not config.hidden or config.width != 0 or not also):
+            or not config.hidden or (config.width != 0 and not width) or not also):
         raise ValueError(f"the {config.family} family codes 28x28 tiles without a latent, with at least "
                          f"one layer and one mixture component{why}")
 
@@ -50,12 +51,13 @@ def validate(config: ModelConfig) -> None:
 
 
 def causal_tile_config(family: str, defaults: dict, likelihood: str, pixels: int, hidden=None, latent=None,
-                       mixture=None, features=None, pixel_floor=0.0) -> ModelConfig:
+                       mixture=None, features=None, pixel_floor=0.0, width=None) -> ModelConfig:
     """The configuration ``train`` makes for a family without a latent; None: its default."""
     if latent:
         raise ValueError(f"the {family} family has no latent")
     return ModelConfig(likelihood, pixels, hidden or defaults["hidden"], 0, "relu", pixel_floor, family,
-                       mixture or defaults["mixture"], defaults["features"] if features is None else features)
+                       mixture or defaults["mixture"], defaults["features"] if features is None else features,
+                       defaults.get("width", 0) if width is None else width)
 
 
 def config_from_options(likelihood: str, pixels: int, hidden=None, latent=None, mixture=None, features=None,

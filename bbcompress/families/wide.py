@@ -54,7 +54,8 @@ class WideModel(LocalModel):
         self.vertical, self.horizontal = nn.ModuleList(), nn.ModuleList()
         for stack, _, grid, n_in, link in layer_names(config):
             getattr(self, stack).append(GridLayer(n_in, channels, config.features, grid, link))
-        self.out = nn.Conv2d(channels, config.local_outputs, 1)
+        self.head = nn.Conv2d(channels, config.width, 1) if config.width else None
+        self.out = nn.Conv2d(config.width or channels, config.local_outputs, 1)
         self.top = 1 if config.kind == Kind.BINARY else 255
         if config.kind == Kind.GREYSCALE:
             init_mixture_out(self.out, config.mixture)
@@ -66,6 +67,8 @@ class WideModel(LocalModel):
         for vertical, horizontal in zip(self.vertical[1:], self.horizontal[1:]):
             v = v + vertical(v, f)
             h = h + horizontal(h, f, v)
+        if self.head is not None:
+            h = torch.clamp(self.head(h), 0.0, CAP)
         return self.out(h)
 
     @torch.no_grad()

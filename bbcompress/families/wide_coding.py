@@ -8,6 +8,7 @@ receptive field has no blind spot:
     horizontal h_0 = cap(taps of x, row 0, columns -3..-1)                   sees the row to the left
                h_b = h_{b-1} + cap(taps of h_{b-1}, row 0, columns {-d, 0} + U_b v_b)
     out        = 1x1(h_B) -> K weights, K means, K log-scales per pixel (binary: one logit)
+                 or, with ``width`` W > 0, 1x1(cap(1x1(h_B) -> W units)) -> the same
 
 with cap(y) = min(relu(y + W f + bias), CAP) (f: learned feature maps, as in the local
 family), d = DILATIONS[b - 1] for blocks b = 1..B (B = len(hidden), every block
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 DILATIONS = (1, 2, 1, 4, 1, 2)  # block b's dilation: DILATIONS[(b - 1) % 6]
 FIRST = 3  # the first layers' reach: rows -3..-1 and columns -3..+3 (vertical), -3..-1 (horizontal)
 CAP = 256.0  # every layer's output: min(relu(y), CAP) (real units)
-DEFAULTS = {"hidden": (32,) * 6, "mixture": 5, "features": 16}
+DEFAULTS = {"hidden": (32,) * 6, "mixture": 5, "features": 16, "width": 0}
 
 # As for the local family: the more images per raster step, the less numpy overhead per image.
 WIDE_MAX_BATCH = 500
@@ -105,12 +106,14 @@ def reach(blocks: int) -> int:
 
 
 def validate(config: ModelConfig) -> None:
-    check_causal_tile_model(config, len(set(config.hidden)) == 1, ", every block as wide (residual sums)")
+    check_causal_tile_model(config, len(set(config.hidden)) == 1, ", every block as wide (residual sums)",
+                            width=True)
 
 
 def config_from_options(likelihood: str, pixels: int, hidden=None, latent=None, mixture=None, features=None,
-                        pixel_floor=0.0, **unused) -> ModelConfig:
-    return causal_tile_config("wide", DEFAULTS, likelihood, pixels, hidden, latent, mixture, features, pixel_floor)
+                        pixel_floor=0.0, width=None, **unused) -> ModelConfig:
+    return causal_tile_config("wide", DEFAULTS, likelihood, pixels, hidden, latent, mixture, features, pixel_floor,
+                              width)
 
 
 def layer_names(config: ModelConfig):
@@ -133,7 +136,10 @@ def decoder_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
         shapes[f"{name}.features.weight"] = (channels, config.features, 1, 1)
         if link:
             shapes[f"{name}.link.weight"] = (channels, link, 1, 1)
-    shapes["out.weight"] = (config.local_outputs, channels, 1, 1)
+    if config.width:
+        shapes["head.weight"] = (config.width, channels, 1, 1)
+        shapes["head.bias"] = (config.width,)
+    shapes["out.weight"] = (config.local_outputs, config.width or channels, 1, 1)
     shapes["out.bias"] = (config.local_outputs,)
     return shapes
 
@@ -191,10 +197,13 @@ class ExactWideNet:
             self.vertical.append(v)
             self.horizontal.append(h)
             unit = 1 / GRID
-        (w,), b_int, shift, _ = quantize([np.asarray(weights["out.weight"], dtype=np.float64)[:, :, 0, 0].T],
-                                         [unit], [h_bound], np.asarray(weights["out.bias"], dtype=np.float64)[None])
-        self.out, self.out_shift = (w, b_int[0]), shift
-        self.real_out = ((w * 2.0**-shift * GRID).astype(np.float32), (b_int[0] * 2.0**-shift).astype(np.float32))
+        self.head, self.real_head = None, None
+        if config.width:  # a capped layer on the activation grid, as the stacks' layers
+            self.head, worst = dense(weights, "head", h_bound)
+            h_bound = min(np.floor(worst * 2.0 ** (ACTIVATION_BITS - self.head[2])), CAP_INT)
+            self.real_head = real_dense(self.head)
+        self.out, _ = dense(weights, "out", h_bound)
+        self.real_out = real_dense(self.out)
         self.pad = max(abs(o) for layer in self.vertical + self.horizontal for offset in layer.offsets for o in offset)
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
@@ -205,9 +214,15 @@ class ExactWideNet:
         for index, (vertical, horizontal) in enumerate(zip(self.vertical, self.horizontal)):
             v = exact_branch(vertical, v, None, count) + (v if index else 0.0)
             h = exact_branch(horizontal, h, v, count) + (h if index else 0.0)
-        weight, bias = self.out
-        out = h.reshape(count * side * side, -1) @ weight + bias
-        return out.reshape(count, side * side, -1) * 2.0**-self.out_shift
+        return self.outputs(h.reshape(count * side * side, -1)).reshape(count, side * side, -1)
+
+    def outputs(self, h: np.ndarray) -> np.ndarray:
+        """The raw laws (n, out) from the horizontal stack's last units (n, channels)."""
+        if self.head is not None:
+            weight, bias, shift = self.head
+            h = np.minimum(relu_on_grid(h @ weight + bias, shift), CAP_INT)
+        weight, bias, shift = self.out
+        return (h @ weight + bias) * 2.0**-shift
 
     def approximate(self, pixels: np.ndarray) -> np.ndarray:
         """About the same outputs in float32 without the grids (cost estimates only)."""
@@ -217,11 +232,29 @@ class ExactWideNet:
         for index, (vertical, horizontal) in enumerate(zip(self.vertical, self.horizontal)):
             v = real_branch(vertical, v, None, count) + (v if index else 0.0)
             h = real_branch(horizontal, h, v, count) + (h if index else 0.0)
+        h = h.reshape(count * side * side, -1)
+        if self.real_head is not None:
+            weight, bias = self.real_head
+            h = np.clip(h @ weight + bias, 0, CAP)
         weight, bias = self.real_out
-        return (h.reshape(count * side * side, -1) @ weight + bias).reshape(count, side * side, -1)
+        return (h @ weight + bias).reshape(count, side * side, -1)
 
     def stepper(self, count: int) -> "WideSteps":
         return WideSteps(self, count)
+
+
+def dense(weights: dict, name: str, bound: float) -> tuple[tuple, float]:
+    """A 1x1 layer on the grids: (integer weight, integer bias, shift), and the bound of
+    its integer output. Input: units on the activation grid bounded by ``bound``."""
+    (w,), b_int, shift, worst = quantize([np.asarray(weights[f"{name}.weight"], dtype=np.float64)[:, :, 0, 0].T],
+                                         [1 / GRID], [bound], np.asarray(weights[f"{name}.bias"], dtype=np.float64)[None])
+    return (w, b_int[0], shift), worst
+
+
+def real_dense(layer: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """The same layer in real units, float32 (the estimate's)."""
+    weight, bias, shift = layer
+    return (weight * 2.0**-shift * GRID).astype(np.float32), (bias * 2.0**-shift).astype(np.float32)
 
 
 def exact_branch(layer: WideLayer, source: np.ndarray, link: np.ndarray | None, count: int) -> np.ndarray:
@@ -274,8 +307,7 @@ class WideSteps:
             y += layer.bias[position]
             y = np.minimum(relu_on_grid(y, layer.shift), CAP_INT, out=y)
             self.horizontal[index][:, at] = y + (self.horizontal[index - 1][:, at] if index else 0.0)
-        weight, bias = self.net.out
-        return (self.horizontal[-1][:, at] @ weight + bias) * 2.0**-self.net.out_shift
+        return self.net.outputs(self.horizontal[-1][:, at])
 
     def vertical_row(self, row: int) -> None:
         """The vertical stack's units along ``row``, every layer (rows above it decoded)."""
