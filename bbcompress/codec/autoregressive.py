@@ -4,7 +4,9 @@ pixels before it: an autoregressive codec.
     push x:  laws of every pixel at once (all of x is known); push the 8 decisions of
              every pixel, last pixel first (the stack is LIFO)
     pop:     for each pixel in raster order: its law from the pixels popped so far
-             (one step of the network, vectorized over the batch); pop its decisions
+             (one step of the network, vectorized over the batch); pop its decisions.
+             Or, where the model gives groups of pixels none of which sees another
+             (a wavefront), a group per step, vectorized over the group too.
 
 ``laws(x)`` gives every pixel's raw law (B, P, L) from whole tiles; ``steps(B)`` an
 object whose ``law(p)`` gives pixel p's (B, L) from the pixels ``put`` before it. Both
@@ -61,29 +63,52 @@ def raster_order(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return image, pixel
 
 
-def decision_order(pixel: np.ndarray, decisions: int) -> np.ndarray:
-    """Where decision k of the i-th coded pixel goes in the popped sequence: pixel by
-    pixel, for each pixel its decisions in order, each over the images coding that pixel."""
-    starts = np.searchsorted(pixel, pixel)  # first coded entry of the same pixel
-    counts = np.bincount(pixel)[pixel]
-    offset = np.arange(len(pixel)) - starts
+def group_order(mask: np.ndarray, groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices (image, pixel) of the coded pixels in the order a stepper with ``groups``
+    pops them: group by group, within one image by image and each image's pixels in the
+    group's order (what ``x[:, group][coded]`` lists); and each one's group."""
+    group_of, rank = np.empty(mask.shape[1], dtype=np.int64), np.empty(mask.shape[1], dtype=np.int64)
+    for index, group in enumerate(groups):
+        group_of[group], rank[group] = index, np.arange(len(group))
+    image, pixel = np.nonzero(mask)
+    order = np.lexsort((rank[pixel], image, group_of[pixel]))
+    return image[order], pixel[order], group_of[pixel[order]]
+
+
+def decision_order(block: np.ndarray, decisions: int) -> np.ndarray:
+    """Where decision k of the i-th coded pixel goes in the popped sequence: block by
+    block (a pixel, or a stepper's group of pixels; ``block`` sorted), for each block its
+    decisions in order, each over the block's coded pixels."""
+    starts = np.searchsorted(block, block)  # first coded entry of the same block
+    counts = np.bincount(block)[block]
+    offset = np.arange(len(block)) - starts
     k = np.arange(decisions)[:, None]
     return decisions * starts[None] + k * counts[None] + offset[None]  # (decisions, N)
 
 
-def autoregressive(laws: Callable, steps: Callable, law: PixelLaw, mask: np.ndarray) -> Codec:
+def autoregressive(laws: Callable, steps: Callable, law: PixelLaw, mask: np.ndarray,
+                   groups: list[np.ndarray] | None = None) -> Codec:
+    """Popped pixel by pixel in raster order; or, given ``groups`` (pixel-index arrays
+    covering every pixel once, each seeing only pixels of earlier groups), group by group
+    (the stepper's ``law_of(group)`` and ``put_all(group, x)``): as many steps as groups."""
     def push(coder, x):
-        image, pixel = raster_order(mask)
+        if groups is None:
+            image, pixel = raster_order(mask)
+            block = pixel
+        else:
+            image, pixel, block = group_order(mask, groups)
         raw, values = laws(x)[image, pixel], x[image, pixel]
-        order = decision_order(pixel, law.decisions)
+        order = decision_order(block, law.decisions)
         symbols, p = np.empty(order.size, dtype=np.int32), np.empty(order.size)
         symbols[order] = law.symbols(values)
         p[order] = law.probabilities(raw, values)
         coder.encode_reverse(symbols, BERNOULLI, p)
 
     def pop(coder):
-        x = np.zeros(mask.shape, dtype=np.uint8)
         stepper = steps(len(mask))
+        if groups is not None:
+            return pop_groups(coder, stepper, groups, law, mask)
+        x = np.zeros(mask.shape, dtype=np.uint8)
         pixels = mask.shape[1]
         for position in range(pixels):
             raw = stepper.law(position)
@@ -95,6 +120,23 @@ def autoregressive(laws: Callable, steps: Callable, law: PixelLaw, mask: np.ndar
                 batch_done((position + 1) / pixels)
         return x
     return Codec(push, pop)
+
+
+def pop_groups(coder, stepper, groups: list[np.ndarray], law: PixelLaw, mask: np.ndarray) -> np.ndarray:
+    """Pop group by group: each group's laws from the groups before it, vectorized over
+    its pixels and the batch."""
+    x = np.zeros(mask.shape, dtype=np.uint8)
+    for index, group in enumerate(groups):
+        raw = stepper.law_of(group)  # (B, g, L)
+        coded = mask[:, group]
+        values = np.zeros(coded.shape, dtype=np.uint8)
+        if coded.any():
+            values[coded] = law.pop(coder, raw[coded])
+        x[:, group] = values
+        stepper.put_all(group, values)
+        if index % PROGRESS_EVERY == PROGRESS_EVERY - 1:
+            batch_done((index + 1) / len(groups))
+    return x
 
 
 def independent(raw: np.ndarray, law: PixelLaw, mask: np.ndarray) -> Codec:
