@@ -11,6 +11,7 @@ from threadpoolctl import threadpool_limits
 
 from bbcompress.api import CodingOptions, compress_images, decompress_archive
 from bbcompress.checkpoint import load_checkpoint
+from bbcompress.errors import CodingError
 from bbcompress.codec.bits_back import pop_batches, push_batches
 from bbcompress.families.config import ModelConfig
 from bbcompress.families.wide import WideModel, from_checkpoint, to_checkpoint
@@ -197,6 +198,34 @@ def test_an_output_layer_runs_exactly_as_torch_in_both_orders_and_codes_at_its_r
     assert np.array_equal(pop_batches(coding, words, mask, schedule), x)
     exact = coding.exact_bits(x, mask).sum()
     assert exact <= 32 * len(words) <= exact + 64
+
+
+def test_a_model_without_maps_codes_whole_images_of_any_shape_exactly(monkeypatch):
+    """No learned maps, no position: the same network runs on a 45 x 61 image as torch's
+    fully convolutional one does, in bands of rows as at once, and the wavefront decoder
+    (rings of rows) gives the same numbers and the image back at its exact rate."""
+    config = ModelConfig("logistic256", 784, (6,) * 3, 0, "relu", 0.001, "wide", 2, 0)
+    model = seeded_wide(8, config)
+    coding = WideCoding(to_checkpoint(model, {"data": "mnist10k"})).shaped(45, 61)
+    x = np.random.default_rng(9).integers(0, 256, (2, 45 * 61)).astype(np.uint8)
+    x[:, :1000] //= 16  # smoother rows first: laws far from uniform
+    whole = coding.net(x)
+    with torch.no_grad():
+        images = torch.from_numpy(x.reshape(2, 1, 45, 61).astype(np.float64))
+        reference = model.double().raw_laws(images, images[:, :0]).numpy().reshape(2, -1, 45 * 61)
+    assert np.abs(whole - reference.transpose(0, 2, 1)).max() < 1e-3
+    assert np.abs(coding.net.approximate(x) - whole).max() < 1e-3
+    monkeypatch.setattr("bbcompress.families.wide_coding.BAND_PIXELS", 2 * 61 * 7)  # bands of 7 rows
+    assert np.array_equal(coding.net(x), whole)
+    assert np.array_equal(stepped_laws(coding.net, x), whole)
+    assert len(coding.net.groups) == 61 + coding.net.slope * 44  # 721 steps for 2,745 pixels
+    mask = np.ones(x.shape, dtype=bool)
+    words, schedule, _ = push_batches(coding, x, mask, max_batch=2)
+    assert np.array_equal(pop_batches(coding, words, mask, schedule), x)
+    exact = coding.exact_bits(x, mask).sum()
+    assert exact <= 32 * len(words) <= exact + 64
+    with pytest.raises(CodingError, match="28x28 tiles only"):
+        WideCoding(to_checkpoint(seeded_wide(), {})).shaped(45, 61)
 
 
 def test_a_binary_wide_model_codes_binary_tiles_at_its_exact_rate():

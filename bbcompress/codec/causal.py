@@ -124,17 +124,17 @@ def relu_on_grid(y: np.ndarray, shift: int) -> np.ndarray:
 
 
 def gathered(h: np.ndarray, offsets) -> np.ndarray:
-    """Each pixel's taps at ``offsets`` side by side (tap-major): (B * side * side, taps * C)."""
+    """Each pixel's taps at ``offsets`` side by side (tap-major): (B * rows * columns, taps * C)."""
     columns = np.concatenate([shifted(h, dr, dc) for dr, dc in offsets], axis=-1)
     return columns.reshape(-1, columns.shape[-1])
 
 
 def shifted(h: np.ndarray, dr: int, dc: int) -> np.ndarray:
-    """h at (row + dr, column + dc) for every pixel, zero outside: (B, side, side, C)."""
+    """h at (row + dr, column + dc) for every pixel, zero outside: (B, rows, columns, C)."""
     out = np.zeros_like(h)
-    side = h.shape[1]
-    rows, cols = slice(max(-dr, 0), side - max(dr, 0)), slice(max(-dc, 0), side - max(dc, 0))
-    src_rows, src_cols = slice(max(dr, 0), side + min(dr, 0)), slice(max(dc, 0), side + min(dc, 0))
+    height, width = h.shape[1:3]
+    rows, cols = slice(max(-dr, 0), height - max(dr, 0)), slice(max(-dc, 0), width - max(dc, 0))
+    src_rows, src_cols = slice(max(dr, 0), height + min(dr, 0)), slice(max(dc, 0), width + min(dc, 0))
     out[:, rows, cols] = h[:, src_rows, src_cols]
     return out
 

@@ -39,6 +39,7 @@ layer, inputs bounded as above), so both orders give identical numbers.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -67,6 +68,7 @@ DEFAULTS = {"hidden": (32,) * 6, "mixture": 5, "features": 16, "width": 0}
 WIDE_MAX_BATCH = 500
 GRID = 2.0**ACTIVATION_BITS
 CHUNK = 25  # tiles a whole pass works on at once: cache-sized arrays (see ``in_chunks``)
+BAND_PIXELS = 1 << 16  # pixels (of all images) a whole pass works on at once: ~100 MB of taps
 CAP_INT = CAP * GRID
 
 
@@ -152,7 +154,7 @@ class WideLayer:
     offsets: list[tuple[int, int]]
     taps: np.ndarray  # (taps, in, out) integer-valued
     link: np.ndarray | None  # (channels, out) integer-valued: the vertical stack's units at the pixel
-    bias: np.ndarray  # (positions, out): b_int + f_int @ W_f_int, integer-valued
+    bias: np.ndarray  # (positions, out): b_int + f_int @ W_f_int, integer-valued; (1, out) without maps
     shift: int
     real: tuple  # (taps, link, bias) in real units, float32: the estimate's
 
@@ -172,7 +174,8 @@ def exact_layer(weights: dict, name: str, grid: TapGrid, unit: float, bound: flo
         [*taps, *link, feature_weight], [unit] * len(taps) + [1 / GRID] * (len(link) + 1),
         [bound] * len(taps) + [link_bound] * len(link) + [f_bound],
         np.asarray(weights[f"{name}.taps.bias"], dtype=np.float64)[None])
-    position_bias = features @ ints[-1] + b_int  # exact: every partial sum is below ``worst``
+    # per position (exact: every partial sum is below ``worst``); without maps one row, any size
+    position_bias = features @ ints[-1] + b_int if features.shape[1] else b_int
     tap_ints, link_int = np.stack(ints[:len(taps)]), ints[len(taps)] if link else None
     real = [None if w is None else (w * 2.0**-shift / u).astype(np.float32)
             for w, u in ((tap_ints, unit), (link_int, 1 / GRID), (position_bias, 1))]
@@ -182,10 +185,13 @@ def exact_layer(weights: dict, name: str, grid: TapGrid, unit: float, bound: flo
 
 class ExactWideNet:
     """Maps tiles of pixels 0..``top`` (B, 784) to exact per-pixel outputs (B, 784, out),
-    all at once (``__call__``) or pixel by pixel (``stepper``): identical numbers."""
+    all at once (``__call__``) or a wavefront at a time (``stepper``): identical numbers.
+    A model without learned maps sees no position: ``shaped`` gives it for images of any
+    size (B, rows * columns)."""
 
     def __init__(self, config: ModelConfig, weights: dict):
-        self.side, self.top = TILE_SIDE, 255 if config.kind == Kind.GREYSCALE else 1
+        self.top = 255 if config.kind == Kind.GREYSCALE else 1
+        self.position_free = config.features == 0
         features = np.round(np.asarray(weights["features"], dtype=np.float64)
                             .reshape(config.features, TILE_SIDE**2).T * GRID)
         self.vertical, self.horizontal = [], []
@@ -208,22 +214,50 @@ class ExactWideNet:
         self.out, _ = dense(weights, "out", h_bound)
         self.real_out = real_dense(self.out)
         self.pad = max(abs(o) for layer in self.vertical + self.horizontal for offset in layer.offsets for o in offset)
-        self.rows = self.columns = self.side
-        self.slope, self.leads = reach(len(config.hidden)) + 1, leads(len(config.hidden))
+        self.reach, self.leads = reach(len(config.hidden)), leads(len(config.hidden))
+        self.slope = self.reach + 1
+        self.rows = self.columns = TILE_SIDE
         self.groups = wavefront(self.rows, self.columns, self.slope)
+
+    def shaped(self, rows: int, columns: int) -> "ExactWideNet":
+        """The same network for images of ``rows`` x ``columns`` pixels (a model without
+        learned maps: its laws depend on no position)."""
+        if not self.position_free and (rows, columns) != (TILE_SIDE, TILE_SIDE):
+            raise CodingError("a wide model with learned maps codes 28x28 tiles only")
+        net = copy.copy(self)
+        net.rows, net.columns = rows, columns
+        net.groups = wavefront(rows, columns, self.slope)
+        return net
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         """Every pixel's output at once, from whole tiles (the encoder's side)."""
         return in_chunks(self.exact_pass, pixels)
 
     def exact_pass(self, pixels: np.ndarray) -> np.ndarray:
-        count, side = len(pixels), self.side
-        x = 2.0 * pixels.reshape(count, side, side, 1) - self.top
+        return self.in_bands(self.exact_band, pixels)
+
+    def exact_band(self, images: np.ndarray) -> np.ndarray:
+        """Outputs (B, r, c, out) of images (B, r, c), zero above and around them."""
+        x = 2.0 * images[..., None] - self.top
         v, h = x, x
         for index, (vertical, horizontal) in enumerate(zip(self.vertical, self.horizontal)):
-            v = exact_branch(vertical, v, None, count) + (v if index else 0.0)
-            h = exact_branch(horizontal, h, v, count) + (h if index else 0.0)
-        return self.outputs(h.reshape(count * side * side, -1)).reshape(count, side * side, -1)
+            v = exact_branch(vertical, v, None) + (v if index else 0.0)
+            h = exact_branch(horizontal, h, v) + (h if index else 0.0)
+        return self.outputs(h.reshape(-1, h.shape[-1])).reshape(images.shape + (-1,))
+
+    def in_bands(self, band_pass, pixels: np.ndarray) -> np.ndarray:
+        """``band_pass`` over bands of rows of at most ``BAND_PIXELS`` pixels (B, P) ->
+        (B, P, out). A band is run with the ``reach`` rows above it, which its laws see; the
+        units of those rows lack their own context above, but no law of the band reads them
+        beyond what they do see (each layer reaches up no further than the band's laws do)."""
+        count = len(pixels)
+        images = pixels.reshape(count, self.rows, self.columns)
+        band = max(1, BAND_PIXELS // (count * self.columns))
+        laws = []
+        for top in range(0, self.rows, band):
+            above = max(0, top - self.reach)
+            laws.append(band_pass(images[:, above:top + band])[:, top - above:])
+        return np.concatenate(laws, axis=1).reshape(count, self.rows * self.columns, -1)
 
     def outputs(self, h: np.ndarray) -> np.ndarray:
         """The raw laws (n, out) from the horizontal stack's last units (n, channels)."""
@@ -238,18 +272,20 @@ class ExactWideNet:
         return in_chunks(self.approximate_pass, pixels)
 
     def approximate_pass(self, pixels: np.ndarray) -> np.ndarray:
-        count, side = len(pixels), self.side
-        x = ((2.0 * pixels.reshape(count, side, side, 1) - self.top) / self.top).astype(np.float32)
+        return self.in_bands(self.approximate_band, pixels)
+
+    def approximate_band(self, images: np.ndarray) -> np.ndarray:
+        x = ((2.0 * images[..., None] - self.top) / self.top).astype(np.float32)
         v, h = x, x
         for index, (vertical, horizontal) in enumerate(zip(self.vertical, self.horizontal)):
-            v = real_branch(vertical, v, None, count) + (v if index else 0.0)
-            h = real_branch(horizontal, h, v, count) + (h if index else 0.0)
-        h = h.reshape(count * side * side, -1)
+            v = real_branch(vertical, v, None) + (v if index else 0.0)
+            h = real_branch(horizontal, h, v) + (h if index else 0.0)
+        h = h.reshape(-1, h.shape[-1])
         if self.real_head is not None:
             weight, bias = self.real_head
             h = np.clip(h @ weight + bias, 0, CAP)
         weight, bias = self.real_out
-        return (h @ weight + bias).reshape(count, side * side, -1)
+        return (h @ weight + bias).reshape(images.shape + (-1,))
 
     def stepper(self, count: int) -> "WavefrontSteps":
         return WavefrontSteps(self, count)
@@ -276,21 +312,21 @@ def real_dense(layer: tuple) -> tuple[np.ndarray, np.ndarray]:
     return (weight * 2.0**-shift * GRID).astype(np.float32), (bias * 2.0**-shift).astype(np.float32)
 
 
-def exact_branch(layer: WideLayer, source: np.ndarray, link: np.ndarray | None, count: int) -> np.ndarray:
-    """A layer's capped output at every pixel of ``count`` tiles (B, side, side, out)."""
+def exact_branch(layer: WideLayer, source: np.ndarray, link: np.ndarray | None) -> np.ndarray:
+    """A layer's capped output at every pixel of images (B, rows, columns, out)."""
     y = gathered(source, layer.offsets) @ layer.taps.reshape(-1, layer.taps.shape[-1])
     if layer.link is not None:
         y += link.reshape(len(y), -1) @ layer.link
-    y += np.tile(layer.bias, (count, 1))
+    y.reshape(len(source), -1, y.shape[-1])[...] += layer.bias  # per position, or one row
     return np.minimum(relu_on_grid(y, layer.shift), CAP_INT, out=y).reshape(source.shape[:3] + (-1,))
 
 
-def real_branch(layer: WideLayer, source: np.ndarray, link: np.ndarray | None, count: int) -> np.ndarray:
+def real_branch(layer: WideLayer, source: np.ndarray, link: np.ndarray | None) -> np.ndarray:
     taps, link_weight, bias = layer.real
     y = gathered(source, layer.offsets) @ taps.reshape(-1, taps.shape[-1])
     if link_weight is not None:
         y += link.reshape(len(y), -1) @ link_weight
-    y += np.tile(bias, (count, 1))
+    y.reshape(len(source), -1, y.shape[-1])[...] += bias
     return np.clip(y, 0, CAP, out=y).reshape(source.shape[:3] + (-1,))
 
 
@@ -348,7 +384,7 @@ class WavefrontSteps:
         the (slots, columns) of each tap."""
         gathered = np.concatenate([source[slots, columns] for slots, columns in taps], axis=-1)
         y = gathered @ layer.taps.reshape(-1, layer.taps.shape[-1])
-        y += layer.bias[positions][:, None]
+        y += (layer.bias if len(layer.bias) == 1 else layer.bias[positions])[:, None]
         return y
 
     def vertical_step(self, step: int) -> None:
@@ -410,6 +446,13 @@ class WideCoding(LocalCoding):
 
     def codec(self, mask: np.ndarray, warm: bool = False) -> Codec:
         return autoregressive(self.laws, self.net.stepper, self.law, mask, self.net.groups)
+
+    def shaped(self, rows: int, columns: int) -> "WideCoding":
+        """The codec of whole images of ``rows`` x ``columns`` pixels (B, rows * columns),
+        for a model without learned maps."""
+        coding = copy.copy(self)
+        coding.net = self.net.shaped(rows, columns)
+        return coding
 
     def __init__(self, checkpoint: Checkpoint, settings=None):
         """``settings``: ignored; every level codes a model without a latent the same way."""
