@@ -228,6 +228,22 @@ def test_a_model_without_maps_codes_whole_images_of_any_shape_exactly(monkeypatc
         WideCoding(to_checkpoint(seeded_wide(), {})).shaped(45, 61)
 
 
+def test_a_model_without_maps_trains_on_larger_crops_and_codes_them_as_torch_does():
+    """``pixels`` is the training crops' size; learned maps (28x28) need 28x28 crops."""
+    config = ModelConfig("logistic256", 16 * 16, (4,) * 2, 0, "relu", 0.001, "wide", 2, 0)
+    model = seeded_wide(10, config).double()
+    x = np.random.default_rng(11).integers(0, 256, (3, 256)).astype(np.uint8)
+    with torch.no_grad():
+        torch_bits = -model.log_likelihood(torch.from_numpy(x.astype(np.float64))).sum().item() / np.log(2)
+    coding = WideCoding(to_checkpoint(model, {})).shaped(16, 16)
+    exact = coding.exact_bits(x, np.ones(x.shape, dtype=bool)).sum()
+    assert abs(exact / torch_bits - 1) < 1e-4
+    assert seeded_wide(10, config).sample(1, torch.Generator().manual_seed(0)).shape == (1, 256)
+    for pixels, features in ((256, 2), (15 * 15 + 1, 0), (7 * 7, 0)):
+        with pytest.raises(ValueError, match="crops"):
+            ModelConfig("logistic256", pixels, (4,), 0, "relu", 0.0, "wide", 1, features)
+
+
 def test_a_binary_wide_model_codes_binary_tiles_at_its_exact_rate():
     config = ModelConfig("bernoulli", 784, (4,) * 3, 0, "relu", 0.0, "wide", 1, 2)
     checkpoint = to_checkpoint(seeded_wide(2, config), {"data": "mnist10k-binary"})

@@ -90,6 +90,8 @@ def init_mixture_out(layer: nn.Conv2d, components: int) -> None:
 
 
 class LocalModel(nn.Module):
+    side = TILE_SIDE  # of the square images it is trained on
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
@@ -104,9 +106,9 @@ class LocalModel(nn.Module):
             init_mixture_out(self.out, config.mixture)
 
     def log_likelihood(self, x: torch.Tensor, maps: torch.Tensor | None = None) -> torch.Tensor:
-        """log p(x) per image (nats); x flattened pixel values 0..255; ``maps`` (N, C, 28, 28)
+        """log p(x) per image (nats); x flattened square images of pixel values 0..255; ``maps`` (N, C, 28, 28)
         are added to the learned feature maps (a conv VAE's decoder gives them from z)."""
-        images = x.reshape(-1, 1, TILE_SIDE, TILE_SIDE)
+        images = x.reshape(-1, 1, self.side, self.side)
         raw = self.raw_laws(images, self.maps_of(len(images), maps))
         if self.config.kind == Kind.BINARY:
             return -F.binary_cross_entropy_with_logits(raw, images, reduction="none").flatten(1).sum(-1)

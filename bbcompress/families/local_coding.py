@@ -37,10 +37,12 @@ LOCAL_MAX_BATCH = 500
 ENCODE_CHUNK = 50  # images per all-pixels pass: bounds the gathered taps' memory (~100 MB)
 
 
-def check_causal_tile_model(config: ModelConfig, also: bool = True, why: str = "", width: bool = False) -> None:
+def check_causal_tile_model(config: ModelConfig, also: bool = True, why: str = "", width: bool = False,
+                            any_size: bool = False) -> None:
     """A causal pixel model of 28x28 tiles without a latent (``also``: the family's own
-    rule; ``width``: whether the family takes one)."""
-    if (config.latent != 0 or config.pixels != TILE_SIDE**2 or config.mixture < 1 or config.features < 0
+    rule; ``width``: whether the family takes one; ``any_size``: trained on other squares)."""
+    if (config.latent != 0 or (config.pixels != TILE_SIDE**2 and not any_size) or config.mixture < 1
+            or config.features < 0
             or not config.hidden or (config.width != 0 and not width) or not also):
         raise ValueError(f"the {config.family} family codes 28x28 tiles without a latent, with at least "
                          f"one layer and one mixture component{why}")

@@ -7,6 +7,8 @@ runs the same network in exact arithmetic from the checkpoint's arrays; torch ne
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -17,7 +19,7 @@ from ..kinds import Kind
 from .config import ModelConfig
 from .local import LocalModel, init_mixture_out, sample_pixels, with_decoder
 from .local import to_checkpoint  # noqa: F401  (stored as any model without a latent is)
-from .wide_coding import CAP, TapGrid, layer_names, reach
+from .wide_coding import CAP, TapGrid, layer_names, reach, side_of
 
 
 class GridLayer(nn.Module):
@@ -27,7 +29,9 @@ class GridLayer(nn.Module):
         super().__init__()
         self.grid = grid
         self.taps = nn.Conv2d(n_in, n_out, (grid.rows, grid.columns), dilation=grid.dilation)
-        self.features = nn.Conv2d(features, n_out, 1, bias=False)
+        with warnings.catch_warnings():  # no maps: a zero-element weight, nothing to initialize
+            warnings.filterwarnings("ignore", "Initializing zero-element tensors", UserWarning)
+            self.features = nn.Conv2d(features, n_out, 1, bias=False)
         self.link = nn.Conv2d(link, n_out, 1, bias=False) if link else None
 
     def forward(self, h: torch.Tensor, f: torch.Tensor, v: torch.Tensor | None = None) -> torch.Tensor:
@@ -49,6 +53,7 @@ class WideModel(LocalModel):
     def __init__(self, config: ModelConfig):
         nn.Module.__init__(self)  # the local model's layers are not ours
         self.config = config
+        self.side = side_of(config)
         channels = config.hidden[0]
         self.features = nn.Parameter(torch.zeros(config.features, TILE_SIDE, TILE_SIDE))
         self.vertical, self.horizontal = nn.ModuleList(), nn.ModuleList()
@@ -74,13 +79,13 @@ class WideModel(LocalModel):
     @torch.no_grad()
     def sample(self, count: int, generator: torch.Generator | None = None,
                maps: torch.Tensor | None = None) -> torch.Tensor:
-        """Ancestral samples (count, 784), pixel by pixel in raster order. Each step runs
+        """Ancestral samples (count, pixels), pixel by pixel in raster order. Each step runs
         the network on the rows its pixel sees (``reach`` rows above it)."""
         f = self.maps_of(count, maps)
-        images = torch.zeros(count, 1, TILE_SIDE, TILE_SIDE)
-        for row in range(TILE_SIDE):
+        images = torch.zeros(count, 1, self.side, self.side)
+        for row in range(self.side):
             top = max(0, row - reach(len(self.config.hidden)))
-            for col in range(TILE_SIDE):
+            for col in range(self.side):
                 raw = self.raw_laws(images[:, :, top:row + 1], f[:, :, top:row + 1])[:, :, -1, col]
                 images[:, 0, row, col] = sample_pixels(raw, self.config, generator)
         return images.flatten(1)

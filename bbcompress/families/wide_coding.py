@@ -40,6 +40,7 @@ layer, inputs bounded as above), so both orders give identical numbers.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
 DILATIONS = (1, 2, 1, 4, 1, 2)  # block b's dilation: DILATIONS[(b - 1) % 6]
 FIRST = 3  # the first layers' reach: rows -3..-1 and columns -3..+3 (vertical), -3..-1 (horizontal)
 CAP = 256.0  # every layer's output: min(relu(y), CAP) (real units)
+MIN_CROP = 8  # a position-free model's smallest training crop
 DEFAULTS = {"hidden": (32,) * 6, "mixture": 5, "features": 16, "width": 0}
 
 # As for the local family: the more images per raster step, the less numpy overhead per image.
@@ -111,8 +113,20 @@ def reach(blocks: int) -> int:
 
 
 def validate(config: ModelConfig) -> None:
+    """A tile model; or, without learned maps (no position), one trained on square crops
+    of another size (``pixels``: the crops'), which codes images of any size."""
+    position_free = config.features == 0
+    if config.features and config.pixels != TILE_SIDE**2:
+        raise ValueError("learned maps are 28x28: a wide model trained on other crops takes --features 0")
+    if position_free and (side_of(config) ** 2 != config.pixels or side_of(config) < MIN_CROP):
+        raise ValueError(f"the wide family trains on square crops of at least {MIN_CROP}x{MIN_CROP} pixels")
     check_causal_tile_model(config, len(set(config.hidden)) == 1, ", every block as wide (residual sums)",
-                            width=True)
+                            width=True, any_size=position_free)
+
+
+def side_of(config: ModelConfig) -> int:
+    """The side of the square images a model is trained on."""
+    return math.isqrt(config.pixels)
 
 
 def config_from_options(likelihood: str, pixels: int, hidden=None, latent=None, mixture=None, features=None,

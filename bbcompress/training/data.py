@@ -1,4 +1,4 @@
-"""Datasets of 28x28 images as uint8 arrays (N, 28, 28).
+"""Datasets of 28x28 images as uint8 arrays (N, 28, 28) (one of larger crops).
 
 Binary datasets hold 0/1 pixels, greyscale ones 0..255. Names:
 - ``mnist10k``: 10,000 real MNIST digits shipped with the package (8,000 train /
@@ -8,6 +8,8 @@ Binary datasets hold 0/1 pixels, greyscale ones 0..255. Names:
 - ``mnist``: the full MNIST set from a user's own torchvision root;
 - ``photos``: greyscale tiles of the Debian wallpapers (``training.photos``): training
   tiles from 21 photos, test tiles from the 6 held out (the benchmark's crops);
+  ``photos-64``: the same as 64x64 crops (N, 64, 64), for models that see no position
+  and code whole images (the wide family with ``--features 0``);
 - any of those with ``-binary``: a fixed stochastic binarization (seed 1234);
 - a folder of a user's images (any sizes): cut into whole 28x28 tiles, shuffled with a
   fixed seed, the last tenth held out as the test split. Binary if every image is,
@@ -33,7 +35,8 @@ BINARIZATION_SEED = 1234
 FASHION_MNIST_ENV = "BBCOMPRESS_FASHION_MNIST"
 FASHION_MNIST_DEFAULT = Path("/usr/share/datasets/fashion-mnist")
 MNIST_ROOT_ENV = "BBCOMPRESS_MNIST_ROOT"
-BASE_NAMES = ("mnist10k", "fashion-mnist", "mnist", "photos")
+BASE_NAMES = ("mnist10k", "fashion-mnist", "mnist", "photos", "photos-64")
+PHOTO_CROP = 64  # the side of photos-64's crops
 FOLDER_SEED, FOLDER_TEST_FRACTION = 4321, 10
 DATASET_NAMES = tuple(n + s for n in BASE_NAMES for s in ("", "-binary"))
 
@@ -140,8 +143,8 @@ def load_dataset(name: str, root: str | Path | None = None) -> Dataset:
         x_train, x_test = load_fashion_mnist(root)
     elif base == "mnist":
         x_train, x_test = load_mnist(root)
-    elif base == "photos":
-        x_train, x_test = load_photos(TILE_SIDE, FOLDER_SEED)
+    elif base in ("photos", "photos-64"):
+        x_train, x_test = load_photos(TILE_SIDE if base == "photos" else PHOTO_CROP, FOLDER_SEED)
     else:
         raise DataError(f"unknown dataset {name!r}: not a folder, nor one of {', '.join(DATASET_NAMES)}")
     if binary:
