@@ -31,7 +31,7 @@ from .io.paths import (STDIN, Skipped, expand_inputs, output_path, read_inputs, 
 from .kinds import Kind
 from .rates import archive_info, archive_rates, file_bits_per_dim
 from .sections import (Classic, check_batch, classic_images, classic_section, coding_of, model_images,
-                       model_section, work_over_bound)
+                       model_section, tile_side_of, tile_total, work_over_bound)
 from .workers import available_cores, coding_threads, run_jobs
 from .zoo import DEFAULT_MODELS, OPT_IN_LEVEL, ModelSet, shipped_cards
 
@@ -79,10 +79,6 @@ def jxl_effort_help() -> str:
     return ", ".join(f"levels {min(ls)}-{max(ls)}: {effort}" for effort, ls in runs.items())
 
 
-def tile_total(images: list[Image]) -> int:
-    return sum(tile_count(*image.size) for image in images)
-
-
 SectionJob = Callable[[Progress | None], Section]
 
 
@@ -110,10 +106,19 @@ def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions)
                       options.classic_effort)
     jobs = [partial(model_section, chain, name, checkpoint, codings[name], settings[name], options.max_batch)
             for name, (checkpoint, group) in chosen.by_model.items()
-            for chain in split_chains(group, options.threads, chain_tiles(codings[name]))]
+            for same_tiles in by_tile_side(group, codings[name])
+            for chain in split_chains(same_tiles, options.threads, chain_tiles(codings[name]))]
     if chosen.classic:
         jobs.append(partial(classic_job, chosen.classic))
     return jobs
+
+
+def by_tile_side(images: list[Image], coding) -> list[list[Image]]:
+    """``images`` in groups of one tile side each (a section codes one), in order."""
+    groups: dict[int, list[Image]] = {}
+    for image in images:
+        groups.setdefault(tile_side_of(*image.size, coding), []).append(image)
+    return [groups[side] for side in sorted(groups)]
 
 
 def classic_encoding_job(images: list[Image], effort: int, progress: Progress | None) -> Section:

@@ -12,10 +12,10 @@ import numpy as np
 
 from .codec.core import seed_bits
 from .io.classic import ALWAYS_TRY_PIXELS, JXL_EFFORT, best_encoding
-from .io.images import Image, tile_count, to_tiles
+from .io.images import TILE_SIDE, Image, tile_count, to_tiles
 from .checkpoint import Checkpoint
 from .codec.bits_back import Coding
-from .sections import Classic
+from .sections import Classic, tile_side_of, tiled
 from .workers import run_jobs
 
 Candidate = tuple[str, Checkpoint]
@@ -47,22 +47,36 @@ SAMPLE_TILES = 128
 CLOSE_CALL = 1.10
 
 
-def sampled_tiles(image: Image, sample: bool) -> tuple[np.ndarray, np.ndarray, float]:
-    """(tiles, masks, scale): the image's tiles, or an even sample of them and the ratio
-    of its pixels to the sample's."""
-    tiles, masks = to_tiles(image.pixels)
-    if not sample or len(tiles) <= SAMPLE_TILES:
+def sampled_tiles(image: Image, sample: bool, side: int = TILE_SIDE) -> tuple[np.ndarray, np.ndarray, float]:
+    """(tiles, masks, scale): the image's tiles, or an even sample of them (as many
+    pixels as SAMPLE_TILES 28x28 tiles, at least two) and the ratio of its pixels to the
+    sample's."""
+    tiles, masks = to_tiles(image.pixels, side)
+    most = max(2, SAMPLE_TILES * TILE_SIDE**2 // side**2)
+    if not sample or len(tiles) <= most:
         return tiles, masks, 1.0
-    keep = np.unique(np.linspace(0, len(tiles) - 1, SAMPLE_TILES).round().astype(np.int64))
+    keep = np.unique(np.linspace(0, len(tiles) - 1, most).round().astype(np.int64))
     return tiles[keep], masks[keep], float(masks.sum() / masks[keep].sum())
 
 
 def estimated_bits(images: list[Image], coding: Coding, chunk: int = 256, threads: int = 1,
                    sample: bool = False) -> np.ndarray:
-    """Estimated bits of each image under ``coding`` (tiles in chunks: bounded memory;
-    chunks side by side in ``threads`` processes; ``sample``: large images from a sample
-    of their tiles)."""
-    tiles, masks, scales = zip(*(sampled_tiles(image, sample) for image in images))
+    """Estimated bits of each image under ``coding``, in the tiles it would be coded in
+    (``sections.tile_side_of``; tiles in chunks of ``chunk`` 28x28 tiles' pixels: bounded
+    memory; chunks side by side in ``threads`` processes; ``sample``: large images from
+    a sample of their tiles)."""
+    sides = np.array([tile_side_of(*image.size, coding) for image in images])
+    bits = np.zeros(len(images))
+    for side in np.unique(sides):
+        members = np.flatnonzero(sides == side)
+        bits[members] = tiles_bits([images[i] for i in members], tiled(coding, int(side)), int(side),
+                                   max(1, chunk * TILE_SIDE**2 // int(side)**2), threads, sample)
+    return bits
+
+
+def tiles_bits(images: list[Image], coding: Coding, side: int, chunk: int, threads: int,
+               sample: bool) -> np.ndarray:
+    tiles, masks, scales = zip(*(sampled_tiles(image, sample, side) for image in images))
     owner = np.repeat(np.arange(len(images)), [len(t) for t in tiles])
     tiles, masks = np.concatenate(tiles), np.concatenate(masks)
     jobs = [partial(estimate_chunk, coding, tiles[i:i + chunk], masks[i:i + chunk])

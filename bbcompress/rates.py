@@ -56,7 +56,8 @@ def archive_rates(archive: Archive) -> list[dict]:
         rows.append({"kind": rate.kind, "model": model, "encoder": encoder,
                      "images": rate.images, "pixels": rate.pixels, "bits": rate.total_bits,
                      "initial_bits": rate.initial_bits, "bits_per_dim": rate.bits_per_dim,
-                     "net_bits_per_dim": rate.net_bits_per_dim})
+                     "net_bits_per_dim": rate.net_bits_per_dim,
+                     "tile_side": None if section.is_classic else section.coder.tile_side})
     return rows
 
 

@@ -13,10 +13,10 @@ from .checkpoint import Checkpoint
 from .codec.bits_back import Coding, CodingSettings, Progress, batch_limit, pop_batches, push_batches
 from .codec.core import seed_bits
 from .errors import BBCError, IntegrityError, ModelMismatch
-from .io.archive import CoderSettings, ImageEntry, ModelRef, Section
+from .io.archive import TILE_SIDES, CoderSettings, ImageEntry, ModelRef, Section
 from .io.checksums import content_sha256, pixel_sha256
 from .io.classic import decode as classic_decode
-from .io.images import Image, from_tiles, tile_count, to_tiles
+from .io.images import TILE_SIDE, Image, from_tiles, tile_count, to_tiles
 
 Classic = tuple[Image, str, bytes]  # image, classic codec, its bytes
 
@@ -44,6 +44,40 @@ def coding_of(checkpoint: Checkpoint, settings: CodingSettings) -> Coding:
     return checkpoint.config.spec.coding(checkpoint, settings)
 
 
+def tile_side_of(height: int, width: int, coding: Coding) -> int:
+    """The side of the tiles an image is coded in: 28; or, by a model that codes whole
+    images (it sees no position), the smallest side of ``TILE_SIDES`` that holds it, so
+    the image is coded whole; the largest for larger images (its tiles' memory and
+    decoding steps: 16 x side a batch)."""
+    if not getattr(coding, "whole_images", False):
+        return TILE_SIDE
+    return next((side for side in TILE_SIDES if side >= max(height, width)), TILE_SIDES[-1])
+
+
+def tiled(coding: Coding, side: int, model_name: str = "this model") -> Coding:
+    """``coding`` for tiles of ``side`` (28: itself)."""
+    if side == TILE_SIDE:
+        return coding
+    if not getattr(coding, "whole_images", False):
+        raise ModelMismatch(f"this section codes {side}x{side} tiles, which {model_name} cannot: "
+                            f"it codes 28x28 tiles only")
+    return coding.for_tiles(side)
+
+
+def in_tile_units(report: Progress | None, units: int, tiles: int) -> Progress | None:
+    """Progress in ``tiles`` (large ones) reported as ``units`` (28x28 tiles), the same total."""
+    if report is None or units == tiles:
+        return report
+    done = [0, 0]  # tiles done, units reported
+
+    def step(count: int) -> None:
+        done[0] += count
+        reached = units * done[0] // tiles
+        report(reached - done[1])
+        done[1] = reached
+    return step
+
+
 def recorded_settings(section: Section) -> CodingSettings:
     """The settings a model section was coded with, as its header records them."""
     coder = section.coder
@@ -63,15 +97,24 @@ def model_section(images: list[Image], model_name: str, checkpoint: Checkpoint, 
     kind = images[0].kind
     if checkpoint.config.kind != kind:
         raise BBCError(f"model {model_name} codes {checkpoint.config.kind} images, not {kind} ones")
-    tiles, masks = zip(*(to_tiles(image.pixels) for image in images))
-    words, schedule, warmup = push_batches(coding, np.concatenate(tiles), np.concatenate(masks),
-                                           max_batch or coding.max_batch, progress)
+    side = max(tile_side_of(*image.size, coding) for image in images)
+    coding = tiled(coding, side, model_name)
+    tiles, masks = zip(*(to_tiles(image.pixels, side) for image in images))
+    tiles, masks = np.concatenate(tiles), np.concatenate(masks)
+    batch = min(max_batch or coding.max_batch, batch_limit(coding))  # large tiles: fewer a batch
+    words, schedule, warmup = push_batches(coding, tiles, masks, batch,
+                                           in_tile_units(progress, tile_total(images), len(tiles)))
     model = ModelRef(model_name, settings.encoder, checkpoint.fingerprint(settings.encoder))
     coder = CoderSettings(settings.latents, settings.latent_bits, schedule,
                           seed_bits(coding.pops_per_image(warm=True)), coding.particles,
-                          coding.refine_steps, warmup)
+                          coding.refine_steps, warmup, side)
     return Section(kind, model, coder, image_entries(images), words, pixel_sha256(images),
                    content_sha256(kind, images))
+
+
+def tile_total(images) -> int:
+    """28x28 tiles of ``images`` (or of image entries): the unit of progress and work."""
+    return sum(tile_count(*image.size) for image in images)
 
 
 def check_batch(model_name: str, coding: Coding, max_batch: int | None) -> None:
@@ -116,7 +159,8 @@ def decoding_work(section: Section, checkpoint: Checkpoint | None) -> int:
     coder = section.coder
     passes = coder.particles * (1 + coder.refine_steps)
     per_batch = passes + (RASTER_BATCH_WORK if checkpoint.config.has_head else BATCH_WORK)
-    return sum(coder.schedule) * passes + len(coder.schedule) * per_batch
+    scale = coder.tile_side // TILE_SIDE  # a large tile: scale**2 tiles' pixels, ~scale x the steps
+    return sum(coder.schedule) * passes * scale**2 + len(coder.schedule) * per_batch * scale
 
 
 def work_over_bound(sections: list[Section], checkpoints: list[Checkpoint | None]) -> str | None:
@@ -146,14 +190,15 @@ def check_model(section: Section, checkpoint: Checkpoint) -> None:
 def model_images(section: Section, checkpoint: Checkpoint, progress: Progress | None = None) -> list[Image]:
     """A model section's images, verified against its checksums."""
     check_model(section, checkpoint)
-    coding = coding_of(checkpoint, recorded_settings(section))
-    masks = np.concatenate([to_tiles(np.ones((e.height, e.width), np.uint8))[1] for e in section.images])
+    side = section.coder.tile_side
+    coding = tiled(coding_of(checkpoint, recorded_settings(section)), side, f"model {section.model.name!r}")
+    masks = np.concatenate([to_tiles(np.ones((e.height, e.width), np.uint8), side)[1] for e in section.images])
     tiles = pop_batches(coding, section.words, masks, section.coder.schedule, section.coder.warmup,
-                        progress)
+                        in_tile_units(progress, tile_total(section.images), len(masks)))
     images, start = [], 0
     for entry in section.images:
-        count = tile_count(entry.height, entry.width)
-        pixels = from_tiles(tiles[start:start + count], entry.height, entry.width)
+        count = tile_count(entry.height, entry.width, side)
+        pixels = from_tiles(tiles[start:start + count], entry.height, entry.width, side)
         images.append(Image(entry.name, entry.mode, pixels, section.kind))
         start += count
     return verified(section, images)

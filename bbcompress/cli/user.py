@@ -124,15 +124,16 @@ def echo_summary(name: str, archive, size: int, err: bool = False) -> None:
 def echo_rates(rows: list[dict]) -> None:
     """One line per section, its payload's rate (without the header, which the file's rate
     counts); a model's chains (sections coded side by side) are numbered."""
-    chains = Counter((row["kind"], row["model"]) for row in rows if row["model"] != "classic")
+    chains = Counter((row["kind"], row["model"], row["tile_side"]) for row in rows if row["model"] != "classic")
     seen: Counter = Counter()
     for row in rows:
-        key = (row["kind"], row["model"])
+        key = (row["kind"], row["model"], row["tile_side"])
         seen[key] += 1
         chain = f", chain {seen[key]}/{chains[key]}" if chains[key] > 1 else ""
+        tiles = f", whole in {row['tile_side']}x{row['tile_side']} tiles" if (row["tile_side"] or 28) > 28 else ""
         click.echo(f"  {row['kind']:10} {row['images']:6} image(s)  payload {row['bits_per_dim']:.4f} bits/dim "
                    f"({row['net_bits_per_dim']:.4f} net of {row['initial_bits']} initial bits)  "
-                   f"model {row['model']} / {row['encoder']}{chain}")
+                   f"model {row['model']} / {row['encoder']}{tiles}{chain}")
 
 
 @main.command(cls=UserFirstHelp)

@@ -68,6 +68,7 @@ DEFAULTS = {"hidden": (32,) * 6, "mixture": 5, "features": 16, "width": 0}
 
 # As for the local family: the more images per raster step, the less numpy overhead per image.
 WIDE_MAX_BATCH = 500
+WHOLE_BATCH_PIXELS = 16 * 256 * 256  # large tiles: 16 of 256x256 a batch (~370 MB of rings)
 GRID = 2.0**ACTIVATION_BITS
 CHUNK = 25  # tiles a whole pass works on at once: cache-sized arrays (see ``in_chunks``)
 BAND_PIXELS = 1 << 16  # pixels (of all images) a whole pass works on at once: ~100 MB of taps
@@ -460,6 +461,18 @@ class WideCoding(LocalCoding):
 
     def codec(self, mask: np.ndarray, warm: bool = False) -> Codec:
         return autoregressive(self.laws, self.net.stepper, self.law, mask, self.net.groups)
+
+    @property
+    def whole_images(self) -> bool:
+        """Whether it codes tiles of any size (no learned maps: no position)."""
+        return self.net.position_free
+
+    def for_tiles(self, side: int) -> "WideCoding":
+        """The codec of ``side`` x ``side`` tiles, with as many pixels a batch at most as
+        WHOLE_BATCH_PIXELS (the decoder's rings of rows grow with the tiles' width)."""
+        coding = self.shaped(side, side)
+        coding.max_batch = max(1, min(WIDE_MAX_BATCH, WHOLE_BATCH_PIXELS // side**2))
+        return coding
 
     def shaped(self, rows: int, columns: int) -> "WideCoding":
         """The codec of whole images of ``rows`` x ``columns`` pixels (B, rows * columns),

@@ -10,7 +10,8 @@ Layout (all integers little-endian)::
                   classic-coded images; 4 for the compact header of a one-image archive
                   (below); 5 when a section holds a kind other than binary and greyscale
                   or an image restored in a mode other than "1" and "L" (colour, alpha,
-                  16-bit) or a JPEG-XL or G4 blob. Readers refuse versions above theirs cleanly.
+                  16-bit) or a JPEG-XL or G4 blob; 6 when a model section codes tiles larger
+                  than 28x28 ("tile_side"). Readers refuse versions above theirs cleanly.
     9       1     flags: bit 0 set = the header is LZMA2-compressed (raw stream, no
                   container); other bits reserved (a reader refuses flags it does not know)
     10      4     H: length of the stored header
@@ -25,7 +26,8 @@ one model::
      "model": {"name": str, "encoder": str, "fingerprint": sha256 hex of the weights},
      "coder": {"latents": "buckets" | "grid", "latent_bits": int, "schedule": [int, ...],
                "initial_bits": int, "particles": int, "refine_steps": int, "warmup": int
-               (the last three since version 2; absent means 1, 0, 0)},
+               (the last three since version 2; absent means 1, 0, 0),
+               "tile_side": 64 | 128 | 256 (since version 6; absent means 28)},
      "images": [[name, width, height, mode], ...]  (mode: the Pillow mode restored),
      "words": W_section,
      "pixel_sha256": sha256 of the decoded pixels of the section's images in order,
@@ -49,12 +51,15 @@ is at least that long; the CRC-32 guards the bytes), so that a small image costs
 more than its own bits::
 
     [[kind, [name, encoder, fingerprint] | null,
-      [latents, latent_bits, schedule, initial_bits, particles, refine_steps, warmup] | null,
+      [latents, latent_bits, schedule, initial_bits, particles, refine_steps, warmup(, tile_side)] | null,
       blobs | null, images, words, content_sha256]]
 
 Writers compress the header when that makes it smaller: with thousands of small images
-the names and sizes would otherwise outweigh the ANS payload. Images are cut into 28x28 tiles (row-major per image, images in order); the ANS
-words hold all tiles of a section. Readers verify the CRC before trusting any field
+the names and sizes would otherwise outweigh the ANS payload. Images are cut into 28x28
+tiles, or the section's ``tile_side`` (row-major per image, images in order; the padding of
+edge tiles is not coded); the ANS words hold all tiles of a section. Tiles larger than
+28x28 are coded whole by a model that sees no position (a wide model without learned
+maps): an image within one tile is coded whole, with no seams. Readers verify the CRC before trusting any field
 and the pixel checksum after decoding. Archives of version 1 stay decodable by later
 versions; the compressed bytes themselves may change between versions.
 
@@ -85,8 +90,10 @@ from .images import MAX_PIXELS, MAX_SIDE, RESTORED_MODES, tile_count
 from .names import check_unique, name_parts
 
 MAGIC = b"\x89BBC\r\n\x1a\n"
-VERSION = 5  # the newest this code reads; it writes the lowest its sections need
+VERSION = 6  # the newest this code reads; it writes the lowest its sections need
 MODES_VERSION = 5
+TILE_SIDE_VERSION = 6
+TILE_SIDES = (28, 64, 128, 256)  # a section's tile side: 28 (every version), or larger (6)
 COMPACT_VERSION = 4
 CONTENT_HEX_MIN = 32  # compact headers keep the first 128 bits of the content sha256
 MAX_PARTICLES = 256
@@ -119,6 +126,11 @@ class ImageEntry:
     width: int
     height: int
     mode: str
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width), as an image's"""
+        return self.height, self.width
 
     def to_json(self) -> list:
         return [self.name, self.width, self.height, self.mode]
@@ -161,6 +173,7 @@ class CoderSettings:
     particles: int = 1  # > 1: importance-sampled bits-back (format version 2)
     refine_steps: int = 0  # > 0: per-image refinement of q (format version 2)
     warmup: int = 0  # leading batches coded with plain bits-back (format version 2)
+    tile_side: int = TILE_SIDES[0]  # larger: whole-image tiles (format version 6)
 
     @property
     def extended(self) -> bool:
@@ -171,6 +184,8 @@ class CoderSettings:
                     "schedule": list(self.schedule), "initial_bits": self.initial_bits}
         if self.extended:
             settings.update(particles=self.particles, refine_steps=self.refine_steps, warmup=self.warmup)
+        if self.tile_side != TILE_SIDES[0]:
+            settings.update(tile_side=self.tile_side)
         return settings
 
     @classmethod
@@ -185,12 +200,15 @@ class CoderSettings:
         particles = expect(entry.get("particles", 1), int, "coder.particles")
         steps = expect(entry.get("refine_steps", 0), int, "coder.refine_steps")
         warmup = expect(entry.get("warmup", 0), int, "coder.warmup")
+        side = expect(entry.get("tile_side", TILE_SIDES[0]), int, "coder.tile_side")
+        if side not in TILE_SIDES:
+            raise ValueError(f"a tile side of {side} (one of {', '.join(map(str, TILE_SIDES))})")
         if not (1 <= particles <= MAX_PARTICLES and 0 <= steps <= MAX_REFINE_STEPS
                 and 0 <= warmup <= len(schedule)):
             raise ValueError(f"particles {particles}, refinement steps {steps} or warm-up {warmup} "
                              f"out of range")
         return cls(latents, bits, schedule, expect(entry.get("initial_bits", 0), int, "coder.initial_bits"),
-                   particles, steps, warmup)
+                   particles, steps, warmup, side)
 
 
 @dataclass
@@ -217,6 +235,8 @@ class Section:
             return MODES_VERSION
         if self.is_classic:
             return max([3] + [NEW_CODECS[codec] for codec, _ in self.blobs if codec in NEW_CODECS])
+        if self.coder.tile_side != TILE_SIDES[0]:
+            return TILE_SIDE_VERSION
         return 2 if self.coder.extended else 1
 
     def header(self) -> dict:
@@ -258,7 +278,7 @@ class Section:
         if not kind.has_models:
             raise ValueError(f"a model section of {kind} images, which no model codes")
         coder = CoderSettings.from_json(entry["coder"])
-        if sum(coder.schedule) != sum(tile_count(i.height, i.width) for i in images):
+        if sum(coder.schedule) != sum(tile_count(i.height, i.width, coder.tile_side) for i in images):
             raise ValueError("the batch schedule does not match the images")
         return cls(kind, ModelRef.from_json(entry["model"]), coder, images, words, *checksums)
 
@@ -374,15 +394,18 @@ def decode_header(stored: bytes, version: int, flags: int):
     return expand_compact(header) if isinstance(header, list) and version >= COMPACT_VERSION else header
 
 
-CODER_FIELDS = ("latents", "latent_bits", "schedule", "initial_bits", "particles", "refine_steps", "warmup")
+CODER_FIELDS = ("latents", "latent_bits", "schedule", "initial_bits", "particles", "refine_steps", "warmup",
+                "tile_side")
+CODER_DEFAULTS = (None, None, None, 0, 1, 0, 0, TILE_SIDES[0])
 MODEL_FIELDS = ("name", "encoder", "fingerprint")
 
 
 def compact_section(header: dict) -> list:
     """A section header's values in the compact order (see the module docstring)."""
     model, coder = header.get("model"), header.get("coder")
+    fields = CODER_FIELDS if coder and "tile_side" in coder else CODER_FIELDS[:-1]  # 7 before version 6
     return [header["kind"], model and [model[k] for k in MODEL_FIELDS],
-            coder and [coder.get(k, d) for k, d in zip(CODER_FIELDS, (None, None, None, 0, 1, 0, 0))],
+            coder and [coder.get(k, d) for k, d in zip(fields, CODER_DEFAULTS)],
             header.get("blobs"), header["images"], header["words"], header["content_sha256"][:CONTENT_HEX_MIN]]
 
 
@@ -394,7 +417,10 @@ def expand_compact(header: list) -> dict:
         section = {"kind": kind, "images": images, "words": words, "content_sha256": content}
         if blobs is None:
             section["model"] = dict(zip(MODEL_FIELDS, expect(model, list, "model"), strict=True))
-            section["coder"] = dict(zip(CODER_FIELDS, expect(coder, list, "coder"), strict=True))
+            values = expect(coder, list, "coder")
+            if len(values) not in (len(CODER_FIELDS) - 1, len(CODER_FIELDS)):
+                raise ValueError("a compact coder holds 7 or 8 values")
+            section["coder"] = dict(zip(CODER_FIELDS, values))
         elif model is None and coder is None:
             section.update(codec="classic", blobs=blobs)
         else:

@@ -203,27 +203,28 @@ def png_bytes(image: Image) -> bytes:
     return buffer.getvalue()
 
 
-def tile_count(height: int, width: int) -> int:
-    return -(-height // TILE_SIDE) * -(-width // TILE_SIDE)
+def tile_count(height: int, width: int, side: int = TILE_SIDE) -> int:
+    return -(-height // side) * -(-width // side)
 
 
-def to_tiles(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W) -> (tiles (T, 784) uint8, mask (T, 784) bool), tiles in row-major order."""
+def to_tiles(pixels: np.ndarray, side: int = TILE_SIDE) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) -> (tiles (T, side**2) uint8, mask (T, side**2) bool), tiles in row-major
+    order; the padding of edge tiles is zero and outside the mask."""
     height, width = pixels.shape[:2]
-    rows, cols = -(-height // TILE_SIDE), -(-width // TILE_SIDE)
-    padded = np.zeros((rows * TILE_SIDE, cols * TILE_SIDE), dtype=np.uint8)
+    rows, cols = -(-height // side), -(-width // side)
+    padded = np.zeros((rows * side, cols * side), dtype=np.uint8)
     mask = np.zeros_like(padded, dtype=bool)
     padded[:height, :width] = pixels
     mask[:height, :width] = True
 
     def cut(a):
-        return a.reshape(rows, TILE_SIDE, cols, TILE_SIDE).swapaxes(1, 2).reshape(rows * cols, TILE_SIDE * TILE_SIDE)
+        return a.reshape(rows, side, cols, side).swapaxes(1, 2).reshape(rows * cols, side * side)
     return cut(padded), cut(mask)
 
 
-def from_tiles(tiles: np.ndarray, height: int, width: int) -> np.ndarray:
-    rows, cols = -(-height // TILE_SIDE), -(-width // TILE_SIDE)
-    full = tiles.reshape(rows, cols, TILE_SIDE, TILE_SIDE).swapaxes(1, 2).reshape(rows * TILE_SIDE, cols * TILE_SIDE)
+def from_tiles(tiles: np.ndarray, height: int, width: int, side: int = TILE_SIDE) -> np.ndarray:
+    rows, cols = -(-height // side), -(-width // side)
+    full = tiles.reshape(rows, cols, side, side).swapaxes(1, 2).reshape(rows * side, cols * side)
     return np.ascontiguousarray(full[:height, :width])
 
 

@@ -1,0 +1,128 @@
+"""Whole images: a model that sees no position (a wide model without learned maps) codes
+each image in one tile of its size class (64, 128 or 256; larger images in tiles of 256),
+with the real context across what would be 28x28 tile borders (format version 6)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bbcompress.api import CodingOptions, compress_images, decompress_archive
+from bbcompress.errors import ArchiveError, ModelMismatch
+from bbcompress.families.config import ModelConfig
+from bbcompress.families.wide import WideModel, to_checkpoint
+from bbcompress.io.archive import TILE_SIDES, parse
+from bbcompress.io.images import Image
+from bbcompress.kinds import Kind
+from bbcompress.sections import tile_side_of
+from bbcompress.families.wide_coding import WideCoding
+from bbcompress.training.data import load_dataset
+from bbcompress.zoo import ModelSet
+from helpers import assert_restored, saved_model, seeded
+
+NO_MAPS = ModelConfig("logistic256", 784, (6,) * 3, 0, "relu", 0.001, "wide", 2, 0)
+MAPS = ModelConfig("logistic256", 784, (6,) * 3, 0, "relu", 0.001, "wide", 2, 2)
+
+
+@pytest.fixture(scope="module")
+def whole_model(tmp_path_factory):
+    return saved_model(tmp_path_factory, "whole", to_checkpoint(seeded(WideModel(NO_MAPS), 3, 0.1), {"data": "x"}))
+
+
+@pytest.fixture(scope="module")
+def mapped_model(tmp_path_factory):
+    return saved_model(tmp_path_factory, "mapped", to_checkpoint(seeded(WideModel(MAPS), 3, 0.1), {"data": "x"}))
+
+
+def mixed_images() -> list[Image]:
+    """Digits (28x28: 28 tiles), a 45x61 crop of digits (one tile of 64) and a 300x200
+    mosaic (two tiles of 256)."""
+    digits = load_dataset("mnist10k").x_test[:40]
+    mosaic = np.tile(np.concatenate(list(digits[:8]), axis=1), (11, 1))[:300, :200]
+    images = [Image(f"d{i}.png", "L", d, Kind.GREYSCALE) for i, d in enumerate(digits[:3])]
+    return images + [Image("crop.png", "L", mosaic[:45, :61].copy(), Kind.GREYSCALE),
+                     Image("mosaic.png", "L", mosaic.copy(), Kind.GREYSCALE)]
+
+
+def test_each_image_gets_the_smallest_tile_that_holds_it(whole_model, mapped_model):
+    from bbcompress.checkpoint import load_checkpoint
+    coding, mapped = WideCoding(load_checkpoint(whole_model)), WideCoding(load_checkpoint(mapped_model))
+    assert [tile_side_of(h, w, coding) for h, w in ((28, 28), (45, 61), (64, 64), (65, 10), (300, 200))] \
+        == [28, 64, 64, 128, 256]
+    assert tile_side_of(300, 200, mapped) == 28  # learned maps: 28x28 tiles only
+    assert coding.for_tiles(256).max_batch == 16 and coding.for_tiles(64).max_batch == 256
+
+
+def test_images_are_coded_whole_and_come_back_exactly(whole_model):
+    images = mixed_images()
+    models = ModelSet([whole_model])
+    data = compress_images(images, models, CodingOptions(fallback=False)).to_bytes()
+    archive = parse(data)
+    assert data[8] == 6
+    sides = sorted((s.coder.tile_side, [i.name for i in s.images]) for s in archive.sections)
+    assert sides == [(28, ["d0.png", "d1.png", "d2.png"]), (64, ["crop.png"]), (256, ["mosaic.png"])]
+    assert [s.coder.schedule for s in archive.sections if s.coder.tile_side == 256] == [[2]]
+    assert_restored(images, decompress_archive(archive, models))
+    assert_restored(images, decompress_archive(archive, models, threads=2))
+
+
+def test_a_one_image_archive_keeps_its_tile_side_in_the_compact_header(whole_model):
+    image = mixed_images()[3]
+    models = ModelSet([whole_model])
+    data = compress_images([image], models, CodingOptions(fallback=False)).to_bytes()
+    archive = parse(data)
+    assert archive.is_compact and archive.sections[0].coder.tile_side == 64
+    assert_restored([image], decompress_archive(archive, models))
+
+
+def test_digits_alone_keep_their_old_format(whole_model):
+    """28x28 images stay in 28x28 tiles: the archive needs no newer reader."""
+    images = mixed_images()[:3]
+    data = compress_images(images, ModelSet([whole_model]), CodingOptions(fallback=False)).to_bytes()
+    assert data[8] < 6
+
+
+def test_large_tiles_are_refused_by_a_model_that_sees_positions(mapped_model):
+    """A section of a model with learned maps doctored to claim 64x64 tiles (its weights
+    match): refused by name, before any decoding."""
+    from bbcompress.checkpoint import load_checkpoint
+    from bbcompress.io.archive import Section
+    from bbcompress.sections import model_images
+    archive = compress_images(mixed_images()[3:4], ModelSet([mapped_model]), CodingOptions(fallback=False))
+    header = archive.sections[0].header()
+    assert "tile_side" not in header["coder"] and header["coder"]["schedule"] == [6]
+    header["coder"].update(tile_side=64, schedule=[1])
+    section = Section.from_header(header, archive.sections[0].words)
+    with pytest.raises(ModelMismatch, match="64x64 tiles, which model .* cannot"):
+        model_images(section, load_checkpoint(mapped_model))
+
+
+@pytest.mark.parametrize("side", [0, 27, 100, 512])
+def test_a_tile_side_outside_the_format_is_refused_at_parse(whole_model, side):
+    images = mixed_images()[3:4]
+    archive = compress_images(images, ModelSet([whole_model]), CodingOptions(fallback=False))
+    header = archive.sections[0].header()
+    header["coder"]["tile_side"] = side
+    from bbcompress.io.archive import Section
+    with pytest.raises(ValueError, match="tile side"):
+        Section.from_header(json.loads(json.dumps(header)), archive.sections[0].words)
+    assert 64 in TILE_SIDES
+
+
+def test_a_v6_archive_is_refused_cleanly_by_a_reader_of_version_5(whole_model, monkeypatch):
+    data = compress_images(mixed_images()[3:4], ModelSet([whole_model]), CodingOptions(fallback=False)).to_bytes()
+    monkeypatch.setattr("bbcompress.io.archive.VERSION", 5)
+    with pytest.raises(ArchiveError, match="newer than this bbcompress reads"):
+        parse(data)
+
+
+def test_info_says_which_sections_code_whole_images(whole_model, tmp_path):
+    from helpers import run
+    archive = tmp_path / "mixed.bbc"
+    archive.write_bytes(compress_images(mixed_images(), ModelSet([whole_model]),
+                                        CodingOptions(fallback=False)).to_bytes())
+    result = run("info", archive)
+    assert result.exit_code == 0, result.output
+    assert result.output.count("whole in 64x64 tiles") == 1 and result.output.count("whole in 256x256 tiles") == 1
+    assert "chain" not in result.output
