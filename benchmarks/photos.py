@@ -1,6 +1,7 @@
 """bbcompress on held-out photographs beside PNG, lossless WebP and JPEG-XL, grey and colour.
 
     python -m benchmarks.photos [--side 1024] [--kinds grey,colour] [--threads 2]
+    python -m benchmarks.photos --kinds grey --model runs/photos64-wide/epoch-0010 --out photos-grey-wide
 
 The photos are the held-out quarter of the Debian wallpapers (``bbcompress.training.photos``:
 downsampled by a factor in [2, 4) with an area filter, centre-cropped to at most
@@ -31,14 +32,16 @@ from bbcompress.training.photos import benchmark_photos
 from bbcompress.zoo import ModelSet
 
 
-def bbcompress_codec(threads: int):
+def bbcompress_codec(threads: int, models: tuple[str, ...] = (), fallback: bool = True):
+    """bbcompress with its defaults, or with ``-m`` models (``fallback``: or without the
+    classic codecs: the model's own rate)."""
     def encode(pixels: np.ndarray) -> bytes:
         mode = "RGB" if pixels.ndim == 3 else "L"
         image = Image("photo.png", mode, *simplest_kind(pixels))
-        return compress_images([image], ModelSet(), CodingOptions(threads=threads)).to_bytes()
+        return compress_images([image], ModelSet(models), CodingOptions(threads=threads, fallback=fallback)).to_bytes()
 
     def decode(data: bytes) -> np.ndarray:
-        image, = decompress_archive(parse(data), ModelSet(), threads=threads)
+        image, = decompress_archive(parse(data), ModelSet(models), threads=threads)
         return image.pixels if image.mode == "L" or image.pixels.ndim == 3 else np.repeat(image.pixels[..., None], 3, 2)
     return encode, decode
 
@@ -73,10 +76,13 @@ def cjxl_codec(effort: int, threads: int):
     return encode, decode
 
 
-def codecs(threads: int) -> dict:
-    found = {"bbcompress (defaults)": bbcompress_codec(threads),
-             "PNG (optimize)": pillow_codec("PNG", optimize=True),
-             "WebP lossless m6": pillow_codec("WEBP", lossless=True, method=6, quality=100)}
+def codecs(threads: int, model: str | None = None, kind: str = "grey") -> dict:
+    found = {"bbcompress (defaults)": bbcompress_codec(threads)}
+    if model and kind == "grey":  # models code grey images; colour goes to the classic codecs
+        found.update({f"bbcompress -m {Path(model).name}": bbcompress_codec(threads, (model,)),
+                      f"{Path(model).name} alone": bbcompress_codec(threads, (model,), fallback=False)})
+    found.update({"PNG (optimize)": pillow_codec("PNG", optimize=True),
+                  "WebP lossless m6": pillow_codec("WEBP", lossless=True, method=6, quality=100)})
     if shutil.which("cjxl") and shutil.which("djxl"):
         found.update({f"JPEG-XL e{e} (cjxl)": cjxl_codec(e, threads) for e in (7, 9)})
     return found
@@ -128,8 +134,8 @@ def totals(rows: list[dict], names: list[str]) -> dict:
     return found
 
 
-def run(kind: str, photos: list, threads: int) -> None:
-    found = codecs(threads)
+def run(kind: str, photos: list, threads: int, model: str | None = None, out: str | None = None) -> None:
+    found = codecs(threads, model, kind)
     rows = []
     for name, rgb in photos:
         pixels = rgb if kind == "colour" else np.asarray(PILImage.fromarray(rgb).convert("L"))
@@ -142,7 +148,7 @@ def run(kind: str, photos: list, threads: int) -> None:
     note = (f"\n\nRates in bits per {'sub-pixel' if kind == 'colour' else 'pixel'}; times are seconds "
             f"per megapixel with {threads} thread(s) each, on the machine that ran the command "
             f"(shared with other work: compare within a row, not across runs).")
-    write_results(f"photos-{kind}", f"Held-out photographs, {kind}", table(report) + note, report)
+    write_results(f"{out or 'photos'}-{kind}", f"Held-out photographs, {kind}", table(report) + note, report)
 
 
 def main() -> None:
@@ -150,10 +156,13 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=1024)
     parser.add_argument("--kinds", default="grey,colour")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", help="also a model of yours: with the fallback (-m) and alone")
+    parser.add_argument("--out", help="results name prefix (default: photos)")
+    parser.add_argument("--images", type=int, help="only the first N photos (a quick look)")
     args = parser.parse_args()
-    photos = benchmark_photos(args.side)
+    photos = benchmark_photos(args.side)[:args.images]
     for kind in args.kinds.split(","):
-        run(kind, photos, args.threads)
+        run(kind, photos, args.threads, args.model, args.out)
 
 
 if __name__ == "__main__":
