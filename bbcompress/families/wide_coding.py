@@ -370,10 +370,14 @@ class WavefrontSteps:
         self.vertical = [np.zeros((self.ring + 1, width, count, channels)) for _ in net.vertical]
         self.horizontal = [np.zeros((self.ring + 1, width, count, channels)) for _ in net.horizontal]
         self.time = -net.leads[0] - 1  # the last step whose vertical units are computed
+        # the slot of rows -pad .. rows - 1 (at index row + pad): rows above at the zero slot
+        every = np.arange(-self.pad, net.rows)
+        self.slot_table = np.where(every >= 0, every % self.ring, self.ring)
+        self.all_rows = np.arange(net.rows)
 
     def slots(self, rows: np.ndarray) -> np.ndarray:
-        """Ring slots of ``rows``; rows above the tile at the zero slot."""
-        return np.where(rows >= 0, rows % self.ring, self.ring)
+        """Ring slots of ``rows`` (at least -pad); rows above the tile at the zero slot."""
+        return self.slot_table[rows + self.pad]
 
     def law_of(self, group: np.ndarray) -> np.ndarray:
         """The outputs (B, g, out) at the pixels of ``group`` (one wavefront step), from
@@ -406,12 +410,11 @@ class WavefrontSteps:
         """Every layer of the vertical stack, each at ``leads[layer]`` columns ahead of the
         pixels of ``step``: rows above are decoded that far."""
         for index, (layer, lead) in enumerate(zip(self.net.vertical, self.net.leads)):
-            rows = np.arange(self.net.rows)
-            columns = step + lead - self.net.slope * rows
-            inside = (columns >= 0) & (columns < self.columns)
-            rows, columns = rows[inside], columns[inside]
+            ahead, slope = step + lead, self.net.slope  # row r is at column ahead - slope r
+            rows = self.all_rows[max(0, -(-(ahead - self.columns + 1) // slope)):max(0, ahead // slope + 1)]
             if not len(rows):
                 continue
+            columns = ahead - slope * rows
             source = self.vertical[index - 1] if index else self.pixels
             at = columns + self.pad
             y = self.layer_at(layer, source, [(self.slots(rows + dr), at + dc) for dr, dc in layer.offsets],
