@@ -17,6 +17,7 @@ from .io.archive import TILE_SIDES, CoderSettings, ImageEntry, ModelRef, Section
 from .io.checksums import content_sha256, pixel_sha256
 from .io.classic import decode as classic_decode
 from .io.images import TILE_SIDE, Image, from_tiles, tile_count, to_tiles
+from .zoo import OPT_IN_LEVEL
 
 Classic = tuple[Image, str, bytes]  # image, classic codec, its bytes
 
@@ -44,14 +45,25 @@ def coding_of(checkpoint: Checkpoint, settings: CodingSettings) -> Coding:
     return checkpoint.config.spec.coding(checkpoint, settings)
 
 
-def tile_side_of(height: int, width: int, coding: Coding) -> int:
+# Measured with ``python -m benchmarks.whole`` (a wide model without maps after 2 epochs
+# on photos-64, one thread, a loaded machine): on a 1024x1024 photo, tiles of 64 / 128 /
+# 256 cost 0.66% / 0.81% / 0.79% fewer bits than 28x28 tiles and decode at 13 / 20 / 27
+# s/MP (28x28: 12.5); on six 256x256 crops 2.4% / 3.0% / 3.3% fewer, and one such crop
+# decodes at 50 / 91 / 156 s/MP (28x28: 40): one tile gives each of its 4,081 steps
+# only ~17 pixels. So the default levels keep to tiles of 64 (images of up to 64x64
+# whole); the top levels, which trade time for size, code images of up to 256x256 whole.
+LARGEST_TILE_OF_LEVEL = {level: 64 if level < OPT_IN_LEVEL else TILE_SIDES[-1] for level in range(1, 10)}
+
+
+def tile_side_of(height: int, width: int, coding: Coding, largest: int = TILE_SIDES[-1]) -> int:
     """The side of the tiles an image is coded in: 28; or, by a model that codes whole
-    images (it sees no position), the smallest side of ``TILE_SIDES`` that holds it, so
-    the image is coded whole; the largest for larger images (its tiles' memory and
-    decoding steps: 16 x side a batch)."""
+    images (it sees no position), the smallest side of ``TILE_SIDES`` up to ``largest``
+    that holds it, so the image is coded whole, and ``largest`` for larger images. A
+    batch of tiles of side s takes ~16 s steps, however many tiles (see ``LARGEST_TILE``)."""
     if not getattr(coding, "whole_images", False):
         return TILE_SIDE
-    return next((side for side in TILE_SIDES if side >= max(height, width)), TILE_SIDES[-1])
+    sides = [side for side in TILE_SIDES if side <= largest]
+    return next((side for side in sides if side >= max(height, width)), sides[-1])
 
 
 def tiled(coding: Coding, side: int, model_name: str = "this model") -> Coding:
@@ -91,13 +103,13 @@ def image_entries(images: list[Image]) -> list[ImageEntry]:
 
 def model_section(images: list[Image], model_name: str, checkpoint: Checkpoint, coding: Coding,
                   settings: CodingSettings, max_batch: int | None = None,
-                  progress: Progress | None = None) -> Section:
+                  progress: Progress | None = None, largest_tile: int = TILE_SIDES[-1]) -> Section:
     """``images`` (all of one kind) coded by ``coding``, built from ``checkpoint`` and
     ``settings``, as one section."""
     kind = images[0].kind
     if checkpoint.config.kind != kind:
         raise BBCError(f"model {model_name} codes {checkpoint.config.kind} images, not {kind} ones")
-    side = max(tile_side_of(*image.size, coding) for image in images)
+    side = max(tile_side_of(*image.size, coding, largest_tile) for image in images)
     coding = tiled(coding, side, model_name)
     tiles, masks = zip(*(to_tiles(image.pixels, side) for image in images))
     tiles, masks = np.concatenate(tiles), np.concatenate(masks)

@@ -50,19 +50,24 @@ def test_each_image_gets_the_smallest_tile_that_holds_it(whole_model, mapped_mod
     coding, mapped = WideCoding(load_checkpoint(whole_model)), WideCoding(load_checkpoint(mapped_model))
     assert [tile_side_of(h, w, coding) for h, w in ((28, 28), (45, 61), (64, 64), (65, 10), (300, 200))] \
         == [28, 64, 64, 128, 256]
+    assert [tile_side_of(h, w, coding, 64) for h, w in ((28, 28), (45, 61), (65, 10), (300, 200))] == [28, 64, 64, 64]
     assert tile_side_of(300, 200, mapped) == 28  # learned maps: 28x28 tiles only
     assert coding.for_tiles(256).max_batch == 16 and coding.for_tiles(64).max_batch == 256
 
 
-def test_images_are_coded_whole_and_come_back_exactly(whole_model):
+@pytest.mark.parametrize("level,tiles", [
+    (4, [(28, ["d0.png", "d1.png", "d2.png"]), (64, ["crop.png", "mosaic.png"])]),  # mosaic: 5 x 4 tiles
+    (7, [(28, ["d0.png", "d1.png", "d2.png"]), (64, ["crop.png"]), (256, ["mosaic.png"])]),  # 2 tiles
+])
+def test_images_are_coded_whole_and_come_back_exactly(whole_model, level, tiles):
+    """The default levels code images of up to 64x64 whole, the top ones up to 256x256."""
     images = mixed_images()
     models = ModelSet([whole_model])
-    data = compress_images(images, models, CodingOptions(fallback=False)).to_bytes()
+    data = compress_images(images, models, CodingOptions(fallback=False, level=level)).to_bytes()
     archive = parse(data)
     assert data[8] == 6
-    sides = sorted((s.coder.tile_side, [i.name for i in s.images]) for s in archive.sections)
-    assert sides == [(28, ["d0.png", "d1.png", "d2.png"]), (64, ["crop.png"]), (256, ["mosaic.png"])]
-    assert [s.coder.schedule for s in archive.sections if s.coder.tile_side == 256] == [[2]]
+    assert sorted((s.coder.tile_side, [i.name for i in s.images]) for s in archive.sections) == tiles
+    assert sum(s.coder.schedule[0] for s in archive.sections if s.coder.tile_side > 28) == (21 if level < 7 else 3)
     assert_restored(images, decompress_archive(archive, models))
     assert_restored(images, decompress_archive(archive, models, threads=2))
 
@@ -124,5 +129,5 @@ def test_info_says_which_sections_code_whole_images(whole_model, tmp_path):
                                         CodingOptions(fallback=False)).to_bytes())
     result = run("info", archive)
     assert result.exit_code == 0, result.output
-    assert result.output.count("whole in 64x64 tiles") == 1 and result.output.count("whole in 256x256 tiles") == 1
+    assert result.output.count("whole in 64x64 tiles") == 1 and "256x256" not in result.output
     assert "chain" not in result.output
