@@ -58,12 +58,15 @@ LARGEST_TILE_OF_LEVEL = {level: 64 if level < OPT_IN_LEVEL else TILE_SIDES[-1] f
 def tile_side_of(height: int, width: int, coding: Coding, largest: int = TILE_SIDES[-1]) -> int:
     """The side of the tiles an image is coded in: 28; or, by a model that codes whole
     images (it sees no position), the smallest side of ``TILE_SIDES`` up to ``largest``
-    that holds it, so the image is coded whole, and ``largest`` for larger images. A
-    batch of tiles of side s takes ~16 s steps, however many tiles (see ``LARGEST_TILE``)."""
+    that holds it, so the image is coded whole; a larger image in the smallest that holds
+    its shorter side, at most ``largest`` (a strip of 1 x 65,535 in tiles of 256 would be
+    99.6% padding). A batch of tiles of side s takes ~16 s steps, however many tiles
+    (see ``LARGEST_TILE_OF_LEVEL``)."""
     if not getattr(coding, "whole_images", False):
         return TILE_SIDE
     sides = [side for side in TILE_SIDES if side <= largest]
-    return next((side for side in sides if side >= max(height, width)), sides[-1])
+    fits = max(height, width) if max(height, width) <= largest else min(height, width)
+    return next((side for side in sides if side >= fits), sides[-1])
 
 
 def tiled(coding: Coding, side: int, model_name: str = "this model") -> Coding:

@@ -50,7 +50,8 @@ def test_each_image_gets_the_smallest_tile_that_holds_it(whole_model, mapped_mod
     coding, mapped = WideCoding(load_checkpoint(whole_model)), WideCoding(load_checkpoint(mapped_model))
     assert [tile_side_of(h, w, coding) for h, w in ((28, 28), (45, 61), (64, 64), (65, 10), (300, 200))] \
         == [28, 64, 64, 128, 256]
-    assert [tile_side_of(h, w, coding, 64) for h, w in ((28, 28), (45, 61), (65, 10), (300, 200))] == [28, 64, 64, 64]
+    assert [tile_side_of(h, w, coding, 64) for h, w in ((28, 28), (45, 61), (65, 10), (300, 200))] == [28, 64, 28, 64]
+    assert [tile_side_of(h, w, coding) for h, w in ((1, 65535), (30, 1000), (200, 5000))] == [28, 64, 256]
     assert tile_side_of(300, 200, mapped) == 28  # learned maps: 28x28 tiles only
     assert coding.for_tiles(256).max_batch == 16 and coding.for_tiles(64).max_batch == 256
 
