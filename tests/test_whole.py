@@ -53,7 +53,13 @@ def test_each_image_gets_the_smallest_tile_that_holds_it(whole_model, mapped_mod
     assert [tile_side_of(h, w, coding, 64) for h, w in ((28, 28), (45, 61), (65, 10), (300, 200))] == [28, 64, 28, 64]
     assert [tile_side_of(h, w, coding) for h, w in ((1, 65535), (30, 1000), (200, 5000))] == [28, 64, 256]
     assert tile_side_of(300, 200, mapped) == 28  # learned maps: 28x28 tiles only
-    assert coding.for_tiles(256).max_batch == 16 and coding.for_tiles(64).max_batch == 256
+    from bbcompress.families.wide_coding import RING_BUDGET, WavefrontSteps
+    for side in (28, 64, 256):  # a batch's rings within the budget; fewer large tiles a batch
+        tiles = coding.for_tiles(side)
+        steps = WavefrontSteps(tiles.net, tiles.max_batch)
+        held = sum(a.nbytes for a in [steps.pixels, *steps.vertical, *steps.horizontal])
+        assert held <= RING_BUDGET
+    assert coding.for_tiles(256).max_batch < coding.for_tiles(28).max_batch
 
 
 @pytest.mark.parametrize("level,tiles", [
@@ -132,3 +138,12 @@ def test_info_says_which_sections_code_whole_images(whole_model, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output.count("whole in 64x64 tiles") == 1 and "256x256" not in result.output
     assert "chain" not in result.output
+
+
+def test_a_cone_model_codes_whole_images_through_archives(tmp_path_factory):
+    cone = ModelConfig("logistic256", 784, (6,) * 3, 0, "relu", 0.001, "wide", 2, 0, context="cone")
+    path = saved_model(tmp_path_factory, "cone", to_checkpoint(seeded(WideModel(cone), 4, 0.1), {"data": "x"}))
+    images, models = mixed_images(), ModelSet([path])
+    archive = parse(compress_images(images, models, CodingOptions(fallback=False, level=7)).to_bytes())
+    assert {s.coder.tile_side for s in archive.sections} == {28, 64, 256}
+    assert_restored(images, decompress_archive(archive, models))

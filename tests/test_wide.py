@@ -244,6 +244,33 @@ def test_a_model_without_maps_trains_on_larger_crops_and_codes_them_as_torch_doe
             ModelConfig("logistic256", pixels, (4,), 0, "relu", 0.0, "wide", 1, features)
 
 
+@pytest.mark.parametrize("shape", [(28, 28), (9, 70)])
+def test_a_cone_decodes_in_a_slope_of_4_what_its_laws_see_and_nothing_else(shape):
+    """The vertical stack reads only rows above: a pixel's law sees the row above 3
+    columns to its right, so step t decodes (r, t - 4r): 136 steps a tile. Every pixel
+    that changes a law lies in an earlier step; the steps give the whole pass's numbers."""
+    config = ModelConfig("logistic256", 784, (6,) * 4, 0, "relu", 0.001, "wide", 2, 0, context="cone")
+    model = seeded_wide(12, config)
+    net = WideCoding(to_checkpoint(model, {})).net.shaped(*shape)
+    rows, columns = shape
+    assert net.slope == 4 and len(net.groups) == columns + 4 * (rows - 1)
+    step = np.empty(rows * columns, dtype=int)
+    for index, group in enumerate(net.groups):
+        step[group] = index
+    x = np.random.default_rng(13).integers(0, 256, (1, rows * columns)).astype(np.uint8)
+    base = net(x)[0]
+    for pixel in range(0, rows * columns, 7):
+        y = x.copy()
+        y[0, pixel] = 255 - y[0, pixel]
+        seen_by = np.any(net(y)[0] != base, axis=-1)
+        assert np.all(step[seen_by] > step[pixel]), divmod(pixel, columns)
+    assert np.array_equal(stepped_laws(net, np.repeat(x, 2, 0)), net(np.repeat(x, 2, 0)))
+    with torch.no_grad():
+        images = torch.from_numpy(x.reshape(1, 1, rows, columns).astype(np.float64))
+        reference = model.double().raw_laws(images, images[:, :0]).numpy().reshape(1, -1, rows * columns)
+    assert np.abs(base - reference[0].T).max() < 1e-3
+
+
 def test_a_binary_wide_model_codes_binary_tiles_at_its_exact_rate():
     config = ModelConfig("bernoulli", 784, (4,) * 3, 0, "relu", 0.0, "wide", 1, 2)
     checkpoint = to_checkpoint(seeded_wide(2, config), {"data": "mnist10k-binary"})

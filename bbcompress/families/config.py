@@ -37,6 +37,7 @@ class ModelConfig:
     mixture: int = 1  # logistic components per pixel (local, conv)
     features: int = 0  # learned feature maps (local); maps the decoder gives the head (conv)
     width: int = 0  # channels of the encoder's and decoder's convolutions (conv); of the output layer (wide)
+    context: str = ""  # a variant of the family's context ("": its own; wide: "cone")
 
     def __post_init__(self):
         if self.likelihood not in LIKELIHOODS:
@@ -49,6 +50,9 @@ class ModelConfig:
         sizes = (self.pixels, self.latent, self.mixture, self.features, self.width, *self.hidden)
         if not all(isinstance(n, int) for n in sizes) or min(sizes) < 0 or min(self.hidden, default=1) < 1:
             raise ValueError("sizes must be whole numbers, hidden layers at least 1 wide")
+        if self.context not in self.spec.contexts:
+            raise ValueError(f"the {self.family} family's context is one of {self.spec.contexts}, "
+                             f"not {self.context!r}")
         self.spec.validate(self)
 
     @property

@@ -40,6 +40,7 @@ layer, inputs bounded as above), so both orders give identical numbers.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from ..checkpoint import Checkpoint
 
 DILATIONS = (1, 2, 1, 4, 1, 2)  # block b's dilation: DILATIONS[(b - 1) % 6]
+CONTEXTS = ("", "cone")  # "": the window above (slope 15); "cone": no right taps in the vertical rows (slope 4)
 FIRST = 3  # the first layers' reach: rows -3..-1 and columns -3..+3 (vertical), -3..-1 (horizontal)
 CAP = 256.0  # every layer's output: min(relu(y), CAP) (real units)
 MIN_CROP = 8  # a position-free model's smallest training crop
@@ -68,7 +70,7 @@ DEFAULTS = {"hidden": (32,) * 6, "mixture": 5, "features": 16, "width": 0}
 
 # As for the local family: the more images per raster step, the less numpy overhead per image.
 WIDE_MAX_BATCH = 500
-WHOLE_BATCH_PIXELS = 16 * 256 * 256  # large tiles: 16 of 256x256 a batch (~370 MB of rings)
+RING_BUDGET = 512 << 20  # bytes of the decoder's rings a batch may take (``batch_for``)
 GRID = 2.0**ACTIVATION_BITS
 CHUNK_PIXELS = 25 * 784  # pixels of whole tiles a pass works on at once (``in_chunks``): 25 digits
 BAND_PIXELS = 1 << 16  # pixels (of all images) a whole pass works on at once: ~100 MB of taps
@@ -94,11 +96,12 @@ def dilation(block: int) -> int:
     return DILATIONS[(block - 1) % len(DILATIONS)]
 
 
-def vertical_grid(layer: int) -> TapGrid:
+def vertical_grid(layer: int, cone: bool = False) -> TapGrid:
+    """Rows -d and 0 (its own row: units that saw only rows above); a cone, row -d only."""
     if layer == 0:
         return TapGrid(-FIRST, FIRST, -FIRST, 2 * FIRST + 1)
     d = dilation(layer)
-    return TapGrid(-d, 2, -d, 3, d)
+    return TapGrid(-d, 1 if cone else 2, -d, 3, d)
 
 
 def horizontal_grid(layer: int) -> TapGrid:
@@ -131,9 +134,10 @@ def side_of(config: ModelConfig) -> int:
 
 
 def config_from_options(likelihood: str, pixels: int, hidden=None, latent=None, mixture=None, features=None,
-                        pixel_floor=0.0, width=None, **unused) -> ModelConfig:
-    return causal_tile_config("wide", DEFAULTS, likelihood, pixels, hidden, latent, mixture, features, pixel_floor,
-                              width)
+                        pixel_floor=0.0, width=None, context=None, **unused) -> ModelConfig:
+    config = causal_tile_config("wide", DEFAULTS, likelihood, pixels, hidden, latent, mixture, features,
+                                pixel_floor, width)
+    return dataclasses.replace(config, context=context or "") if context else config
 
 
 def layer_names(config: ModelConfig):
@@ -141,7 +145,7 @@ def layer_names(config: ModelConfig):
     channels = config.hidden[0]
     for layer in range(len(config.hidden) + 1):
         n_in = 1 if layer == 0 else channels
-        yield "vertical", layer, vertical_grid(layer), n_in, 0
+        yield "vertical", layer, vertical_grid(layer, config.context == "cone"), n_in, 0
         yield "horizontal", layer, horizontal_grid(layer), n_in, channels if layer else 0
 
 
@@ -213,7 +217,8 @@ class ExactWideNet:
         unit, v_bound, h_bound = 1 / self.top, float(self.top), float(self.top)
         for layer in range(len(config.hidden) + 1):
             # a stack's bound grows by its layer's capped output: |v_b|, |h_b| <= (b + 1) * CAP
-            v, v_out = exact_layer(weights, f"vertical.{layer}", vertical_grid(layer), unit, v_bound, features)
+            v, v_out = exact_layer(weights, f"vertical.{layer}", vertical_grid(layer, config.context == "cone"),
+                                   unit, v_bound, features)
             v_bound = v_out + (v_bound if layer else 0.0)
             h, h_out = exact_layer(weights, f"horizontal.{layer}", horizontal_grid(layer), unit, h_bound,
                                    features, v_bound if layer else None)
@@ -229,8 +234,7 @@ class ExactWideNet:
         self.out, _ = dense(weights, "out", h_bound)
         self.real_out = real_dense(self.out)
         self.pad = max(abs(o) for layer in self.vertical + self.horizontal for offset in layer.offsets for o in offset)
-        self.reach, self.leads = reach(len(config.hidden)), leads(len(config.hidden))
-        self.slope = self.reach + 1
+        self.reach, self.slope, self.leads = reach(len(config.hidden)), *wavefront_pace(config)
         self.rows = self.columns = TILE_SIDE
         self.groups = wavefront(self.rows, self.columns, self.slope)
 
@@ -365,7 +369,7 @@ class WavefrontSteps:
     def __init__(self, net: ExactWideNet, count: int):
         self.net, self.columns, self.pad, self.count = net, net.columns, net.pad, count
         # rows in flight (ahead by the leads) and the ``pad`` rows above them that they read
-        self.ring = net.pad + 2 + (net.columns + net.leads[0]) // net.slope
+        self.ring = ring_rows(net)
         # (slot, column, image, channel): a gathered tap is one contiguous block per pixel
         width, channels = self.columns + 2 * self.pad, net.vertical[0].taps.shape[-1]
         self.pixels = np.zeros((self.ring + 1, width, count, 1))
@@ -431,6 +435,21 @@ class WavefrontSteps:
         self.pixels[self.slots(rows), columns + self.pad, :, 0] = (2.0 * pixels - self.net.top).T
 
 
+def ring_rows(net: ExactWideNet) -> int:
+    """Rows a decoder's rings keep: those in flight (a row is decoded over ``columns``
+    steps, the next starts ``slope`` later; the vertical stack runs ``leads[0]`` ahead)
+    and the ``pad`` rows above them that they read."""
+    return net.pad + 2 + (net.columns + net.leads[0]) // net.slope
+
+
+def batch_for(net: ExactWideNet) -> int:
+    """The most tiles a batch decodes within RING_BUDGET (at most WIDE_MAX_BATCH): each
+    tile keeps ``ring_rows`` + 1 rows of every layer's units, both stacks, float64."""
+    channels, layers = net.vertical[0].taps.shape[-1], len(net.vertical) + len(net.horizontal)
+    per_tile = (ring_rows(net) + 1) * (net.columns + 2 * net.pad) * 8 * (channels * layers + 1)
+    return max(1, min(WIDE_MAX_BATCH, RING_BUDGET // per_tile))
+
+
 def wavefront(rows: int, columns: int, slope: int) -> list[np.ndarray]:
     """The pixels (raster indices) of each step: (r, t - slope r) for every row r."""
     r = np.arange(rows)
@@ -440,6 +459,18 @@ def wavefront(rows: int, columns: int, slope: int) -> list[np.ndarray]:
         inside = (c >= 0) & (c < columns)
         groups.append(r[inside] * columns + c[inside])
     return groups
+
+
+def wavefront_pace(config: ModelConfig) -> tuple[int, list[int]]:
+    """(slope, leads) of the wavefront. A pixel's law sees the row above as far right as
+    the vertical stack reaches: ``reach`` columns (its units read their own row ``d``
+    columns right, so layer b runs ``leads[b]`` columns ahead of its row's pixels); in a
+    cone only the first layer's 3 (each later layer reads ``d`` rows up and ``d`` right,
+    which a slope of 4 keeps decoded): 4 columns a row, every layer at its pixel."""
+    blocks = len(config.hidden)
+    if config.context == "cone":
+        return FIRST + 1, [0] * (blocks + 1)
+    return reach(blocks) + 1, leads(blocks)
 
 
 def leads(blocks: int) -> list[int]:
@@ -462,8 +493,6 @@ class WideCoding(LocalCoding):
     """The codec of a batch of 784-pixel tiles for one wide-family checkpoint: the local
     family's autoregressive codec and costs, over the wide exact network."""
 
-    max_batch = WIDE_MAX_BATCH
-
     def codec(self, mask: np.ndarray, warm: bool = False) -> Codec:
         return autoregressive(self.laws, self.net.stepper, self.law, mask, self.net.groups)
 
@@ -473,10 +502,10 @@ class WideCoding(LocalCoding):
         return self.net.position_free
 
     def for_tiles(self, side: int) -> "WideCoding":
-        """The codec of ``side`` x ``side`` tiles, with as many pixels a batch at most as
-        WHOLE_BATCH_PIXELS (the decoder's rings of rows grow with the tiles' width)."""
+        """The codec of ``side`` x ``side`` tiles, as many a batch as the decoder's rings
+        hold within RING_BUDGET."""
         coding = self.shaped(side, side)
-        coding.max_batch = max(1, min(WIDE_MAX_BATCH, WHOLE_BATCH_PIXELS // side**2))
+        coding.max_batch = batch_for(coding.net)
         return coding
 
     def shaped(self, rows: int, columns: int) -> "WideCoding":
@@ -490,5 +519,6 @@ class WideCoding(LocalCoding):
         """``settings``: ignored; every level codes a model without a latent the same way."""
         self.config = checkpoint.config
         self.net = exact_network(checkpoint)
+        self.max_batch = batch_for(self.net)
         self.law = binary_pixels() if self.config.kind == Kind.BINARY else mixture_pixels(
             self.config.mixture, self.config.pixel_floor, MIN_LOG_SCALE, MAX_LOG_SCALE)
