@@ -30,7 +30,8 @@ from .harness import write_results
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
-    """``wide:hidden=48x6;width=64`` -> ("wide", {"hidden": (48,)*6, "width": 64})."""
+    """``wide:hidden=48x6;width=64;context=cone`` -> ("wide", {"hidden": (48,)*6, "width": 64,
+    "context": "cone"})."""
     family, _, rest = text.partition(":")
     options = {}
     for item in filter(None, rest.split(";")):
@@ -39,7 +40,7 @@ def parse_variant(text: str) -> tuple[str, dict]:
             width, _, times = value.partition("x")
             options[key] = (int(width),) * int(times) if times else tuple(int(w) for w in value.split(","))
         else:
-            options[key] = int(value)
+            options[key] = int(value) if value.lstrip("-").isdigit() else value
     return family, options
 
 
