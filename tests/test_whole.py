@@ -49,17 +49,17 @@ def test_each_image_gets_the_smallest_tile_that_holds_it(whole_model, mapped_mod
     from bbcompress.checkpoint import load_checkpoint
     coding, mapped = WideCoding(load_checkpoint(whole_model)), WideCoding(load_checkpoint(mapped_model))
     assert [tile_side_of(h, w, coding) for h, w in ((28, 28), (45, 61), (64, 64), (65, 10), (300, 200))] \
-        == [28, 64, 64, 128, 256]
+        == [28, 64, 64, 28, 256]  # 65 x 10: narrow, in tiles of its short side
     assert [tile_side_of(h, w, coding, 64) for h, w in ((28, 28), (45, 61), (65, 10), (300, 200))] == [28, 64, 28, 64]
     assert [tile_side_of(h, w, coding) for h, w in ((1, 65535), (30, 1000), (200, 5000))] == [28, 64, 256]
+    assert [tile_side_of(h, w, coding) for h, w in ((1, 256), (30, 200), (64, 256))] == [28, 64, 256]
     assert tile_side_of(300, 200, mapped) == 28  # learned maps: 28x28 tiles only
     from bbcompress.families.wide_coding import RING_BUDGET, WavefrontSteps
-    for side in (28, 64, 256):  # a batch's rings within the budget; fewer large tiles a batch
+    for side in (28, 64, 256):  # a batch's rings within the budget
         tiles = coding.for_tiles(side)
         steps = WavefrontSteps(tiles.net, tiles.max_batch)
         held = sum(a.nbytes for a in [steps.pixels, *steps.vertical, *steps.horizontal])
         assert held <= RING_BUDGET
-    assert coding.for_tiles(256).max_batch < coding.for_tiles(28).max_batch
 
 
 @pytest.mark.parametrize("level,tiles", [
@@ -147,3 +147,21 @@ def test_a_cone_model_codes_whole_images_through_archives(tmp_path_factory):
     archive = parse(compress_images(images, models, CodingOptions(fallback=False, level=7)).to_bytes())
     assert {s.coder.tile_side for s in archive.sections} == {28, 64, 256}
     assert_restored(images, decompress_archive(archive, models))
+
+
+def test_a_greyscale_image_restored_as_rgb_in_large_tiles_needs_version_6(whole_model):
+    """The highest need wins: restored as RGB (5) and in tiles of 64 (6)."""
+    crop = mixed_images()[3]
+    image = Image("grey-rgb.png", "RGB", crop.pixels, Kind.GREYSCALE)
+    data = compress_images([image], ModelSet([whole_model]), CodingOptions(fallback=False)).to_bytes()
+    assert data[8] == 6 and parse(data).sections[0].coder.tile_side == 64
+
+
+def test_the_decoding_work_of_a_large_tile_counts_its_pixels_and_steps(whole_model):
+    from bbcompress.checkpoint import load_checkpoint
+    from bbcompress.sections import decoding_work
+    archive = compress_images(mixed_images()[3:], ModelSet([whole_model]), CodingOptions(fallback=False, level=7))
+    checkpoint = load_checkpoint(whole_model)
+    work = {s.coder.tile_side: decoding_work(s, checkpoint) for s in archive.sections}
+    # one tile of 64: 6 tiles' pixels and 3x a batch's steps; two of 256: 84 each, 10x
+    assert work == {64: 6 + 3 * 65, 256: 2 * 84 + 10 * 65}

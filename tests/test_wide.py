@@ -271,6 +271,35 @@ def test_a_cone_decodes_in_a_slope_of_4_what_its_laws_see_and_nothing_else(shape
     assert np.abs(base - reference[0].T).max() < 1e-3
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (3, 100), (100, 3), (6, 200), (40, 1)])
+def test_tiny_and_narrow_images_code_exactly(shape):
+    """Taps that reach past the whole image, and images narrower than the slope (steps
+    that decode nothing are left out), round trip at the exact rate."""
+    config = ModelConfig("logistic256", 784, (3,) * 4, 0, "relu", 0.001, "wide", 2, 0)
+    model = seeded_wide(14, config)
+    coding = WideCoding(to_checkpoint(model, {})).shaped(*shape)
+    x = np.random.default_rng(15).integers(0, 256, (2, shape[0] * shape[1])).astype(np.uint8)
+    with torch.no_grad():
+        images = torch.from_numpy(x.reshape(2, 1, *shape).astype(np.float64))
+        reference = model.double().raw_laws(images, images[:, :0]).numpy().reshape(2, -1, x.shape[1])
+    assert np.abs(coding.net(x) - reference.transpose(0, 2, 1)).max() < 1e-3
+    assert np.array_equal(stepped_laws(coding.net, x), coding.net(x))
+    assert all(len(group) for group in coding.net.groups)
+    mask = np.ones(x.shape, dtype=bool)
+    words, schedule, _ = push_batches(coding, x, mask)
+    assert np.array_equal(pop_batches(coding, words, mask, schedule), x)
+
+
+def test_a_model_whose_slope_is_wider_than_its_tiles_round_trips():
+    """14 blocks: reach 28, slope 29 > 28 columns (27 steps would decode nothing)."""
+    config = ModelConfig("logistic256", 784, (2,) * 14, 0, "relu", 0.001, "wide", 1, 2)
+    coding = WideCoding(to_checkpoint(seeded_wide(16, config), {}))
+    x = load_dataset("mnist10k").x_test[:2].reshape(2, -1)
+    mask = np.ones(x.shape, dtype=bool)
+    words, schedule, _ = push_batches(coding, x, mask)
+    assert np.array_equal(pop_batches(coding, words, mask, schedule), x)
+
+
 def test_a_binary_wide_model_codes_binary_tiles_at_its_exact_rate():
     config = ModelConfig("bernoulli", 784, (4,) * 3, 0, "relu", 0.0, "wide", 1, 2)
     checkpoint = to_checkpoint(seeded_wide(2, config), {"data": "mnist10k-binary"})

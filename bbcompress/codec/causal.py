@@ -133,6 +133,8 @@ def shifted(h: np.ndarray, dr: int, dc: int) -> np.ndarray:
     """h at (row + dr, column + dc) for every pixel, zero outside: (B, rows, columns, C)."""
     out = np.zeros_like(h)
     height, width = h.shape[1:3]
+    if abs(dr) >= height or abs(dc) >= width:  # every tap outside the image
+        return out
     rows, cols = slice(max(-dr, 0), height - max(dr, 0)), slice(max(-dc, 0), width - max(dc, 0))
     src_rows, src_cols = slice(max(dr, 0), height + min(dr, 0)), slice(max(dc, 0), width + min(dc, 0))
     out[:, rows, cols] = h[:, src_rows, src_cols]

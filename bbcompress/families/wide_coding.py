@@ -436,10 +436,13 @@ class WavefrontSteps:
 
 
 def ring_rows(net: ExactWideNet) -> int:
-    """Rows a decoder's rings keep: those in flight (a row is decoded over ``columns``
-    steps, the next starts ``slope`` later; the vertical stack runs ``leads[0]`` ahead)
-    and the ``pad`` rows above them that they read."""
-    return net.pad + 2 + (net.columns + net.leads[0]) // net.slope
+    """Rows a decoder's rings keep. A unit (or pixel) of row q, column c is read last by
+    row q + d <= q + pad, at a column within d (+ the next layer's dilation) of c, so at
+    most d (slope + 1) + pad steps after it was written; the row that reuses its slot,
+    q + ring, writes column c ring x slope steps after row q did. So pad + 1 +
+    ceil(2 pad / slope) rows suffice whatever the width (a ring of pad + 1 still decodes
+    the window above exactly; pad alone does not)."""
+    return net.pad + 1 + -(-2 * net.pad // net.slope)
 
 
 def batch_for(net: ExactWideNet) -> int:
@@ -451,13 +454,15 @@ def batch_for(net: ExactWideNet) -> int:
 
 
 def wavefront(rows: int, columns: int, slope: int) -> list[np.ndarray]:
-    """The pixels (raster indices) of each step: (r, t - slope r) for every row r."""
+    """The pixels (raster indices) of each step: (r, t - slope r) for every row r (steps
+    with none left out)."""
     r = np.arange(rows)
     groups = []
     for step in range(columns + slope * (rows - 1)):
         c = step - slope * r
         inside = (c >= 0) & (c < columns)
-        groups.append(r[inside] * columns + c[inside])
+        if inside.any():  # narrower than the slope: some steps decode nothing
+            groups.append(r[inside] * columns + c[inside])
     return groups
 
 

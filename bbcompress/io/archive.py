@@ -231,13 +231,12 @@ class Section:
     @property
     def version(self) -> int:
         """The format version this section needs."""
-        if any(image.mode not in OLD_MODES.get(self.kind, ()) for image in self.images):
-            return MODES_VERSION
+        needs = [MODES_VERSION] if any(image.mode not in OLD_MODES.get(self.kind, ()) for image in self.images) else []
         if self.is_classic:
-            return max([3] + [NEW_CODECS[codec] for codec, _ in self.blobs if codec in NEW_CODECS])
+            return max(needs + [3] + [NEW_CODECS[codec] for codec, _ in self.blobs if codec in NEW_CODECS])
         if self.coder.tile_side != TILE_SIDES[0]:
-            return TILE_SIDE_VERSION
-        return 2 if self.coder.extended else 1
+            needs.append(TILE_SIDE_VERSION)
+        return max(needs + [2 if self.coder.extended else 1])
 
     def header(self) -> dict:
         header = {"kind": str(self.kind)}
