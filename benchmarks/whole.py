@@ -5,7 +5,8 @@ that sees no position, the same images, cut into tiles of each side the format a
 
 Rates are the coder's exact charge (-log2 p of every pixel, as ``exact_bits``; a stack
 adds at most 64 bits): tiles of 28 lose the context across every tile border, tiles of
-256 only across theirs. Times: one image's tiles pushed and popped on one stack
+256 only across theirs. The anchor is the best classic encoding of each image (PNG,
+WebP, JPEG-XL at effort 9: what bbcompress stores where no model wins). Times: one image's tiles pushed and popped on one stack
 (``--threads`` BLAS threads), seconds per megapixel, every pixel checked. The images are
 the held-out grey photos (``training.photos``), centre-cropped to ``--side``.
 Writes benchmarks/results/whole-NAME.{json,md}.
@@ -22,7 +23,9 @@ from threadpoolctl import threadpool_limits
 
 from bbcompress.codec.bits_back import pop_batches, push_batches
 from bbcompress.io.archive import TILE_SIDES
+from bbcompress.io.classic import best_encoding
 from bbcompress.io.images import to_tiles
+from bbcompress.kinds import Kind
 from bbcompress.sections import coding_of, tiled
 from bbcompress.training.photos import benchmark_photos
 from bbcompress.codec.bits_back import CodingSettings
@@ -51,13 +54,14 @@ def side_rates(coding, pixels: np.ndarray, side: int, timed: bool) -> dict:
 
 
 def markdown(report: dict) -> str:
-    lines = ["| tile side | bits/px (exact) | ÷ 28x28 tiles | compress s/MP | decompress s/MP |",
-             "|---:|---:|---:|---:|---:|"]
-    base = report["totals"][str(TILE_SIDES[0])]
+    lines = ["| tile side | bits/px (exact) | ÷ 28x28 tiles | ÷ best classic | compress s/MP | decompress s/MP |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    base, classic = report["totals"][str(TILE_SIDES[0])], report["classic_bits_per_px"]
     for side in TILE_SIDES:
         total, timing = report["totals"][str(side)], report["timing"][str(side)]
-        lines.append(f"| {side} | {total:.4f} | {total / base:.4f} | {timing['compress_s_per_mp']:.1f} | "
-                     f"{timing['decompress_s_per_mp']:.1f} |")
+        lines.append(f"| {side} | {total:.4f} | {total / base:.4f} | {total / classic:.3f} | "
+                     f"{timing['compress_s_per_mp']:.1f} | {timing['decompress_s_per_mp']:.1f} |")
+    lines.append(f"| best classic (e9) | {classic:.4f} | | 1.000 | | |")
     return (f"Model `{report['model']}` on {len(report['images'])} held-out grey photos "
             f"(centre crops of at most {report['side']}x{report['side']}, {report['pixels']:,} pixels); times on "
             f"`{report['timed_image']}` with {report['threads']} BLAS thread(s), on a shared machine.\n\n"
@@ -80,14 +84,18 @@ def main() -> None:
     with threadpool_limits(args.threads):
         for index, (name, pixels) in enumerate(photos):
             sides = [side_rates(coding, pixels, side, timed=index == 0) for side in TILE_SIDES]
-            rows.append({"name": name, "pixels": pixels.size, "sides": sides})
+            codec, data = best_encoding(pixels, Kind.GREYSCALE, effort=9)
+            rows.append({"name": name, "pixels": pixels.size, "sides": sides, "classic": codec,
+                         "classic_bits_per_px": 8 * len(data) / pixels.size})
             print(name, {r["side"]: round(r["bits_per_px"], 4) for r in sides}, flush=True)
             if index == 0:
                 timing = {str(r["side"]): r for r in sides}
     pixels = sum(r["pixels"] for r in rows)
     totals = {str(side): sum(s["bits_per_px"] * r["pixels"] for r in rows for s in r["sides"] if s["side"] == side)
               / pixels for side in TILE_SIDES}
+    classic = sum(r["classic_bits_per_px"] * r["pixels"] for r in rows) / pixels
     report = {"model": args.model, "side": args.side, "threads": args.threads, "pixels": pixels,
+              "classic_bits_per_px": classic,
               "timed_image": photos[0][0], "images": rows, "totals": totals, "timing": timing}
     write_results(args.out or f"whole-{Path(args.model).name}", "Whole images against 28x28 tiles",
                   markdown(report), report)

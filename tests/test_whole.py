@@ -165,3 +165,19 @@ def test_the_decoding_work_of_a_large_tile_counts_its_pixels_and_steps(whole_mod
     work = {s.coder.tile_side: decoding_work(s, checkpoint) for s in archive.sections}
     # one tile of 64: 6 tiles' pixels and 3x a batch's steps; two of 256: 84 each, 10x
     assert work == {64: 6 + 3 * 65, 256: 2 * 84 + 10 * 65}
+
+
+def test_an_image_in_a_larger_tile_is_coded_as_if_alone(whole_model):
+    """The padding of a tile is outside the image to the network (zero input, as beyond
+    the tile): a 45 x 61 image's laws in a tile of 64 or 128 are those of the image alone."""
+    from bbcompress.checkpoint import load_checkpoint
+    from bbcompress.io.images import to_tiles
+    coding = WideCoding(load_checkpoint(whole_model))
+    pixels = mixed_images()[3].pixels
+    alone = coding.shaped(45, 61).net(pixels.reshape(1, -1))[0]
+    for side in (64, 128):
+        tiles, masks = to_tiles(pixels, side)
+        laws = coding.for_tiles(side).net(tiles, masks)[0].reshape(side, side, -1)[:45, :61]
+        assert np.array_equal(laws.reshape(45 * 61, -1), alone)
+        bits = coding.for_tiles(side).exact_bits(tiles, masks).sum()
+        assert bits == coding.shaped(45, 61).exact_bits(pixels.reshape(1, -1), np.ones((1, 45 * 61), bool)).sum()
