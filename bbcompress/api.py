@@ -31,7 +31,7 @@ from .io.paths import (STDIN, Skipped, expand_inputs, output_path, read_inputs, 
 from .kinds import Kind
 from .rates import archive_info, archive_rates, file_bits_per_dim
 from .sections import (Classic, check_batch, classic_images, classic_section, coding_of, model_images,
-                       model_section, tile_side_of, tile_total, work_over_bound, LARGEST_TILE_OF_LEVEL)
+                       model_section, tile_side_of, tile_total, work_over_bound, TILE_STEPS_OF_LEVEL)
 from .workers import available_cores, coding_threads, run_jobs
 from .zoo import DEFAULT_MODELS, OPT_IN_LEVEL, ModelSet, shipped_cards
 
@@ -59,9 +59,9 @@ class CodingOptions:
             raise BBCError(f"level {self.level} is not one of {min(LEVELS)}..{max(LEVELS)}")
 
     @property
-    def largest_tile(self) -> int:
-        """The largest tiles of a model that codes whole images (``sections.tile_side_of``)."""
-        return LARGEST_TILE_OF_LEVEL[self.level]
+    def tile_steps(self) -> int | None:
+        """The most decoding steps of a whole-image tile (``sections.tile_side_of``)."""
+        return TILE_STEPS_OF_LEVEL[self.level]
 
     @property
     def classic_effort(self) -> int:
@@ -93,7 +93,7 @@ def compress_section(images: list[Image], model_name: str, checkpoint: Checkpoin
     whatever a classic codec would do (benchmarks and tests measure a model this way)."""
     settings = options.settings_for(checkpoint)
     return model_section(images, model_name, checkpoint, coding_of(checkpoint, settings), settings,
-                         options.max_batch, progress, options.largest_tile)
+                         options.max_batch, progress, options.tile_steps)
 
 
 def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions) -> list[SectionJob]:
@@ -108,22 +108,22 @@ def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions)
         check_batch(name, coding, options.max_batch)
     with coding_threads():  # the estimates run the networks in this process
         chosen = plan(images, candidates, list(codings.values()), options.fallback, options.threads,
-                      options.classic_effort, options.largest_tile)
+                      options.classic_effort, options.tile_steps)
     jobs = [partial(model_section, chain, name, checkpoint, codings[name], settings[name], options.max_batch,
-                    largest_tile=options.largest_tile)
+                    tile_steps=options.tile_steps)
             for name, (checkpoint, group) in chosen.by_model.items()
-            for same_tiles in by_tile_side(group, codings[name], options.largest_tile)
+            for same_tiles in by_tile_side(group, codings[name], options.tile_steps)
             for chain in split_chains(same_tiles, options.threads, chain_tiles(codings[name]))]
     if chosen.classic:
         jobs.append(partial(classic_job, chosen.classic))
     return jobs
 
 
-def by_tile_side(images: list[Image], coding, largest: int) -> list[list[Image]]:
+def by_tile_side(images: list[Image], coding, max_steps: int | None) -> list[list[Image]]:
     """``images`` in groups of one tile side each (a section codes one), in order."""
     groups: dict[int, list[Image]] = {}
     for image in images:
-        groups.setdefault(tile_side_of(*image.size, coding, largest), []).append(image)
+        groups.setdefault(tile_side_of(*image.size, coding, max_steps), []).append(image)
     return [groups[side] for side in sorted(groups)]
 
 

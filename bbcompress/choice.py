@@ -15,7 +15,6 @@ from .io.classic import ALWAYS_TRY_PIXELS, JXL_EFFORT, best_encoding
 from .io.images import TILE_SIDE, Image, tile_count, to_tiles
 from .checkpoint import Checkpoint
 from .codec.bits_back import Coding
-from .io.archive import TILE_SIDES
 from .sections import Classic, tile_side_of, tiled
 from .workers import run_jobs
 
@@ -61,12 +60,12 @@ def sampled_tiles(image: Image, sample: bool, side: int = TILE_SIDE) -> tuple[np
 
 
 def estimated_bits(images: list[Image], coding: Coding, chunk: int = 256, threads: int = 1,
-                   sample: bool = False, largest_tile: int = TILE_SIDES[-1]) -> np.ndarray:
+                   sample: bool = False, tile_steps: int | None = None) -> np.ndarray:
     """Estimated bits of each image under ``coding``, in the tiles it would be coded in
     (``sections.tile_side_of``; tiles in chunks of ``chunk`` 28x28 tiles' pixels: bounded
     memory; chunks side by side in ``threads`` processes; ``sample``: large images from
     a sample of their tiles)."""
-    sides = np.array([tile_side_of(*image.size, coding, largest_tile) for image in images])
+    sides = np.array([tile_side_of(*image.size, coding, tile_steps) for image in images])
     bits = np.zeros(len(images))
     for side in np.unique(sides):
         members = np.flatnonzero(sides == side)
@@ -92,12 +91,12 @@ def estimate_chunk(coding: Coding, tiles: np.ndarray, masks: np.ndarray, progres
 
 def plan(images: list[Image], candidates: list[Candidate], codings: list[Coding],
          fallback: bool = True, threads: int = 1, effort: int = JXL_EFFORT,
-         largest_tile: int = TILE_SIDES[-1]) -> Plan:
+         tile_steps: int | None = None) -> Plan:
     """Assign each image (all of one kind) to the cheapest candidate or classic codec
-    (``effort``: JPEG-XL's; ``largest_tile``: of models that code whole images)."""
+    (``effort``: JPEG-XL's; ``tile_steps``: the most decoding steps of a whole-image tile)."""
     if len(candidates) == 1 and not fallback:
         return Plan({candidates[0][0]: (candidates[0][1], list(images))})
-    estimates = np.stack([estimated_bits(images, coding, threads=threads, sample=fallback, largest_tile=largest_tile)
+    estimates = np.stack([estimated_bits(images, coding, threads=threads, sample=fallback, tile_steps=tile_steps)
                           for coding in codings])
     result, chosen = Plan(), {}
     for index, image in enumerate(images):
@@ -107,7 +106,7 @@ def plan(images: list[Image], candidates: list[Candidate], codings: list[Coding]
             if estimate < CLOSE_CALL * 8 * len(data) and tile_count(*image.size) > SAMPLE_TILES:
                 # sampled, and a model may win: every tile estimated, and the classic
                 # codecs tried again unless all were (images of ALWAYS_TRY_PIXELS or more)
-                estimates[:, index] = [estimated_bits([image], coding, threads=threads, largest_tile=largest_tile)[0]
+                estimates[:, index] = [estimated_bits([image], coding, threads=threads, tile_steps=tile_steps)[0]
                                        for coding in codings]
                 estimate = estimates[:, index].min()
                 if image.size[0] * image.size[1] < ALWAYS_TRY_PIXELS:

@@ -45,29 +45,33 @@ def coding_of(checkpoint: Checkpoint, settings: CodingSettings) -> Coding:
     return checkpoint.config.spec.coding(checkpoint, settings)
 
 
-# Measured with ``python -m benchmarks.whole`` (a wide model without maps after 2 epochs
-# on photos-64, one thread, a loaded machine): on a 1024x1024 photo, tiles of 64 / 128 /
-# 256 cost 0.66% / 0.81% / 0.79% fewer bits than 28x28 tiles and decode at 13 / 20 / 27
-# s/MP (28x28: 12.5); on six 256x256 crops 2.4% / 3.0% / 3.3% fewer, and one such crop
-# decodes at 50 / 91 / 156 s/MP (28x28: 40): one tile gives each of its 4,081 steps
-# only ~17 pixels. So the default levels keep to tiles of 64 (images of up to 64x64
-# whole); the top levels, which trade time for size, code images of up to 256x256 whole.
-LARGEST_TILE_OF_LEVEL = {level: 64 if level < OPT_IN_LEVEL else TILE_SIDES[-1] for level in range(1, 10)}
+# A batch of tiles of side s decodes in s + slope (s - 1) sequential steps (the model's
+# wavefront: slope 15 for the window above, 4 for a cone), however many tiles it holds,
+# and with few pixels a step the per-step overhead dominates. Measured with ``python -m
+# benchmarks.whole`` (one thread, loaded machine): a window-above model (2 epochs on
+# photos-64) decoded a 1024x1024 photo in tiles of 28 / 64 / 128 / 256 at 12.5 / 13 / 20
+# / 27 s/MP, one 256x256 crop at 40 / 50 / 91 / 156; a cone (2 epochs) the 1024x1024
+# photo at 15.8 / 13.9 / 12.3 / 17.2 s/MP, 3.4% fewer bits in tiles of 256 than of 28.
+# So the default levels take the largest tile of at most TILE_STEPS steps (the window
+# above: 64, 1,009 steps; a cone: 256, 1,276), the top levels any tile.
+TILE_STEPS = 1300
+TILE_STEPS_OF_LEVEL = {level: TILE_STEPS if level < OPT_IN_LEVEL else None for level in range(1, 10)}
 
 
-def tile_side_of(height: int, width: int, coding: Coding, largest: int = TILE_SIDES[-1]) -> int:
+def tile_side_of(height: int, width: int, coding: Coding, max_steps: int | None = None) -> int:
     """The side of the tiles an image is coded in: 28; or, by a model that codes whole
-    images (it sees no position), the smallest side of ``TILE_SIDES`` up to ``largest``
-    that holds it, so the image is coded whole; a larger or a narrow image (its shorter
-    side under a quarter of its longer) in the smallest that holds its shorter side, at
-    most ``largest`` (a strip of 1 x 256 in one tile of 256 would be 99.6% padding, and
-    take 4,081 steps instead of 433). A batch of tiles of side s takes ~16 s steps,
-    however many tiles (see ``LARGEST_TILE_OF_LEVEL``)."""
+    images (it sees no position), the smallest side of ``TILE_SIDES`` that holds it
+    among those it decodes in at most ``max_steps`` steps (None: any), so the image is
+    coded whole; a larger or a narrow image (its shorter side under a quarter of its
+    longer) in the smallest that holds its shorter side, at most the largest allowed (a
+    strip of 1 x 256 in one tile of 256 would be 99.6% padding, and take 4,081 steps
+    instead of 433)."""
     if not getattr(coding, "whole_images", False):
         return TILE_SIDE
-    sides = [side for side in TILE_SIDES if side <= largest]
+    sides = [side for side in TILE_SIDES
+             if side == TILE_SIDE or max_steps is None or coding.tile_steps(side) <= max_steps]
     longest, shortest = max(height, width), min(height, width)
-    fits = longest if longest <= largest and 4 * shortest >= longest else shortest
+    fits = longest if longest <= sides[-1] and 4 * shortest >= longest else shortest
     return next((side for side in sides if side >= fits), sides[-1])
 
 
@@ -108,13 +112,13 @@ def image_entries(images: list[Image]) -> list[ImageEntry]:
 
 def model_section(images: list[Image], model_name: str, checkpoint: Checkpoint, coding: Coding,
                   settings: CodingSettings, max_batch: int | None = None,
-                  progress: Progress | None = None, largest_tile: int = TILE_SIDES[-1]) -> Section:
+                  progress: Progress | None = None, tile_steps: int | None = None) -> Section:
     """``images`` (all of one kind) coded by ``coding``, built from ``checkpoint`` and
     ``settings``, as one section."""
     kind = images[0].kind
     if checkpoint.config.kind != kind:
         raise BBCError(f"model {model_name} codes {checkpoint.config.kind} images, not {kind} ones")
-    side = max(tile_side_of(*image.size, coding, largest_tile) for image in images)
+    side = max(tile_side_of(*image.size, coding, tile_steps) for image in images)
     coding = tiled(coding, side, model_name)
     tiles, masks = zip(*(to_tiles(image.pixels, side) for image in images))
     tiles, masks = np.concatenate(tiles), np.concatenate(masks)

@@ -538,6 +538,10 @@ class WideCoding(LocalCoding):
         """Whether it codes tiles of any size (no learned maps: no position)."""
         return self.net.position_free
 
+    def tile_steps(self, side: int) -> int:
+        """Sequential steps a batch of ``side`` x ``side`` tiles decodes in."""
+        return len(wavefront(side, side, self.net.slope))
+
     def for_tiles(self, side: int) -> "WideCoding":
         """The codec of ``side`` x ``side`` tiles, as many a batch as the decoder's rings
         hold within RING_BUDGET."""
