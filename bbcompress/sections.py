@@ -48,13 +48,13 @@ def coding_of(checkpoint: Checkpoint, settings: CodingSettings) -> Coding:
 # A batch of tiles of side s decodes in s + slope (s - 1) sequential steps (the model's
 # wavefront: slope 15 for the window above, 4 for a cone), however many tiles it holds,
 # and with few pixels a step the per-step overhead dominates. Measured with ``python -m
-# benchmarks.whole`` (one thread, loaded machine): a window-above model (2 epochs on
-# photos-64) decoded a 1024x1024 photo in tiles of 28 / 64 / 128 / 256 at 12.5 / 13 / 20
-# / 27 s/MP, one 256x256 crop at 40 / 50 / 91 / 156; a cone (2 epochs) the 1024x1024
-# photo at 15.8 / 13.9 / 12.3 / 17.2 s/MP, 3.4% fewer bits in tiles of 256 than of 28.
-# So the default levels take the largest tile of at most TILE_STEPS steps (the window
-# above: 64, 1,009 steps; a cone: 256, 1,276), the top levels any tile.
-TILE_STEPS = 1300
+# benchmarks.whole`` (one thread, loaded machine; benchmarks/results/whole-*.md): a
+# window-above model (2 epochs on photos-64) decoded a 1024x1024 photo in tiles of 28 /
+# 64 / 128 / 256 at 12.5 / 13 / 20 / 27 s/MP; a cone the 1024x1024 photo at 15.8 / 13.9 / 12.3 / 17.2 s/MP (2 epochs) and one
+# 256x256 crop at 26 / 31 / 45 / 90 (4 epochs), for 2.3% / 3.0% / 3.3% fewer bits than
+# tiles of 28 on six such crops. So the default levels take the largest tile of at most
+# TILE_STEPS steps (the window above: 64, 1,009 steps; a cone: 128, 636), the top any.
+TILE_STEPS = 1010
 TILE_STEPS_OF_LEVEL = {level: TILE_STEPS if level < OPT_IN_LEVEL else None for level in range(1, 10)}
 
 

@@ -64,19 +64,19 @@ def test_each_image_gets_the_smallest_tile_that_holds_it(whole_model, mapped_mod
 
 
 @pytest.mark.parametrize("level,tiles", [
-    (4, [(28, ["d0.png", "d1.png", "d2.png"]), (64, ["crop.png"]), (128, ["mosaic.png"])]),  # 3 x 2 tiles
+    (4, [(28, ["d0.png", "d1.png", "d2.png"]), (64, ["crop.png", "mosaic.png"])]),  # mosaic: 5 x 4 tiles
     (7, [(28, ["d0.png", "d1.png", "d2.png"]), (64, ["crop.png"]), (256, ["mosaic.png"])]),  # 2 tiles
 ])
 def test_images_are_coded_whole_and_come_back_exactly(whole_model, level, tiles):
-    """The default levels take tiles of at most 1,300 decoding steps (this model: 128,
-    1,144 steps), the top ones any."""
+    """The default levels take tiles of at most 1,010 decoding steps (this model: 64,
+    568 steps), the top ones any."""
     images = mixed_images()
     models = ModelSet([whole_model])
     data = compress_images(images, models, CodingOptions(fallback=False, level=level)).to_bytes()
     archive = parse(data)
     assert data[8] == 6
     assert sorted((s.coder.tile_side, [i.name for i in s.images]) for s in archive.sections) == tiles
-    assert sum(s.coder.schedule[0] for s in archive.sections if s.coder.tile_side > 28) == (7 if level < 7 else 3)
+    assert sum(s.coder.schedule[0] for s in archive.sections if s.coder.tile_side > 28) == (21 if level < 7 else 3)
     assert_restored(images, decompress_archive(archive, models))
     assert_restored(images, decompress_archive(archive, models, threads=2))
 
