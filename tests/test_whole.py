@@ -138,7 +138,7 @@ def test_info_says_which_sections_code_whole_images(whole_model, tmp_path):
                                         CodingOptions(fallback=False)).to_bytes())
     result = run("info", archive)
     assert result.exit_code == 0, result.output
-    assert result.output.count("whole in 64x64 tiles") == 1 and "256x256" not in result.output
+    assert result.output.count("in 64x64 tiles") == 1 and "256x256" not in result.output
     assert "chain" not in result.output
 
 
