@@ -118,6 +118,17 @@ def test_a_cosine_run_resumes_only_to_the_epochs_that_fixed_its_rates(tmp_path):
 
 
 @pytest.mark.train
+def test_resuming_with_other_settings_names_each_one(tmp_path):
+    ds = load_dataset("mnist10k-binary")
+    small = type(ds)(ds.name, ds.kind, ds.x_train[:100], ds.x_test[:20])
+    config = ModelConfig("bernoulli", 784, (8,), 2)
+    train(config, TrainConfig(ds.name, epochs=1, checkpoint_every=1), small, tmp_path, report=lambda e: None)
+    with pytest.raises(BBCError, match=r"other settings: hidden \[8\] \(now \[4\]\), lr 0.001 \(now 0.002\)$"):
+        train(ModelConfig("bernoulli", 784, (4,), 2), TrainConfig(ds.name, epochs=2, checkpoint_every=1, lr=0.002),
+              small, tmp_path, resume=True, report=lambda e: None)
+
+
+@pytest.mark.train
 def test_checkpoint_roundtrip_gives_identical_outputs(tmp_path, binary_vae):
     checkpoint_of(binary_vae, "mnist10k-binary").save(tmp_path / "m")
     loaded = from_checkpoint(load_checkpoint(tmp_path / "m.json"))

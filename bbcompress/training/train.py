@@ -100,14 +100,16 @@ def prepare_folder(folder: Path, vae_config: ModelConfig, train_config: TrainCon
         meta = json.loads(resume_card.read_text())
         # settings added since the run began count at their defaults
         began = {**asdict(TrainConfig(train_config.data)), **meta["train"], "epochs": train_config.epochs}
-        same_run = began == asdict(train_config)
+        given = {**vae_config.to_json(), **asdict(train_config)}
+        differs = {k: v for k, v in {**meta["vae"], **began}.items() if given.get(k) != v}
+        differs.update({k: None for k in vae_config.to_json() if k not in meta["vae"]})
         if began.get("schedule") == "cosine" and meta["train"]["epochs"] != train_config.epochs:
             raise BBCError(f"{folder}: a cosine run's rates are fixed by its --epochs "
                            f"({meta['train']['epochs']}); to train on, start a new run with "
                            f"--start-from {folder / checkpoint_name(meta['epoch'])}")
-        if meta["vae"] != vae_config.to_json() or not same_run:
-            raise BBCError(f"{folder}: the run there was started with other settings: "
-                           f"{meta['vae']} {meta['train']}")
+        if differs:
+            said = ", ".join(f"{k.replace('_', '-')} {v!r} (now {given.get(k)!r})" for k, v in differs.items())
+            raise BBCError(f"{folder}: the run there was started with other settings: {said}")
         state.restore(folder)
     elif folder.exists() and any(folder.iterdir()):
         raise BBCError(f"{folder} is not empty: resume the run there, "
