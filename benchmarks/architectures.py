@@ -97,8 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     dataset = load_dataset(args.data)
     if args.images:
-        dataset = type(dataset)(dataset.name, dataset.kind, dataset.x_train[:args.images],
-                                dataset.x_test[:max(1, args.images // 10)])
+        dataset = dataset.first(args.images, max(1, args.images // 10))
     rows = [run_variant(text, dataset, args) for text in args.variant]
     report = {"data": args.data, "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
               "validation": args.validation, "images": args.images, "pixel_floor": args.pixel_floor,

@@ -54,7 +54,7 @@ def main() -> None:
     checkpoint = resolve_model(args.model)
     coding = LocalCoding(checkpoint)
     x = load_dataset("mnist10k").x_test[:args.images].reshape(args.images, -1)
-    raw = coding.laws(x).reshape(-1, checkpoint.config.local_outputs)
+    raw = coding.laws(x, np.ones(x.shape, dtype=bool)).reshape(-1, checkpoint.config.local_outputs)
     levels, floor = x.reshape(-1), checkpoint.config.pixel_floor
     rows = []
     with threadpool_limits(1):

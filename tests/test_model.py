@@ -51,7 +51,7 @@ def test_elbo_is_below_the_iwae_bound(likelihood, data):
 @pytest.mark.train
 def test_a_short_training_run_lowers_train_bpd(tmp_path):
     ds = load_dataset("mnist10k-binary")
-    small = type(ds)(ds.name, ds.kind, ds.x_train[:500], ds.x_test[:100])
+    small = ds.first(500, 100)
     config = ModelConfig("bernoulli", 784, (64, 64), 4)
     torch.manual_seed(0)
     before = elbo_bpd(VAE(config), small.x_train)
@@ -66,7 +66,7 @@ def test_a_short_training_run_lowers_train_bpd(tmp_path):
 @pytest.mark.train
 def test_interrupted_training_resumes_to_identical_weights(tmp_path):
     ds = load_dataset("mnist10k-binary")
-    small = type(ds)(ds.name, ds.kind, ds.x_train[:300], ds.x_test[:50])
+    small = ds.first(300, 50)
     config = ModelConfig("bernoulli", 784, (32,), 3)
     quiet = dict(report=lambda event: None)
     train(config, TrainConfig(ds.name, epochs=4, checkpoint_every=2), small, tmp_path / "a", **quiet)
@@ -92,7 +92,7 @@ def test_a_cosine_schedule_falls_from_the_rate_to_its_end_and_a_constant_one_sta
 @pytest.mark.train
 def test_a_run_starts_from_a_checkpoint_of_its_configuration_only(tmp_path):
     ds = load_dataset("mnist10k-binary")
-    small = type(ds)(ds.name, ds.kind, ds.x_train[:200], ds.x_test[:50])
+    small = ds.first(200, 50)
     config = ModelConfig("bernoulli", 784, (32,), 3)
     train(config, TrainConfig(ds.name, epochs=1, checkpoint_every=1), small, tmp_path / "a", report=lambda e: None)
     start = str(tmp_path / "a" / "epoch-0001")
@@ -108,7 +108,7 @@ def test_a_run_starts_from_a_checkpoint_of_its_configuration_only(tmp_path):
 @pytest.mark.train
 def test_a_cosine_run_resumes_only_to_the_epochs_that_fixed_its_rates(tmp_path):
     ds = load_dataset("mnist10k-binary")
-    small = type(ds)(ds.name, ds.kind, ds.x_train[:100], ds.x_test[:20])
+    small = ds.first(100, 20)
     config = ModelConfig("bernoulli", 784, (16,), 2)
     cosine = TrainConfig(ds.name, epochs=2, checkpoint_every=1, schedule="cosine")
     train(config, cosine, small, tmp_path, report=lambda e: None)
@@ -120,7 +120,7 @@ def test_a_cosine_run_resumes_only_to_the_epochs_that_fixed_its_rates(tmp_path):
 @pytest.mark.train
 def test_resuming_with_other_settings_names_each_one(tmp_path):
     ds = load_dataset("mnist10k-binary")
-    small = type(ds)(ds.name, ds.kind, ds.x_train[:100], ds.x_test[:20])
+    small = ds.first(100, 20)
     config = ModelConfig("bernoulli", 784, (8,), 2)
     train(config, TrainConfig(ds.name, epochs=1, checkpoint_every=1), small, tmp_path, report=lambda e: None)
     with pytest.raises(BBCError, match=r"other settings: hidden \[8\] \(now \[4\]\), lr 0.001 \(now 0.002\)$"):

@@ -17,7 +17,7 @@ says which pixels are coded (the others are zero on both sides).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -63,7 +63,7 @@ def raster_order(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return image, pixel
 
 
-def group_order(mask: np.ndarray, groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def group_order(mask: np.ndarray, groups: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Indices (image, pixel) of the coded pixels in the order a stepper with ``groups``
     pops them: group by group, within one image by image and each image's pixels in the
     group's order (what ``x[:, group][coded]`` lists); and each one's group."""
@@ -87,7 +87,7 @@ def decision_order(block: np.ndarray, decisions: int) -> np.ndarray:
 
 
 def autoregressive(laws: Callable, steps: Callable, law: PixelLaw, mask: np.ndarray,
-                   groups: list[np.ndarray] | None = None) -> Codec:
+                   groups: Sequence[np.ndarray] | None = None) -> Codec:
     """Popped pixel by pixel in raster order; or, given ``groups`` (pixel-index arrays
     covering every pixel once, each seeing only pixels of earlier groups), group by group
     (the stepper's ``law_of(group)`` and ``put_all(group, x)``): as many steps as groups."""
@@ -122,7 +122,7 @@ def autoregressive(laws: Callable, steps: Callable, law: PixelLaw, mask: np.ndar
     return Codec(push, pop)
 
 
-def pop_groups(coder, stepper, groups: list[np.ndarray], law: PixelLaw, mask: np.ndarray) -> np.ndarray:
+def pop_groups(coder, stepper, groups: Sequence[np.ndarray], law: PixelLaw, mask: np.ndarray) -> np.ndarray:
     """Pop group by group: each group's laws from the groups before it, vectorized over
     its pixels and the batch."""
     x = np.zeros(mask.shape, dtype=np.uint8)

@@ -105,33 +105,39 @@ class LocalCoding:
 
     max_batch = LOCAL_MAX_BATCH
     particles, refine_steps = 1, 0  # no latent: nothing to sample or refine (the plainest header)
+    network = staticmethod(exact_network)  # the family's exact network of a checkpoint
 
     def __init__(self, checkpoint: Checkpoint, settings=None):
         """``settings``: ignored; every level codes a model without a latent the same way."""
         self.config = checkpoint.config
-        self.net = exact_network(checkpoint)
+        self.net = self.network(checkpoint)
         self.law = binary_pixels() if self.config.kind == Kind.BINARY else mixture_pixels(
             self.config.mixture, self.config.pixel_floor, MIN_LOG_SCALE, MAX_LOG_SCALE)
 
     def pops_per_image(self, warm: bool = False) -> int:
         return 0  # nothing is popped before it is pushed: the seed needs no more than its one word
 
-    def laws(self, x: np.ndarray) -> np.ndarray:
+    def laws(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Raw laws (B, 784, 3K) of every pixel, from whole tiles (a batch's push: its
-        progress moves by chunk)."""
+        progress moves by chunk). Pixels outside ``mask`` are zero pixels here; a family
+        may see them otherwise (``WideCoding``)."""
         return in_chunks(self.net, x, reporting=True)
 
+    def approximate_laws(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """About the same laws from the float32 network (~3x faster than exact)."""
+        return in_chunks(self.net.approximate, x)
+
     def codec(self, mask: np.ndarray, warm: bool = False) -> Codec:
-        return autoregressive(self.laws, self.net.stepper, self.law, mask)
+        return autoregressive(lambda x: self.laws(x, mask), self.net.stepper, self.law, mask)
 
     def exact_bits(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """-log2 p(x) per image as the coder charges it (to within the stack's last word)."""
-        return self.bits_from(self.laws(np.where(mask, x, 0)), x, mask, lambda raw, v: log_prob(self.law, raw, v))
+        return self.bits_from(self.laws(np.where(mask, x, 0), mask), x, mask,
+                              lambda raw, v: log_prob(self.law, raw, v))
 
     def estimate_bits(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """About -log2 p(x) per image, from the float32 network (~3x faster than exact):
-        what choosing a model needs."""
-        return self.bits_from(in_chunks(self.net.approximate, np.where(mask, x, 0)), x, mask, self.law.estimate)
+        """About -log2 p(x) per image, from the float32 network: what choosing a model needs."""
+        return self.bits_from(self.approximate_laws(np.where(mask, x, 0), mask), x, mask, self.law.estimate)
 
     @staticmethod
     def bits_from(raw: np.ndarray, x: np.ndarray, mask: np.ndarray, log_prob_of) -> np.ndarray:

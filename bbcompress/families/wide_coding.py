@@ -41,21 +41,21 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..codec.autoregressive import autoregressive, binary_pixels, log_prob
+from ..codec.autoregressive import autoregressive
 from ..codec.causal import gathered, relu_on_grid
 from ..codec.core import Codec
 from ..codec.exact import ACTIVATION_BITS, quantize
-from ..codec.mixture import mixture_pixels
 from ..errors import CodingError
 from ..io.images import TILE_SIDE
 from ..kinds import Kind
-from .config import MAX_LOG_SCALE, MIN_LOG_SCALE, ModelConfig
+from .config import ModelConfig
 from .local_coding import LocalCoding, causal_tile_config, check_causal_tile_model
 from .local_coding import in_chunks as in_chunks_reporting
 
@@ -138,7 +138,7 @@ def config_from_options(likelihood: str, pixels: int, hidden=None, latent=None, 
                         pixel_floor=0.0, width=None, context=None, **unused) -> ModelConfig:
     config = causal_tile_config("wide", DEFAULTS, likelihood, pixels, hidden, latent, mixture, features,
                                 pixel_floor, width)
-    return dataclasses.replace(config, context=context or "") if context else config
+    return dataclasses.replace(config, context=context) if context else config
 
 
 def layer_names(config: ModelConfig):
@@ -470,9 +470,10 @@ def batch_for(net: ExactWideNet) -> int:
     return max(1, min(WIDE_MAX_BATCH, RING_BUDGET // per_tile))
 
 
-def wavefront(rows: int, columns: int, slope: int) -> list[np.ndarray]:
+@functools.lru_cache(maxsize=32)
+def wavefront(rows: int, columns: int, slope: int) -> tuple[np.ndarray, ...]:
     """The pixels (raster indices) of each step: (r, t - slope r) for every row r (steps
-    with none left out)."""
+    with none left out). Cached: choosing tiles asks it for every image."""
     r = np.arange(rows)
     groups = []
     for step in range(columns + slope * (rows - 1)):
@@ -480,7 +481,7 @@ def wavefront(rows: int, columns: int, slope: int) -> list[np.ndarray]:
         inside = (c >= 0) & (c < columns)
         if inside.any():  # narrower than the slope: some steps decode nothing
             groups.append(r[inside] * columns + c[inside])
-    return groups
+    return tuple(groups)
 
 
 def wavefront_pace(config: ModelConfig) -> tuple[int, list[int]]:
@@ -515,23 +516,24 @@ class WideCoding(LocalCoding):
     """The codec of a batch of 784-pixel tiles for one wide-family checkpoint: the local
     family's autoregressive codec and costs, over the wide exact network."""
 
+    network = staticmethod(exact_network)
+
+    def __init__(self, checkpoint: Checkpoint, settings=None):
+        """``settings``: ignored; every level codes a model without a latent the same way."""
+        super().__init__(checkpoint, settings)
+        self.max_batch = batch_for(self.net)
+
     def codec(self, mask: np.ndarray, warm: bool = False) -> Codec:
         return autoregressive(lambda x: self.laws(x, mask), lambda count: self.net.stepper(count, mask),
                               self.law, mask, self.net.groups)
 
-    def laws(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        """Raw laws (B, P, out) of every pixel (a batch's push: its progress moves by
-        chunk); pixels outside ``mask`` count as outside the image."""
-        mask = np.ones(x.shape, dtype=bool) if mask is None else mask
+    def laws(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Raw laws (B, P, out) of every pixel; pixels outside ``mask`` count as outside
+        the image (``ExactWideNet.__call__``)."""
         return in_chunks_reporting(lambda pixels, masks: self.net(pixels, masks[0]), x, [mask], reporting=True)
 
-    def exact_bits(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return self.bits_from(self.laws(np.where(mask, x, 0), mask), x, mask, lambda raw, v: log_prob(self.law, raw, v))
-
-    def estimate_bits(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        raw = in_chunks_reporting(lambda pixels, masks: self.net.approximate(pixels, masks[0]), np.where(mask, x, 0),
-                                  [mask])
-        return self.bits_from(raw, x, mask, self.law.estimate)
+    def approximate_laws(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return in_chunks_reporting(lambda pixels, masks: self.net.approximate(pixels, masks[0]), x, [mask])
 
     @property
     def whole_images(self) -> bool:
@@ -555,11 +557,3 @@ class WideCoding(LocalCoding):
         coding = copy.copy(self)
         coding.net = self.net.shaped(rows, columns)
         return coding
-
-    def __init__(self, checkpoint: Checkpoint, settings=None):
-        """``settings``: ignored; every level codes a model without a latent the same way."""
-        self.config = checkpoint.config
-        self.net = exact_network(checkpoint)
-        self.max_batch = batch_for(self.net)
-        self.law = binary_pixels() if self.config.kind == Kind.BINARY else mixture_pixels(
-            self.config.mixture, self.config.pixel_floor, MIN_LOG_SCALE, MAX_LOG_SCALE)

@@ -65,6 +65,11 @@ class Dataset:
         return (Dataset(self.name, self.kind, self.x_train[:-count], self.x_test, grey),
                 self.x_train[-count:])
 
+    def first(self, train: int, test: int) -> "Dataset":
+        """This set cut to its first ``train`` training and ``test`` test images (quick runs)."""
+        grey = None if self.x_train_grey is None else self.x_train_grey[:train]
+        return Dataset(self.name, self.kind, self.x_train[:train], self.x_test[:test], grey)
+
     @property
     def likelihood(self) -> str:
         return self.kind.likelihood
