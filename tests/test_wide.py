@@ -2,6 +2,7 @@
 network against torch, its receptive field, its codec and archives made with it."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -14,6 +15,7 @@ from bbcompress.checkpoint import load_checkpoint
 from bbcompress.errors import CodingError
 from bbcompress.codec.bits_back import pop_batches, push_batches
 from bbcompress.families.config import ModelConfig
+from bbcompress.families.local import mixture_log_prob
 from bbcompress.families.wide import WideModel, from_checkpoint, to_checkpoint
 from bbcompress.families.wide_coding import WideCoding, reach
 from bbcompress.io.archive import parse
@@ -361,3 +363,57 @@ def test_train_a_wide_model_through_the_cli_then_compress_with_it(tmp_path):
     for path in folder.iterdir():
         assert np.array_equal(np.asarray(Image.open(path)),
                               np.asarray(Image.open(tmp_path / "out" / "mine" / path.name)))
+
+
+LINEAR = ModelConfig("logistic256", 784, (5,) * 3, 0, "relu", 0.001, "wide", 3, 0, context="cone",
+                     predictor="linear")
+
+
+def test_a_linear_predictor_runs_exactly_as_torch_in_both_orders_and_codes_at_its_rate():
+    """Means in input units plus a linear map of the nearest pixels: the same numbers in
+    torch, in the whole pass, in bands, a step at a time; an edge tile's padding is
+    outside the image for the predictor too; the image comes back at its exact rate."""
+    model = seeded_wide(17, LINEAR, high=0.05).double()
+    coding = WideCoding(to_checkpoint(model, {})).shaped(20, 33)
+    x = np.random.default_rng(18).integers(0, 256, (3, 20 * 33)).astype(np.uint8)
+    x[:, :300] = np.sort(x[:, :300]) // 2  # ramps: laws far from uniform
+    with torch.no_grad():
+        images = torch.from_numpy(x.reshape(3, 1, 20, 33).astype(np.float64))
+        raw = model.raw_laws(images, images[:, :0])
+        reference = raw.numpy().reshape(3, -1, 20 * 33).transpose(0, 2, 1)
+        torch_bits = -mixture_log_prob(images, raw, 3, 0.001, model.mean_of).sum().item() / np.log(2)
+    whole = coding.net(x)
+    assert np.abs(whole - reference).max() < 1e-3
+    assert np.abs(coding.net.approximate(x) - whole).max() < 1e-3
+    assert np.array_equal(stepped_laws(coding.net, x), whole)
+    mask = np.ones(x.shape, dtype=bool)
+    assert abs(coding.exact_bits(x, mask).sum() / torch_bits - 1) < 1e-4
+    mask[2, 400:] = False  # the padding of an edge tile
+    coded = np.where(mask, x, 0)
+    words, schedule, _ = push_batches(coding, coded, mask, max_batch=2)
+    assert np.array_equal(pop_batches(coding, words, mask, schedule), coded)
+    exact = coding.exact_bits(coded, mask).sum()
+    assert exact <= 32 * len(words) <= exact + 64
+
+
+def test_a_linear_predictor_starts_at_the_neighbours_levels():
+    """Before training each component's mean is a classic predictor's value in levels:
+    left, up, left + up - upper left, (left + up) / 2, (left + upper right) / 2."""
+    model = WideModel(dataclasses.replace(LINEAR, mixture=5)).double()
+    with torch.no_grad():
+        model.out.weight.zero_()
+        x = torch.from_numpy(np.random.default_rng(19).integers(0, 256, (1, 1, 9, 9)).astype(np.float64))
+        means = model.mean_of(model.raw_laws(x, x[:, :0])[0, 5:10, 4, 4]).numpy()
+    p = x[0, 0].numpy()
+    left, up, upper_left, upper_right = p[4, 3], p[3, 4], p[3, 3], p[3, 5]
+    expected = [left, up, np.clip(left + up - upper_left, -0.5, 255.5), (left + up) / 2, (left + upper_right) / 2]
+    assert np.allclose(means, expected, atol=1e-9)
+
+
+def test_a_linear_predictor_is_the_wide_greyscale_models_own():
+    card = to_checkpoint(seeded_wide(1, LINEAR), {}).config.to_json()
+    assert card["predictor"] == "linear" and "predictor" not in CONFIG.to_json()
+    with pytest.raises(ValueError, match="binary models have none"):
+        dataclasses.replace(LINEAR, likelihood="bernoulli", mixture=1, pixel_floor=0.0)
+    with pytest.raises(ValueError, match="predictor is one of"):
+        ModelConfig("logistic256", 784, (4,), 0, "relu", 0.0, "local", 1, 2, predictor="linear")

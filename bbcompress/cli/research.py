@@ -59,6 +59,10 @@ def dataset_option(function):
               help="wide: a cone instead of the window above (the vertical stack reads only rows "
                    "above, so each law sees the row above 3 columns to the right): decoded in 4x fewer "
                    "steps.")
+@click.option("--predictor", type=click.Choice(["linear"]),
+              help="wide, greyscale: each logistic's mean is a linear map of the nearest pixels "
+                   "(starting as left, up, ...) plus the network's correction, not a squashed output: "
+                   "for photographs.")
 @click.option("--free-bits", default=TRAIN_DEFAULTS.free_bits, show_default=True,
               help="conv: nats per latent dim the KL counts as at least while training "
                    "(keeps the latent in use; 0.5 is a good start).")
@@ -80,7 +84,7 @@ def dataset_option(function):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def train(data_name, data_root, out_dir, epochs, checkpoint_every, batch_size, lr, schedule, start_from, family, hidden,
-          latent, mixture, features, width, context, free_bits, head_from, pixel_floor, seed, validation,
+          latent, mixture, features, width, context, predictor, free_bits, head_from, pixel_floor, seed, validation,
           dynamic_binarization, resume, device, quiet):
     """Train a VAE (encoder and decoder jointly) and write checkpoints to OUT."""
     from ..training.data import load_dataset
@@ -92,10 +96,11 @@ def train(data_name, data_root, out_dir, epochs, checkpoint_every, batch_size, l
         widths = tuple(int(w) for w in hidden.split(",") if w) if hidden else None
         vae_config = spec.config_from_options(dataset.likelihood, dataset.x_train[0].size, hidden=widths,
                                               latent=latent, mixture=mixture, features=features,
-                                              width=width, pixel_floor=pixel_floor, context=context)
+                                              width=width, pixel_floor=pixel_floor, context=context,
+                                              predictor=predictor)
     except ValueError as e:
         raise BBCError(str(e)) from None
-    taken = {"free_bits": free_bits, "head_from": head_from, "context": context}
+    taken = {"free_bits": free_bits, "head_from": head_from, "context": context, "predictor": predictor}
     wrong = [f"--{k.replace('_', '-')}" for k, v in taken.items() if v and k not in spec.train_options]
     if wrong:
         raise BBCError(f"{' and '.join(wrong)} {'does' if len(wrong) == 1 else 'do'} not apply to the "

@@ -17,23 +17,26 @@ from .core import require_finite
 from .pixels import LEVEL_BITS, bernoulli, interval_decisions, level_bits, ordered_sum, squashed_mean
 
 
-def mixture_pixels(components: int, floor: float, min_log_scale: float, max_log_scale: float) -> PixelLaw:
-    """8-bit pixels whose raw law (N, 3K) is a mixture of K logistics (see ``mixture_laws``)."""
+def mixture_pixels(components: int, floor: float, min_log_scale: float, max_log_scale: float,
+                   mean=squashed_mean) -> PixelLaw:
+    """8-bit pixels whose raw law (N, 3K) is a mixture of K logistics (see ``mixture_laws``;
+    ``mean``: the raw mean's level, ``pixels.squashed_mean`` or ``pixels.linear_mean``)."""
     def laws(raw):
-        return mixture_laws(raw, components, min_log_scale, max_log_scale)
+        return mixture_laws(raw, components, min_log_scale, max_log_scale, mean)
     return PixelLaw(LEVEL_BITS, lambda raw, x: decision_probabilities(laws(raw), floor, x),
                     lambda x: np.stack(level_bits(x)), lambda coder, raw: pop_levels(coder, laws(raw), floor),
                     lambda raw, x: approximate_log_prob(laws(raw), floor, x))
 
 
-def mixture_laws(out: np.ndarray, components: int, min_log_scale: float, max_log_scale: float):
+def mixture_laws(out: np.ndarray, components: int, min_log_scale: float, max_log_scale: float,
+                 mean=squashed_mean):
     """(weights, means, log-scales), each (..., K), from raw outputs (..., 3K): softmax
-    logits, means 256 sigmoid(raw) - 0.5 (in levels), log-scales clipped."""
+    logits, means in levels (by default 256 sigmoid(raw) - 0.5), log-scales clipped."""
     out = require_finite(np.ascontiguousarray(out), "mixture parameters")
     logits, raw_mean, raw_log_scale = np.split(out, 3, axis=-1)
     e = np.exp(logits - logits.max(axis=-1, keepdims=True))
     weights = e / ordered_sum(e)[..., None]
-    return weights, squashed_mean(raw_mean), np.clip(raw_log_scale, min_log_scale, max_log_scale)
+    return weights, mean(raw_mean), np.clip(raw_log_scale, min_log_scale, max_log_scale)
 
 
 def mixture_decisions(weights: np.ndarray, mean: np.ndarray, log_scale: np.ndarray, floor: float):

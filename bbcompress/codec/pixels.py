@@ -124,6 +124,13 @@ def squashed_mean(raw_mean: np.ndarray) -> np.ndarray:
         return 256.0 / (1.0 + np.exp(-raw_mean)) - 0.5
 
 
+def linear_mean(raw_mean: np.ndarray) -> np.ndarray:
+    """A logistic's mean in levels from a raw output in the network's input units
+    ((2 level - 255) / 255, so a raw output equal to a neighbour's input is that
+    neighbour's level), clipped to [-0.5, 255.5]: the mean of a predictor plus a correction."""
+    return np.clip(127.5 * (1.0 + raw_mean), -0.5, 255.5)
+
+
 def level_bits(x: np.ndarray) -> list[np.ndarray]:
     x = x.astype(np.int64)
     return [((x >> (LEVEL_BITS - 1 - k)) & 1).astype(np.int32) for k in range(LEVEL_BITS)]

@@ -38,8 +38,10 @@ class Family:
     config_from_options: Callable | None = None  # (likelihood, pixels, **train options) -> ModelConfig
     defaults: Mapping[str, object] = field(default_factory=dict)  # train options' defaults it sets
     train_options: tuple[str, ...] = ()  # train options only this family takes
-    card_omits: tuple[str, ...] = ("context",)  # config fields its cards leave out at their defaults
+    # config fields its cards leave out at their defaults
+    card_omits: tuple[str, ...] = ("context", "predictor")
     contexts: tuple[str, ...] = ("",)  # the variants of its context a config may name ("": its own)
+    predictors: tuple[str, ...] = ("",)  # how its logistics' means may be made ("": a squashed output)
     has_head: Callable = lambda config: False  # pixels coded in raster order by a causal head
     torch_module: str = field(default="", repr=False)  # a module of this package
 
@@ -71,15 +73,17 @@ def always(config) -> bool:
 
 FAMILIES = {f.name: f for f in (
     entry("mlp", "the seed's VAE: MLP encoder and decoder, independent pixels", mlp_coding,
-          mlp_coding.MLPCoding, True, card_omits=("family", "mixture", "features", "width", "context")),
+          mlp_coding.MLPCoding, True, card_omits=("family", "mixture", "features", "width", "context",
+                                                      "predictor")),
     entry("local", "a causal local head (PixelCNN-like, 12 neighbours), no latent", local_coding,
-          local_coding.LocalCoding, False, card_omits=("width", "context"), has_head=always),
+          local_coding.LocalCoding, False, card_omits=("width", "context", "predictor"), has_head=always),
     entry("conv", "a convolutional VAE, with the local head unless --hidden 0", conv_coding,
           conv_coding.ConvCoding, True, train_options=("free_bits", "head_from"),
           has_head=lambda config: bool(config.hidden)),
     entry("wide", "a wide causal network (two stacks of dilated residual blocks), no latent",
-          wide_coding, wide_coding.WideCoding, False, card_omits=("width", "context"), has_head=always,
-          contexts=wide_coding.CONTEXTS, train_options=("context",)),
+          wide_coding, wide_coding.WideCoding, False, card_omits=("width", "context", "predictor"),
+          has_head=always, contexts=wide_coding.CONTEXTS, predictors=wide_coding.PREDICTORS,
+          train_options=("context", "predictor")),
 )}
 
 

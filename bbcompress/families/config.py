@@ -38,6 +38,7 @@ class ModelConfig:
     features: int = 0  # learned feature maps (local); maps the decoder gives the head (conv)
     width: int = 0  # channels of the encoder's and decoder's convolutions (conv); of the output layer (wide)
     context: str = ""  # a variant of the family's context ("": its own; wide: "cone")
+    predictor: str = ""  # how a logistic's mean is made ("": 256 sigmoid(raw); wide: "linear")
 
     def __post_init__(self):
         if self.likelihood not in LIKELIHOODS:
@@ -53,6 +54,9 @@ class ModelConfig:
         if self.context not in self.spec.contexts:
             raise ValueError(f"the {self.family} family's context is one of {self.spec.contexts}, "
                              f"not {self.context!r}")
+        if self.predictor not in self.spec.predictors:
+            raise ValueError(f"the {self.family} family's predictor is one of {self.spec.predictors}, "
+                             f"not {self.predictor!r}")
         self.spec.validate(self)
 
     @property

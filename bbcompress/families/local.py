@@ -45,15 +45,17 @@ class CausalLayer(nn.Module):
         return F.relu(taps + self.features(f))
 
 
-def sample_pixels(raw: torch.Tensor, config: ModelConfig, generator: torch.Generator | None) -> torch.Tensor:
+def sample_pixels(raw: torch.Tensor, config: ModelConfig, generator: torch.Generator | None,
+                  mean_of=squashed_mean) -> torch.Tensor:
     """One draw per row of raw laws (N, outputs): a Bernoulli logit, or the mixture of
-    discretized logistics with its uniform floor; pixel values as floats."""
+    discretized logistics (means in levels by ``mean_of``) with its uniform floor; pixel
+    values as floats."""
     if config.kind == Kind.BINARY:
         return torch.bernoulli(torch.sigmoid(raw[:, 0]), generator=generator)
     k = config.mixture
     logits, raw_mean, raw_log_scale = raw.split(k, dim=1)
     pick = torch.multinomial(torch.softmax(logits, dim=1), 1, generator=generator)
-    mean = squashed_mean(raw_mean).gather(1, pick)[:, 0]
+    mean = mean_of(raw_mean).gather(1, pick)[:, 0]
     scale = torch.exp(raw_log_scale.clamp(MIN_LOG_SCALE, MAX_LOG_SCALE)).gather(1, pick)[:, 0]
     u = torch.rand(mean.shape, generator=generator).clamp(1e-7, 1 - 1e-7)
     x = torch.clamp(torch.round(mean + scale * (torch.log(u) - torch.log1p(-u))), 0, 255)
@@ -67,10 +69,11 @@ def straight_through_clamp(x: torch.Tensor, low: float, high: float) -> torch.Te
     return x - (x - x.clamp(low, high)).detach()
 
 
-def mixture_log_prob(x: torch.Tensor, out: torch.Tensor, components: int, floor: float) -> torch.Tensor:
+def mixture_log_prob(x: torch.Tensor, out: torch.Tensor, components: int, floor: float,
+                     mean_of=squashed_mean) -> torch.Tensor:
     """Per-pixel log P(x) (N, 1, H, W) of (1 - floor) * mixture + floor / 256."""
     logits, raw_mean, raw_log_scale = out.split(components, dim=1)
-    mean = squashed_mean(raw_mean)
+    mean = mean_of(raw_mean)
     log_scale = straight_through_clamp(raw_log_scale, MIN_LOG_SCALE, MAX_LOG_SCALE)
     log_p = logistic256_log_prob(x.expand_as(mean), mean, log_scale)
     log_p = torch.logsumexp(log_p + F.log_softmax(logits, dim=1), dim=1, keepdim=True)
@@ -91,6 +94,7 @@ def init_mixture_out(layer: nn.Conv2d, components: int) -> None:
 
 class LocalModel(nn.Module):
     side = TILE_SIDE  # of the square images it is trained on
+    mean_of = staticmethod(squashed_mean)  # a logistic's mean in levels from its raw output
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -112,7 +116,7 @@ class LocalModel(nn.Module):
         raw = self.raw_laws(images, self.maps_of(len(images), maps))
         if self.config.kind == Kind.BINARY:
             return -F.binary_cross_entropy_with_logits(raw, images, reduction="none").flatten(1).sum(-1)
-        log_p = mixture_log_prob(images, raw, self.config.mixture, self.config.pixel_floor)
+        log_p = mixture_log_prob(images, raw, self.config.mixture, self.config.pixel_floor, self.mean_of)
         return log_p.flatten(1).sum(-1)
 
     def maps_of(self, count: int, maps: torch.Tensor | None) -> torch.Tensor:
@@ -137,7 +141,7 @@ class LocalModel(nn.Module):
             top = max(0, row - reach)
             for col in range(TILE_SIDE):
                 raw = self.raw_laws(images[:, :, top:row + 1], f[:, :, top:row + 1])[:, :, -1, col]
-                images[:, 0, row, col] = sample_pixels(raw, self.config, generator)
+                images[:, 0, row, col] = sample_pixels(raw, self.config, generator, self.mean_of)
         return images.flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -64,6 +64,14 @@ def squashed_mean(raw_mean: torch.Tensor) -> torch.Tensor:
     return 256.0 * torch.sigmoid(raw_mean) - 0.5
 
 
+def linear_mean(raw_mean: torch.Tensor) -> torch.Tensor:
+    """A mean in levels from a raw output in input units, clipped to [-0.5, 255.5]: what
+    ``codec.pixels.linear_mean`` computes. Clipped straight through: a mean past the edge
+    still learns which way to go."""
+    mean = 127.5 * (1.0 + raw_mean)
+    return mean - (mean - mean.clamp(-0.5, 255.5)).detach()
+
+
 def gaussian_kl(mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
     """KL(N(mean, std^2) || N(0, 1)) of each latent dim, in nats."""
     return 0.5 * (mean**2 + torch.exp(2 * log_std) - 1 - 2 * log_std)

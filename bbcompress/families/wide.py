@@ -19,7 +19,8 @@ from ..kinds import Kind
 from .config import ModelConfig
 from .local import LocalModel, init_mixture_out, sample_pixels, with_decoder
 from .local import to_checkpoint  # noqa: F401  (stored as any model without a latent is)
-from .wide_coding import CAP, TapGrid, layer_names, reach, side_of
+from .mlp import linear_mean
+from .wide_coding import CAP, FIRST, TapGrid, layer_names, predictor_mask, reach, side_of
 
 
 class GridLayer(nn.Module):
@@ -47,6 +48,30 @@ class GridLayer(nn.Module):
         return torch.clamp(y, 0.0, CAP)
 
 
+class LinearPredictor(nn.Module):
+    """Each mixture component's mean as a linear map of the causal neighbours in rows
+    -3..-1, columns -3..+3 and the row's 3 pixels to the left (``wide_coding.predictor_mask``),
+    in input units; it starts as left, up, left + up - upper left, their average, and the
+    average of left and upper right (then again), so the network learns only corrections."""
+
+    # {(row, column) offset: weight} of each start
+    STARTS = ({(0, -1): 1.0}, {(-1, 0): 1.0}, {(0, -1): 1.0, (-1, 0): 1.0, (-1, -1): -1.0},
+              {(0, -1): 0.5, (-1, 0): 0.5}, {(0, -1): 0.5, (-1, 1): 0.5})
+
+    def __init__(self, components: int):
+        super().__init__()
+        self.register_buffer("mask", torch.from_numpy(predictor_mask()).float()[None, None], persistent=False)
+        self.weight = nn.Parameter(torch.zeros(components, 1, FIRST + 1, 2 * FIRST + 1))
+        with torch.no_grad():
+            for k in range(components):
+                for (dr, dc), w in self.STARTS[k % len(self.STARTS)].items():
+                    self.weight[k, 0, FIRST + dr, FIRST + dc] = w
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, K, H, W): sum over taps of weight[k, 0, FIRST + dr, FIRST + dc] x[r + dr, c + dc]."""
+        return F.conv2d(F.pad(x, (FIRST, FIRST, FIRST, 0)), self.weight * self.mask)
+
+
 class WideModel(LocalModel):
     """The local model's likelihood, objective and sampling over the wide network."""
 
@@ -64,6 +89,12 @@ class WideModel(LocalModel):
         self.top = 1 if config.kind == Kind.BINARY else 255
         if config.kind == Kind.GREYSCALE:
             init_mixture_out(self.out, config.mixture)
+        self.predictor = LinearPredictor(config.mixture) if config.predictor == "linear" else None
+        if self.predictor is not None:
+            self.mean_of = linear_mean
+            with torch.no_grad():  # means start at the predictors', scales at ~7 levels
+                self.out.bias[config.mixture:] = 0.0
+                self.out.bias[2 * config.mixture:] = 2.0
 
     def raw_laws(self, images: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         """Each pixel's raw law (N, outputs, H, W) from images (N, 1, H, W) and maps f."""
@@ -74,7 +105,11 @@ class WideModel(LocalModel):
             h = h + horizontal(h, f, v)
         if self.head is not None:
             h = torch.clamp(self.head(h), 0.0, CAP)
-        return self.out(h)
+        out = self.out(h)
+        if self.predictor is None:
+            return out
+        k = self.config.mixture
+        return torch.cat([out[:, :k], out[:, k:2 * k] + self.predictor(x), out[:, 2 * k:]], dim=1)
 
     @torch.no_grad()
     def sample(self, count: int, generator: torch.Generator | None = None,
@@ -87,7 +122,7 @@ class WideModel(LocalModel):
             top = max(0, row - reach(len(self.config.hidden)))
             for col in range(self.side):
                 raw = self.raw_laws(images[:, :, top:row + 1], f[:, :, top:row + 1])[:, :, -1, col]
-                images[:, 0, row, col] = sample_pixels(raw, self.config, generator)
+                images[:, 0, row, col] = sample_pixels(raw, self.config, generator, self.mean_of)
         return images.flatten(1)
 
 
