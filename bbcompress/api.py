@@ -98,10 +98,11 @@ def compress_section(images: list[Image], model_name: str, checkpoint: Checkpoin
 
 def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions) -> list[SectionJob]:
     """The sections for images of one kind, as jobs: one per model chosen and chain, and
-    a classic one. Kinds no model codes go to the classic codecs whatever the options."""
-    if not images[0].kind.has_models:
+    a classic one. Kinds no model codes go to the classic codecs whatever the options;
+    colour images are coded by greyscale models, as planes (``kinds.PLANES``)."""
+    if not images[0].kind.model_kind.has_models:
         return [partial(classic_encoding_job, images, options.classic_effort)]
-    candidates = models.candidates(images[0].kind, options.level)
+    candidates = models.candidates(images[0].kind.model_kind, options.level)
     settings = {name: options.settings_for(checkpoint) for name, checkpoint in candidates}
     codings = {name: coding_of(checkpoint, settings[name]) for name, checkpoint in candidates}
     for name, coding in codings.items():  # before any coding: decoders would refuse larger batches
@@ -181,7 +182,7 @@ def decompress_archive(archive: Archive, models: ModelSet, progress: Progress | 
     """Every image of ``archive``, each section decoded with the set's model for it (up
     to ``threads`` sections at once)."""
     models = models.with_embedded(archive.models)
-    checkpoints = [None if section.is_classic else models.for_section(section.kind, section.model.name)
+    checkpoints = [None if section.is_classic else models.for_section(section.kind.model_kind, section.model.name)
                    for section in archive.sections]
     if reason := work_over_bound(archive.sections, checkpoints):  # before any decoding
         raise ArchiveError(f"{reason}: the archive is corrupted or crafted")

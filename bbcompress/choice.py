@@ -14,6 +14,7 @@ from .codec.core import seed_bits
 from .io.classic import ALWAYS_TRY_PIXELS, JXL_EFFORT, best_encoding
 from .io.images import TILE_SIDE, Image, tile_count, to_tiles
 from .checkpoint import Checkpoint
+from .kinds import to_planes
 from .codec.bits_back import Coding
 from .sections import Classic, tile_side_of, tiled
 from .workers import run_jobs
@@ -48,11 +49,12 @@ CLOSE_CALL = 1.10
 
 
 def sampled_tiles(image: Image, sample: bool, side: int = TILE_SIDE) -> tuple[np.ndarray, np.ndarray, float]:
-    """(tiles, masks, scale): the image's tiles, or an even sample of them (as many
-    pixels as SAMPLE_TILES 28x28 tiles, at least two) and the ratio of its pixels to the
-    sample's."""
-    tiles, masks = to_tiles(image.pixels, side)
-    most = max(2, SAMPLE_TILES * TILE_SIDE**2 // side**2)
+    """(tiles, masks, scale): the image's tiles (of each of its planes), or an even sample
+    of them (as many pixels as SAMPLE_TILES 28x28 tiles, at least two) and the ratio of
+    its pixels to the sample's."""
+    planes = [to_tiles(plane, side) for plane in to_planes(image.pixels, image.kind)]
+    tiles, masks = (np.concatenate(parts) for parts in zip(*planes))
+    most = max(2, SAMPLE_TILES * TILE_SIDE**2 // side**2)  # all planes': a colour photo costs a grey one's
     if not sample or len(tiles) <= most:
         return tiles, masks, 1.0
     keep = np.unique(np.linspace(0, len(tiles) - 1, most).round().astype(np.int64))

@@ -17,6 +17,7 @@ from .io.archive import TILE_SIDES, CoderSettings, ImageEntry, ModelRef, Section
 from .io.checksums import content_sha256, pixel_sha256
 from .io.classic import decode as classic_decode
 from .io.images import TILE_SIDE, Image, from_tiles, tile_count, to_tiles
+from .kinds import from_planes, to_planes
 from .zoo import OPT_IN_LEVEL
 
 Classic = tuple[Image, str, bytes]  # image, classic codec, its bytes
@@ -114,13 +115,14 @@ def model_section(images: list[Image], model_name: str, checkpoint: Checkpoint, 
                   settings: CodingSettings, max_batch: int | None = None,
                   progress: Progress | None = None, tile_steps: int | None = None) -> Section:
     """``images`` (all of one kind) coded by ``coding``, built from ``checkpoint`` and
-    ``settings``, as one section."""
+    ``settings``, as one section (images of a kind its model codes as planes: their
+    planes, each image's in order)."""
     kind = images[0].kind
-    if checkpoint.config.kind != kind:
+    if checkpoint.config.kind != kind.model_kind:
         raise BBCError(f"model {model_name} codes {checkpoint.config.kind} images, not {kind} ones")
     side = max(tile_side_of(*image.size, coding, tile_steps) for image in images)
     coding = tiled(coding, side, model_name)
-    tiles, masks = zip(*(to_tiles(image.pixels, side) for image in images))
+    tiles, masks = zip(*(to_tiles(plane, side) for image in images for plane in to_planes(image.pixels, kind)))
     tiles, masks = np.concatenate(tiles), np.concatenate(masks)
     batch = min(max_batch or coding.max_batch, batch_limit(coding))  # large tiles: fewer a batch
     words, schedule, warmup = push_batches(coding, tiles, masks, batch,
@@ -200,7 +202,7 @@ def work_over_bound(sections: list[Section], checkpoints: list[Checkpoint | None
 def check_model(section: Section, checkpoint: Checkpoint) -> None:
     """Refuse a model other than the one the section was written with."""
     encoder = section.model.encoder
-    if checkpoint.config.kind != section.kind:
+    if checkpoint.config.kind != section.kind.model_kind:
         raise ModelMismatch(f"a {section.kind} section cannot be decoded by a model of "
                             f"{checkpoint.config.kind} images")
     if not checkpoint.has_encoder(encoder) or checkpoint.fingerprint(encoder) != section.model.fingerprint:
@@ -212,15 +214,17 @@ def check_model(section: Section, checkpoint: Checkpoint) -> None:
 def model_images(section: Section, checkpoint: Checkpoint, progress: Progress | None = None) -> list[Image]:
     """A model section's images, verified against its checksums."""
     check_model(section, checkpoint)
-    side = section.coder.tile_side
+    side, kind = section.coder.tile_side, section.kind
     coding = tiled(coding_of(checkpoint, recorded_settings(section)), side, f"model {section.model.name!r}")
-    masks = np.concatenate([to_tiles(np.ones((e.height, e.width), np.uint8), side)[1] for e in section.images])
+    masks = np.concatenate([to_tiles(np.ones((e.height, e.width), np.uint8), side)[1]
+                            for e in section.images for _ in range(kind.planes)])
     tiles = pop_batches(coding, section.words, masks, section.coder.schedule, section.coder.warmup,
                         in_tile_units(progress, tile_total(section.images), len(masks)))
     images, start = [], 0
     for entry in section.images:
         count = tile_count(entry.height, entry.width, side)
-        pixels = from_tiles(tiles[start:start + count], entry.height, entry.width, side)
-        images.append(Image(entry.name, entry.mode, pixels, section.kind))
-        start += count
+        planes = [from_tiles(tiles[start + i * count:start + (i + 1) * count], entry.height, entry.width, side)
+                  for i in range(kind.planes)]
+        images.append(Image(entry.name, entry.mode, from_planes(planes, kind), kind))
+        start += count * kind.planes
     return verified(section, images)

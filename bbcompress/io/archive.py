@@ -11,7 +11,8 @@ Layout (all integers little-endian)::
                   (below); 5 when a section holds a kind other than binary and greyscale
                   or an image restored in a mode other than "1" and "L" (colour, alpha,
                   16-bit) or a JPEG-XL or G4 blob; 6 when a model section codes tiles larger
-                  than 28x28 ("tile_side"). Readers refuse versions above theirs cleanly.
+                  than 28x28 ("tile_side"); 7 when a model section codes colour images
+                  as planes (``kinds.PLANES``). Readers refuse versions above theirs cleanly.
     9       1     flags: bit 0 set = the header is LZMA2-compressed (raw stream, no
                   container); other bits reserved (a reader refuses flags it does not know)
     10      4     H: length of the stored header
@@ -40,8 +41,10 @@ A classic section holds images no model codes well, each as one blob::
      "images": [...], "words": W, "pixel_sha256": ..., "content_sha256": ...}
 
 its payload is the blobs back to back, zero-padded to whole words. Only classic
-sections hold the kinds no model codes (grey-alpha, rgb, rgba, grey16); their pixels
-are hashed one byte a channel, channels interleaved, 16-bit values little-endian.
+sections hold the kinds no model codes (grey-alpha, rgba, grey16); a model section of
+rgb images (version 7) codes each image as three greyscale planes, in order (green, then
+red and blue less green, ``kinds.to_planes``), their tiles image after image. Pixels of
+these kinds are hashed one byte a channel, channels interleaved, 16-bit values little-endian.
 
 A one-image archive (no embedded models) is version 4 and its header is the same
 fields without their keys, without the pixel checksum (the content checksum covers the
@@ -90,9 +93,10 @@ from .images import MAX_PIXELS, MAX_SIDE, RESTORED_MODES, tile_count
 from .names import check_unique, name_parts
 
 MAGIC = b"\x89BBC\r\n\x1a\n"
-VERSION = 6  # the newest this code reads; it writes the lowest its sections need
+VERSION = 7  # the newest this code reads; it writes the lowest its sections need
 MODES_VERSION = 5
 TILE_SIDE_VERSION = 6
+PLANES_VERSION = 7
 TILE_SIDES = (28, 64, 128, 256)  # a section's tile side: 28 (every version), or larger (6)
 COMPACT_VERSION = 4
 CONTENT_HEX_MIN = 32  # compact headers keep the first 128 bits of the content sha256
@@ -236,6 +240,8 @@ class Section:
             return max(needs + [3] + [NEW_CODECS[codec] for codec, _ in self.blobs if codec in NEW_CODECS])
         if self.coder.tile_side != TILE_SIDES[0]:
             needs.append(TILE_SIDE_VERSION)
+        if self.kind.planes > 1:
+            needs.append(PLANES_VERSION)
         return max(needs + [2 if self.coder.extended else 1])
 
     def header(self) -> dict:
@@ -274,10 +280,10 @@ class Section:
             raise ValueError("the content checksum is too short")
         if entry.get("codec", "model") == "classic":
             return cls(kind, None, None, images, words, *checksums, read_blobs(entry, images, words))
-        if not kind.has_models:
+        if not kind.model_kind.has_models:
             raise ValueError(f"a model section of {kind} images, which no model codes")
         coder = CoderSettings.from_json(entry["coder"])
-        if sum(coder.schedule) != sum(tile_count(i.height, i.width, coder.tile_side) for i in images):
+        if sum(coder.schedule) != kind.planes * sum(tile_count(i.height, i.width, coder.tile_side) for i in images):
             raise ValueError("the batch schedule does not match the images")
         return cls(kind, ModelRef.from_json(entry["model"]), coder, images, words, *checksums)
 

@@ -1,0 +1,120 @@
+"""Which planes a greyscale model should code a colour photo as: R, G and B alike, or
+green and the differences from it (``kinds.to_planes``, what archives of version 7 do).
+
+    python -m benchmarks.colour_planes [--model runs/photos64-linear/epoch-0010] [--side 512]
+
+On the held-out colour photos (``training.photos``, centre-cropped to ``--side``), bits
+per sub-pixel of each layout under a model-free reference, LOCO-I's median predictor
+with a discretized logistic whose scale is fitted to each plane in 16 classes of local
+activity (a lower bound of what such a rule costs: its scales see the plane it codes),
+and, with ``--model``, the model's estimated rate (its float32 network: ``estimate_bits``)
+in the tiles an archive at level 7 would use; beside the best classic encoding at effort 9.
+Writes benchmarks/results/colour-planes[-MODEL].{json,md}.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from scipy.special import expit
+
+from bbcompress.codec.bits_back import CodingSettings
+from bbcompress.io.classic import best_encoding
+from bbcompress.io.images import to_tiles
+from bbcompress.kinds import Kind, to_planes
+from bbcompress.sections import coding_of, tile_side_of, tiled
+from bbcompress.training.photos import benchmark_photos
+from bbcompress.zoo import resolve_model
+
+from .harness import write_results
+
+ACTIVITY_CLASSES = 16
+
+
+def layouts(rgb: np.ndarray) -> dict[str, list[np.ndarray]]:
+    return {"R, G, B": [rgb[..., c] for c in range(3)], "G, R-G, B-G": to_planes(rgb, Kind.RGB)}
+
+
+def median_predictor_bits(plane: np.ndarray) -> float:
+    """Bits of ``plane`` under LOCO-I's median predictor and a logistic of 16 scales."""
+    p = np.pad(plane.astype(np.float64), ((1, 0), (1, 1)))
+    left, up, upper_left, upper_right = p[1:, :-2], p[:-1, 1:-1], p[:-1, :-2], p[:-1, 2:]
+    low, high = np.minimum(left, up), np.maximum(left, up)
+    predicted = np.where(upper_left >= high, low, np.where(upper_left <= low, high, left + up - upper_left))
+    activity = np.abs(left - upper_left) + np.abs(up - upper_left) + np.abs(upper_right - up)
+    classes = np.digitize(activity, np.quantile(activity, np.linspace(0, 1, ACTIVITY_CLASSES + 1)[1:-1]))
+    x, error = plane.astype(np.float64), np.abs(plane - predicted)
+    best = np.inf
+    for factor in (0.5, 0.6, 0.7, 0.8):  # logistic scale ~ factor x mean |error| of the class
+        scales = np.array([error[classes == k].mean() if np.any(classes == k) else 1.0
+                           for k in range(ACTIVITY_CLASSES)]) * factor + 0.3
+        s = scales[classes]
+        upper = np.where(x >= 255, 1.0, expit((x + 0.5 - predicted) / s))
+        lower = np.where(x <= 0, 0.0, expit((x - 0.5 - predicted) / s))
+        best = min(best, float(-np.log2(np.maximum(upper - lower, 1e-12)).sum()))
+    return best
+
+
+def model_bits(coding, plane: np.ndarray) -> float:
+    side = tile_side_of(*plane.shape, coding)
+    tiles, masks = to_tiles(plane, side)
+    coding = tiled(coding, side)
+    return float(sum(coding.estimate_bits(tiles[i:i + 4], masks[i:i + 4]).sum() for i in range(0, len(tiles), 4)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model")
+    parser.add_argument("--side", type=int, default=512)
+    parser.add_argument("--out", help="results name (default: colour-planes[-MODEL])")
+    args = parser.parse_args()
+    coding = coding_of(resolve_model(args.model), CodingSettings()) if args.model else None
+    rows = []
+    for name, rgb in benchmark_photos(args.side):
+        row = {"name": name, "subpixels": rgb.size,
+               "classic_bits": 8 * len(best_encoding(rgb, Kind.RGB, effort=9)[1]), "layouts": {}}
+        for layout, planes in layouts(rgb).items():
+            rates = {"median_bits": sum(median_predictor_bits(p) for p in planes)}
+            if coding is not None:
+                rates["model_bits"] = sum(model_bits(coding, p) for p in planes)
+            row["layouts"][layout] = rates
+        rows.append(row)
+        print(name, {k: {m: round(v / rgb.size, 4) for m, v in r.items()} for k, r in row["layouts"].items()},
+              flush=True)
+    report = {"model": args.model, "side": args.side, "images": rows, "totals": totals(rows)}
+    name = args.out or "colour-planes" + (f"-{Path(args.model).name}" if args.model else "")
+    write_results(name, "Colour photos as planes of a greyscale model", markdown(report), report)
+
+
+def totals(rows: list[dict]) -> dict:
+    subpixels = sum(r["subpixels"] for r in rows)
+    out = {"classic": sum(r["classic_bits"] for r in rows) / subpixels}
+    for layout in rows[0]["layouts"]:
+        for measure in rows[0]["layouts"][layout]:
+            out[f"{layout}: {measure}"] = sum(r["layouts"][layout][measure] for r in rows) / subpixels
+    return out
+
+
+def markdown(report: dict) -> str:
+    measures = list(report["images"][0]["layouts"]["R, G, B"])
+    head = [f"{layout}, {measure.replace('_bits', '')}" for layout in report["images"][0]["layouts"]
+            for measure in measures]
+    lines = ["| image | " + " | ".join(head) + " | best classic (e9) |", "|---" + "|---:" * (len(head) + 1) + "|"]
+    for r in report["images"] + [{"name": "**total**", "subpixels": 1, "total": True}]:
+        if r.get("total"):
+            t = report["totals"]
+            cells = [t[f"{layout}: {measure}"] for layout in report["images"][0]["layouts"] for measure in measures]
+            cells.append(t["classic"])
+        else:
+            cells = [r["layouts"][layout][measure] / r["subpixels"] for layout in r["layouts"] for measure in measures]
+            cells.append(r["classic_bits"] / r["subpixels"])
+        lines.append(f"| {r['name']} | " + " | ".join(f"{c:.4f}" for c in cells) + " |")
+    model = f"model `{report['model']}` (estimated rate, tiles of level 7)" if report["model"] else "no model"
+    return (f"Bits per sub-pixel on the held-out colour photos (centre crops of at most {report['side']}x"
+            f"{report['side']}); median: LOCO-I's predictor with per-plane fitted scales; {model}.\n\n"
+            + "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Colour images coded by a greyscale model as three planes (green, red less green, blue
+less green, mod 256: ``kinds.PLANES``), in archives of format version 7."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bbcompress.api import CodingOptions, compress_images, decompress_archive
+from bbcompress.errors import ArchiveError, ModelMismatch
+from bbcompress.families.config import ModelConfig
+from bbcompress.families.wide import WideModel, to_checkpoint
+from bbcompress.io.archive import Section, parse
+from bbcompress.io.images import Image
+from bbcompress.kinds import Kind, from_planes, to_planes
+from bbcompress.training.data import load_dataset
+from bbcompress.zoo import ModelSet
+from helpers import assert_restored, run, saved_model, seeded
+
+LINEAR = ModelConfig("logistic256", 784, (6,) * 3, 0, "relu", 0.001, "wide", 2, 0, context="cone",
+                     predictor="linear")
+
+
+@pytest.fixture(scope="module")
+def photo_model(tmp_path_factory):
+    """A greyscale model of whole images whose means start at the neighbours' levels."""
+    return saved_model(tmp_path_factory, "planes", to_checkpoint(seeded(WideModel(LINEAR), 5, 0.02), {"data": "x"}))
+
+
+def colour_images() -> list[Image]:
+    """Smooth colour images (a digit mosaic tinted three ways), one per tile size class."""
+    digits = load_dataset("mnist10k").x_test[:16].astype(np.int64)
+    mosaic = np.tile(np.concatenate(list(digits[:8]), axis=1), (4, 1))[:100, :130]
+    rgb = np.stack([mosaic, 255 - mosaic, (mosaic + 60) % 256], axis=-1).astype(np.uint8)
+    return [Image("tinted.png", "RGB", rgb, Kind.RGB),
+            Image("small.png", "RGBA", rgb[:20, :33].copy(), Kind.RGB),
+            Image("wrap.png", "RGB", np.dstack([rgb[:40, :40, :2], 255 - rgb[:40, :40, 1:2]]), Kind.RGB)]
+
+
+def test_planes_are_a_bijection_of_colour_pixels():
+    rng = np.random.default_rng(0)
+    every = np.stack(np.meshgrid(np.arange(256), np.arange(256), indexing="ij"), -1).reshape(256, 256, 2)
+    for pixels in (rng.integers(0, 256, (9, 11, 3)), np.dstack([every, every[..., :1][:, ::-1]])):
+        pixels = pixels.astype(np.uint8)
+        planes = to_planes(pixels, Kind.RGB)
+        assert len(planes) == 3 and all(p.dtype == np.uint8 and p.shape == pixels.shape[:2] for p in planes)
+        assert np.array_equal(planes[0], pixels[..., 1])
+        assert np.array_equal(from_planes(planes, Kind.RGB), pixels)
+    grey = rng.integers(0, 256, (4, 5)).astype(np.uint8)
+    assert to_planes(grey, Kind.GREYSCALE)[0] is grey
+    assert Kind.RGB.model_kind == Kind.GREYSCALE and Kind.RGBA.model_kind == Kind.RGBA
+
+
+def test_colour_images_round_trip_through_a_greyscale_model_as_planes(photo_model):
+    images, models = colour_images(), ModelSet([photo_model])
+    data = compress_images(images, models, CodingOptions(fallback=False, level=7)).to_bytes()
+    archive = parse(data)
+    assert data[8] == 7
+    assert [(s.kind, s.is_classic) for s in archive.sections] == [(Kind.RGB, False)] * len(archive.sections)
+    def by_name(found):  # sections hold images of one tile side each, in order of side
+        return sorted(found, key=lambda image: image.name)
+    assert_restored(by_name(images), by_name(decompress_archive(archive, models)))
+    restored = by_name(decompress_archive(archive, models, threads=2))
+    assert_restored(by_name(images), restored)
+    assert [i.mode for i in restored] == ["RGBA", "RGB", "RGB"]
+
+
+def test_the_planes_cost_what_the_model_charges_each_plane(photo_model):
+    """The section's words are the exact rate of the three planes (within the stack's last words)."""
+    from bbcompress.checkpoint import load_checkpoint
+    from bbcompress.families.wide_coding import WideCoding
+    image = colour_images()[0]
+    data = compress_images([image], ModelSet([photo_model]), CodingOptions(fallback=False, level=7))
+    side = data.sections[0].coder.tile_side
+    coding = WideCoding(load_checkpoint(photo_model)).for_tiles(side)
+    from bbcompress.io.images import to_tiles
+    bits = 0.0
+    for plane in to_planes(image.pixels, Kind.RGB):
+        tiles, masks = to_tiles(plane, side)
+        bits += coding.exact_bits(tiles, masks).sum()
+    assert bits <= 32 * len(data.sections[0].words) <= bits + 64
+
+
+def test_with_the_fallback_a_model_never_costs_a_colour_image_more_than_the_classic_codecs(photo_model):
+    """(The single-image archive of a classic blob is the blob and ~120 header bytes.)"""
+    noise = np.random.default_rng(1).integers(0, 256, (30, 40, 3)).astype(np.uint8)
+    images = colour_images()[:1] + [Image("noise.png", "RGB", noise, Kind.RGB)]
+    models = ModelSet([photo_model])
+    archive = compress_images(images, models)
+    for image in images:
+        alone = compress_images([image], models).to_bytes()
+        assert len(alone) <= len(compress_images([image], ModelSet()).to_bytes()) + 64
+    assert_restored(images, decompress_archive(parse(archive.to_bytes()), models))
+
+
+def test_a_planes_section_needs_version_7_and_a_greyscale_model(photo_model, tmp_path_factory, monkeypatch):
+    images, models = colour_images()[1:2], ModelSet([photo_model])
+    data = compress_images(images, models, CodingOptions(fallback=False)).to_bytes()
+    binary = ModelConfig("bernoulli", 784, (4,) * 2, 0, "relu", 0.0, "wide", 1, 0)
+    other = saved_model(tmp_path_factory, "binary", to_checkpoint(seeded(WideModel(binary), 6, 0.1), {"data": "x"}))
+    with pytest.raises(ModelMismatch):
+        decompress_archive(parse(data), ModelSet([other]))
+    header = parse(data).sections[0].header()
+    header["coder"]["schedule"] = [1]  # one plane's tiles, not three
+    with pytest.raises(ValueError, match="schedule"):
+        Section.from_header(json.loads(json.dumps(header)), parse(data).sections[0].words)
+    monkeypatch.setattr("bbcompress.io.archive.VERSION", 6)
+    with pytest.raises(ArchiveError, match="newer than this bbcompress reads"):
+        parse(data)
+
+
+def test_info_and_test_take_a_planes_archive(photo_model, tmp_path):
+    from PIL import Image as PILImage
+    source = tmp_path / "in" / "tinted.png"
+    source.parent.mkdir()
+    PILImage.fromarray(colour_images()[0].pixels).save(source)
+    archive = tmp_path / "tinted.bbc"
+    result = run("compress", source, "-o", archive, "-m", photo_model, "--no-fallback", "-q")
+    assert result.exit_code == 0, result.output
+    result = run("test", archive, "-m", photo_model)
+    assert result.exit_code == 0, result.output
+    result = run("info", archive)
+    assert result.exit_code == 0 and "rgb" in result.output and "tiny-planes" in result.output, result.output
