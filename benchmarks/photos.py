@@ -76,9 +76,9 @@ def cjxl_codec(effort: int, threads: int):
     return encode, decode
 
 
-def codecs(threads: int, model: str | None = None, kind: str = "grey") -> dict:
+def codecs(threads: int, model: str | None = None) -> dict:
     found = {"bbcompress (defaults)": bbcompress_codec(threads)}
-    if model and kind == "grey":  # models code grey images; colour goes to the classic codecs
+    if model:  # a greyscale model codes colour as three planes (green, red and blue less green)
         found.update({f"bbcompress -m {Path(model).name}": bbcompress_codec(threads, (model,)),
                       f"{Path(model).name} alone": bbcompress_codec(threads, (model,), fallback=False)})
     found.update({"PNG (optimize)": pillow_codec("PNG", optimize=True),
@@ -135,7 +135,7 @@ def totals(rows: list[dict], names: list[str]) -> dict:
 
 
 def run(kind: str, photos: list, threads: int, model: str | None = None, out: str | None = None) -> None:
-    found = codecs(threads, model, kind)
+    found = codecs(threads, model)
     rows = []
     for name, rgb in photos:
         pixels = rgb if kind == "colour" else np.asarray(PILImage.fromarray(rgb).convert("L"))
