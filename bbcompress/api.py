@@ -99,12 +99,18 @@ def compress_section(images: list[Image], model_name: str, checkpoint: Checkpoin
 def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions) -> list[SectionJob]:
     """The sections for images of one kind, as jobs: one per model chosen and chain, and
     a classic one. Kinds no model codes go to the classic codecs whatever the options;
-    colour images are coded by greyscale models, as planes (``kinds.PLANES``)."""
-    if not images[0].kind.model_kind.has_models:
-        return [partial(classic_encoding_job, images, options.classic_effort)]
-    candidates = models.candidates(images[0].kind.model_kind, options.level)
+    colour images are coded as planes (``kinds.PLANES``) by greyscale models that code
+    whole images (a model of 28x28 digits or clothes has no business with a photo's
+    planes, and estimating them cost a 1024x1024 photo a third more time)."""
+    kind = images[0].kind
+    candidates = models.candidates(kind.model_kind, options.level) if kind.model_kind.has_models else []
     settings = {name: options.settings_for(checkpoint) for name, checkpoint in candidates}
     codings = {name: coding_of(checkpoint, settings[name]) for name, checkpoint in candidates}
+    if kind.planes > 1:
+        codings = {name: coding for name, coding in codings.items() if getattr(coding, "whole_images", False)}
+        candidates = [(name, checkpoint) for name, checkpoint in candidates if name in codings]
+    if not candidates:
+        return [partial(classic_encoding_job, images, options.classic_effort)]
     for name, coding in codings.items():  # before any coding: decoders would refuse larger batches
         check_batch(name, coding, options.max_batch)
     with coding_threads():  # the estimates run the networks in this process

@@ -20,7 +20,7 @@ def chain_tiles(coding: Coding) -> int:
 def split_chains(images: list[Image], chains: int, min_tiles: int = MIN_CHAIN_TILES) -> list[list[Image]]:
     """Consecutive runs of images with about equal tile counts, each coded on its own
     stack (a chain), at most ``chains`` and none under ``min_tiles`` tiles."""
-    tiles = np.cumsum([tile_count(*image.size) for image in images])
+    tiles = np.cumsum([image.kind.planes * tile_count(*image.size) for image in images])
     chains = max(1, min(chains, int(tiles[-1]) // min_tiles))
     cuts = np.searchsorted(tiles, tiles[-1] * np.arange(1, chains) / chains) + 1
     return [list(part) for part in np.split(np.array(images, dtype=object), cuts) if len(part)]

@@ -105,7 +105,7 @@ def plan(images: list[Image], candidates: list[Candidate], codings: list[Coding]
         estimate = estimates[:, index].min()
         if fallback:
             codec, data = best_encoding(image.pixels, image.kind, estimate, effort)
-            if estimate < CLOSE_CALL * 8 * len(data) and tile_count(*image.size) > SAMPLE_TILES:
+            if estimate < CLOSE_CALL * 8 * len(data) and image.kind.planes * tile_count(*image.size) > SAMPLE_TILES:
                 # sampled, and a model may win: every tile estimated, and the classic
                 # codecs tried again unless all were (images of ALWAYS_TRY_PIXELS or more)
                 estimates[:, index] = [estimated_bits([image], coding, threads=threads, tile_steps=tile_steps)[0]

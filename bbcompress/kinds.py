@@ -29,7 +29,7 @@ class Kind(StrEnum):
 
     @property
     def has_models(self) -> bool:
-        """Whether a model can code images of this kind (else only classic codecs)."""
+        """Whether a model of this kind exists (colour is coded by greyscale ones: ``model_kind``)."""
         return self in LIKELIHOOD_OF_KIND
 
     @property

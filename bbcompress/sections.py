@@ -13,7 +13,7 @@ from .checkpoint import Checkpoint
 from .codec.bits_back import Coding, CodingSettings, Progress, batch_limit, pop_batches, push_batches
 from .codec.core import seed_bits
 from .errors import BBCError, IntegrityError, ModelMismatch
-from .io.archive import TILE_SIDES, CoderSettings, ImageEntry, ModelRef, Section
+from .io.archive import MAX_PADDED_PIXELS, TILE_SIDES, CoderSettings, ImageEntry, ModelRef, Section, padded_pixels
 from .io.checksums import content_sha256, pixel_sha256
 from .io.classic import decode as classic_decode
 from .io.images import TILE_SIDE, Image, from_tiles, tile_count, to_tiles
@@ -121,6 +121,9 @@ def model_section(images: list[Image], model_name: str, checkpoint: Checkpoint, 
     if checkpoint.config.kind != kind.model_kind:
         raise BBCError(f"model {model_name} codes {checkpoint.config.kind} images, not {kind} ones")
     side = max(tile_side_of(*image.size, coding, tile_steps) for image in images)
+    if (side != TILE_SIDE or kind.planes > 1) and padded_pixels(kind, images, side) > MAX_PADDED_PIXELS:
+        raise BBCError(f"these {len(images):,} images take more than {MAX_PADDED_PIXELS:,} pixels of "
+                       f"{side}x{side} tiles, more than a decoder takes: put them in several archives")
     coding = tiled(coding, side, model_name)
     tiles, masks = zip(*(to_tiles(plane, side) for image in images for plane in to_planes(image.pixels, kind)))
     tiles, masks = np.concatenate(tiles), np.concatenate(masks)

@@ -6,11 +6,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from bbcompress.api import CodingOptions, compress_images, decompress_archive
-from bbcompress.errors import ArchiveError, ModelMismatch
+from bbcompress.errors import ArchiveError, BBCError, ModelMismatch
 from bbcompress.families.config import ModelConfig
-from bbcompress.families.wide import WideModel, to_checkpoint
+from bbcompress.families.wide import LinearPredictor, WideModel, to_checkpoint
 from bbcompress.io.archive import Section, parse
 from bbcompress.io.images import Image
 from bbcompress.kinds import Kind, from_planes, to_planes
@@ -24,8 +25,12 @@ LINEAR = ModelConfig("logistic256", 784, (6,) * 3, 0, "relu", 0.001, "wide", 2, 
 
 @pytest.fixture(scope="module")
 def photo_model(tmp_path_factory):
-    """A greyscale model of whole images whose means start at the neighbours' levels."""
-    return saved_model(tmp_path_factory, "planes", to_checkpoint(seeded(WideModel(LINEAR), 5, 0.02), {"data": "x"}))
+    """A greyscale model of whole images: numpy-drawn weights but for its linear
+    predictor, at its start (left, then up: each mean a neighbour's level)."""
+    model = seeded(WideModel(LINEAR), 5, 0.02)
+    with torch.no_grad():
+        model.predictor.weight.copy_(LinearPredictor(LINEAR.mixture).weight)
+    return saved_model(tmp_path_factory, "planes", to_checkpoint(model, {"data": "x"}))
 
 
 def colour_images() -> list[Image]:
@@ -82,6 +87,21 @@ def test_the_planes_cost_what_the_model_charges_each_plane(photo_model):
     assert bits <= 32 * len(data.sections[0].words) <= bits + 64
 
 
+def test_with_the_fallback_a_planes_section_is_chosen_where_it_is_smaller(photo_model, monkeypatch):
+    """(With raw pixels as the only classic codec, the model wins the smooth image.)"""
+    from bbcompress.io.classic import encode
+    monkeypatch.setattr("bbcompress.choice.best_encoding",
+                        lambda pixels, kind, *args, **kwargs: ("raw", encode("raw", pixels, kind)))
+    noise = np.random.default_rng(1).integers(0, 256, (30, 40, 3)).astype(np.uint8)
+    images = colour_images()[:1] + [Image("noise.png", "RGB", noise, Kind.RGB)]
+    models = ModelSet([photo_model])
+    archive = parse(compress_images(images, models).to_bytes())
+    coded = {image.name: s.is_classic for s in archive.sections for image in s.images}
+    assert coded == {"tinted.png": False, "noise.png": True}
+    assert_restored(sorted(images, key=lambda i: i.name),
+                    sorted(decompress_archive(archive, models), key=lambda i: i.name))
+
+
 def test_with_the_fallback_a_model_never_costs_a_colour_image_more_than_the_classic_codecs(photo_model):
     """(The single-image archive of a classic blob is the blob and ~120 header bytes.)"""
     noise = np.random.default_rng(1).integers(0, 256, (30, 40, 3)).astype(np.uint8)
@@ -99,8 +119,10 @@ def test_a_planes_section_needs_version_7_and_a_greyscale_model(photo_model, tmp
     data = compress_images(images, models, CodingOptions(fallback=False)).to_bytes()
     binary = ModelConfig("bernoulli", 784, (4,) * 2, 0, "relu", 0.0, "wide", 1, 0)
     other = saved_model(tmp_path_factory, "binary", to_checkpoint(seeded(WideModel(binary), 6, 0.1), {"data": "x"}))
-    with pytest.raises(ModelMismatch):
-        decompress_archive(parse(data), ModelSet([other]))
+    from bbcompress.checkpoint import load_checkpoint
+    from bbcompress.sections import check_model
+    with pytest.raises(ModelMismatch, match="cannot be decoded by a model of binary images"):
+        check_model(parse(data).sections[0], load_checkpoint(other))
     header = parse(data).sections[0].header()
     header["coder"]["schedule"] = [1]  # one plane's tiles, not three
     with pytest.raises(ValueError, match="schedule"):
@@ -122,3 +144,38 @@ def test_info_and_test_take_a_planes_archive(photo_model, tmp_path):
     assert result.exit_code == 0, result.output
     result = run("info", archive)
     assert result.exit_code == 0 and "rgb" in result.output and "tiny-planes" in result.output, result.output
+
+
+def test_golden_planes_bitstream(photo_model):
+    """A fixed model and colour image give these exact words: a change is a format change."""
+    import hashlib
+    archive = compress_images(colour_images()[1:2], ModelSet([photo_model]), CodingOptions(fallback=False))
+    assert hashlib.sha256(archive.sections[0].words.tobytes()).hexdigest()[:16] == GOLDEN_PLANES
+
+
+GOLDEN_PLANES = "332abcaf9fe038b7"  # subtract-green planes of a 20x33 image, format 7
+
+
+def test_a_section_may_not_ask_for_more_tile_pixels_than_a_decoder_holds(photo_model, monkeypatch):
+    """A header of many 1x1 images in tiles of 256 (as planes: three each) is refused
+    before anything is allocated; a writer refuses to write one."""
+    header = parse(compress_images(colour_images()[1:2], ModelSet([photo_model]),
+                                   CodingOptions(fallback=False)).to_bytes()).sections[0].header()
+    count = 6000  # 6,000 x 3 x 65,536 > 2^30
+    header["images"] = [[f"{i}.png", 1, 1, "RGB"] for i in range(count)]
+    header["coder"].update(tile_side=256, schedule=[3 * count])
+    with pytest.raises(ValueError, match="tiles hold more than"):
+        Section.from_header(header, np.zeros(4, np.uint32))
+    monkeypatch.setattr("bbcompress.sections.MAX_PADDED_PIXELS", 3 * 64 * 64 - 1)
+    with pytest.raises(BBCError, match="more than a decoder takes"):
+        compress_images(colour_images()[1:2], ModelSet([photo_model]), CodingOptions(fallback=False))
+
+
+def test_colour_goes_to_the_classic_codecs_without_a_whole_image_model(tmp_path_factory):
+    """A model of 28x28 tiles (learned maps) is no candidate for a photo's planes, even
+    offered and without the fallback; the shipped digit models neither."""
+    tiles = ModelConfig("logistic256", 784, (4,) * 2, 0, "relu", 0.001, "wide", 2, 2)
+    path = saved_model(tmp_path_factory, "tiles", to_checkpoint(seeded(WideModel(tiles), 7, 0.1), {"data": "x"}))
+    for models in (ModelSet([path]), ModelSet()):
+        archive = compress_images(colour_images()[1:2], models, CodingOptions(fallback=False))
+        assert [s.is_classic for s in archive.sections] == [True]

@@ -42,9 +42,10 @@ def coding_options(function):
                      help="Most images coded per batch (decoders take up to 1.5x the model's own)  [default: the model's: " + ", ".join(
                          f"{f.coding.max_batch} for {name}" for name, f in api.FAMILIES.items()) + "]"),
         click.option("--fallback/--no-fallback", default=DEFAULTS.fallback, show_default=True,
-                     help="Store an image with a classic codec (raw, PNG, lossless WebP) when "
-                          "that is smaller than the model's estimate. Colour, alpha and 16-bit "
-                          "images, which no model codes, are stored that way either way."),
+                     help="Store an image with a classic codec (raw, PNG, lossless WebP, JPEG-XL) "
+                          "when that is smaller than the model's estimate. Alpha and 16-bit images, "
+                          "which no model codes, are stored that way either way, and so are colour "
+                          "images unless a greyscale model that codes whole images is at hand."),
         click.option("-l", "--level", default=DEFAULTS.level, show_default=True, type=click.IntRange(1, 9),
                      help="1 fastest .. 9 smallest. " + level_help()),
     ]

@@ -264,7 +264,8 @@ class ExactWideNet:
         self.real_out = real_dense(self.out)
         self.real_predictor = None if self.out_predictor is None else \
             (self.out_predictor * 2.0 ** -self.out[2] * self.top).astype(np.float32)
-        self.pad = max(abs(o) for layer in self.vertical + self.horizontal for offset in layer.offsets for o in offset)
+        self.pad = max(abs(o) for offsets in [*(layer.offsets for layer in self.vertical + self.horizontal),
+                                              self.predictor_offsets] for offset in offsets for o in offset)
         self.reach, self.slope, self.leads = reach(len(config.hidden)), *wavefront_pace(config)
         self.rows = self.columns = TILE_SIDE
         self.groups = wavefront(self.rows, self.columns, self.slope)

@@ -98,6 +98,12 @@ MODES_VERSION = 5
 TILE_SIDE_VERSION = 6
 PLANES_VERSION = 7
 TILE_SIDES = (28, 64, 128, 256)  # a section's tile side: 28 (every version), or larger (6)
+# A decoder holds a section's tiles and their masks whole: a section of large tiles or
+# planes (versions 6 and 7) may hold at most this many tile pixels, so that a small
+# header of many 1x1 images cannot ask for 256x256 tiles each (670k of them: 260 GB).
+# Honest sections stay far inside: their images hold at most MAX_PIXELS (2^27) pixels,
+# padded to tiles by 1.04x for one large photo, up to ~18x only for tiny images.
+MAX_PADDED_PIXELS = 1 << 30
 COMPACT_VERSION = 4
 CONTENT_HEX_MIN = 32  # compact headers keep the first 128 bits of the content sha256
 MAX_PARTICLES = 256
@@ -285,7 +291,17 @@ class Section:
         coder = CoderSettings.from_json(entry["coder"])
         if sum(coder.schedule) != kind.planes * sum(tile_count(i.height, i.width, coder.tile_side) for i in images):
             raise ValueError("the batch schedule does not match the images")
+        if (coder.tile_side != TILE_SIDES[0] or kind.planes > 1) and \
+                padded_pixels(kind, images, coder.tile_side) > MAX_PADDED_PIXELS:
+            raise ValueError(f"the section's tiles hold more than {MAX_PADDED_PIXELS} pixels")
         return cls(kind, ModelRef.from_json(entry["model"]), coder, images, words, *checksums)
+
+
+def padded_pixels(kind: Kind, images, side: int) -> int:
+    """Pixels of the tiles (of every plane) that code ``images`` (entries or images with
+    ``height`` and ``width``, or ``size``): what a decoder allocates for a section."""
+    sizes = [(i.height, i.width) if hasattr(i, "height") else i.size for i in images]
+    return kind.planes * side**2 * sum(tile_count(height, width, side) for height, width in sizes)
 
 
 def read_blobs(entry: dict, images: list, words: np.ndarray) -> list[tuple[str, int]]:

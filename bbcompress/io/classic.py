@@ -1,5 +1,6 @@
 """Classic lossless codecs for images no model codes well (photos, scans, noise, flat
-images) and for the kinds no model codes (colour, alpha, 16-bit): PNG and lossless WebP
+images) and for the kinds no model codes (alpha, 16-bit; colour without a whole-image
+greyscale model): PNG and lossless WebP
 through Pillow, lossless JPEG-XL through imagecodecs (libjxl), and raw pixels (packed
 bits for binary images) as the floor no image is ever coded above.
 
