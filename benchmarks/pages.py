@@ -28,10 +28,10 @@ from bbcompress.kinds import Kind
 from bbcompress.zoo import ModelSet
 
 
-def bbcompress_codec(threads: int):
+def bbcompress_codec(threads: int, level: int = 4):
     def encode(pixels: np.ndarray) -> bytes:
         image = Image("page.pbm", "1", pixels.astype(np.uint8), Kind.BINARY)
-        return compress_images([image], ModelSet(), CodingOptions(threads=threads)).to_bytes()
+        return compress_images([image], ModelSet(), CodingOptions(threads=threads, level=level)).to_bytes()
 
     def decode(data: bytes) -> np.ndarray:
         image, = decompress_archive(parse(data), ModelSet(), threads=threads)
@@ -58,7 +58,7 @@ def grey_jxl(effort: int, threads: int):
 
 
 def codecs(threads: int) -> dict:
-    return {"bbcompress (defaults)": bbcompress_codec(threads),
+    return {"bbcompress (defaults)": bbcompress_codec(threads), "bbcompress -l 9": bbcompress_codec(threads, 9),
             "PNG (optimize)": pillow_codec("PNG", optimize=True),
             "WebP lossless m6": pillow_codec("WEBP", grey=True, lossless=True, method=6, quality=100),
             "CCITT G4 (TIFF)": pillow_codec("TIFF", compression="group4"),

@@ -12,7 +12,8 @@ Layout (all integers little-endian)::
                   or an image restored in a mode other than "1" and "L" (colour, alpha,
                   16-bit) or a JPEG-XL or G4 blob; 6 when a model section codes tiles larger
                   than 28x28 ("tile_side"); 7 when a model section codes colour images
-                  as planes (``kinds.PLANES``). Readers refuse versions above theirs cleanly.
+                  as planes (``kinds.PLANES``) or a binary image is a 1-bit JPEG-XL
+                  blob ("jxl1"). Readers refuse versions above theirs cleanly.
     9       1     flags: bit 0 set = the header is LZMA2-compressed (raw stream, no
                   container); other bits reserved (a reader refuses flags it does not know)
     10      4     H: length of the stored header
@@ -37,7 +38,7 @@ one model::
 
 A classic section holds images no model codes well, each as one blob::
 
-    {"kind": ..., "codec": "classic", "blobs": [["raw" | "png" | "webp" | "jxl" | "g4", bytes], ...],
+    {"kind": ..., "codec": "classic", "blobs": [["raw" | "png" | "webp" | "jxl" | "g4" | "jxl1", bytes], ...],
      "images": [...], "words": W, "pixel_sha256": ..., "content_sha256": ...}
 
 its payload is the blobs back to back, zero-padded to whole words. Only classic
