@@ -13,7 +13,8 @@ from .checkpoint import Checkpoint
 from .codec.bits_back import Coding, CodingSettings, Progress, batch_limit, pop_batches, push_batches
 from .codec.core import seed_bits
 from .errors import BBCError, IntegrityError, ModelMismatch
-from .io.archive import MAX_PADDED_PIXELS, TILE_SIDES, CoderSettings, ImageEntry, ModelRef, Section, padded_pixels
+from .io.archive import (MAX_PADDED_PIXELS, TILE_SIDES, CoderSettings, ImageEntry, ModelRef, Section,
+                         too_many_tile_pixels)
 from .io.checksums import content_sha256, pixel_sha256
 from .io.classic import decode as classic_decode
 from .io.images import TILE_SIDE, Image, from_tiles, tile_count, to_tiles
@@ -121,7 +122,7 @@ def model_section(images: list[Image], model_name: str, checkpoint: Checkpoint, 
     if checkpoint.config.kind != kind.model_kind:
         raise BBCError(f"model {model_name} codes {checkpoint.config.kind} images, not {kind} ones")
     side = max(tile_side_of(*image.size, coding, tile_steps) for image in images)
-    if (side != TILE_SIDE or kind.planes > 1) and padded_pixels(kind, images, side) > MAX_PADDED_PIXELS:
+    if too_many_tile_pixels(kind, image_entries(images), side):
         raise BBCError(f"these {len(images):,} images take more than {MAX_PADDED_PIXELS:,} pixels of "
                        f"{side}x{side} tiles, more than a decoder takes: put them in several archives")
     coding = tiled(coding, side, model_name)

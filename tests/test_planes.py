@@ -166,7 +166,7 @@ def test_a_section_may_not_ask_for_more_tile_pixels_than_a_decoder_holds(photo_m
     header["coder"].update(tile_side=256, schedule=[3 * count])
     with pytest.raises(ValueError, match="tiles hold more than"):
         Section.from_header(header, np.zeros(4, np.uint32))
-    monkeypatch.setattr("bbcompress.sections.MAX_PADDED_PIXELS", 3 * 64 * 64 - 1)
+    monkeypatch.setattr("bbcompress.io.archive.MAX_PADDED_PIXELS", 3 * 64 * 64 - 1)
     with pytest.raises(BBCError, match="more than a decoder takes"):
         compress_images(colour_images()[1:2], ModelSet([photo_model]), CodingOptions(fallback=False))
 

@@ -131,6 +131,10 @@ def linear_mean(raw_mean: np.ndarray) -> np.ndarray:
     return np.clip(127.5 * (1.0 + raw_mean), -0.5, 255.5)
 
 
+# A logistic's mean by its model's ``predictor`` (``ModelConfig``).
+MEAN_OF_PREDICTOR = {"": squashed_mean, "linear": linear_mean}
+
+
 def level_bits(x: np.ndarray) -> list[np.ndarray]:
     x = x.astype(np.int64)
     return [((x >> (LEVEL_BITS - 1 - k)) & 1).astype(np.int32) for k in range(LEVEL_BITS)]

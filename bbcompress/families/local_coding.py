@@ -20,6 +20,7 @@ from ..codec.causal import ExactCausalNet
 from ..codec.core import Codec, batch_done
 from ..codec.exact import ACTIVATION_BITS
 from ..codec.mixture import mixture_pixels
+from ..codec.pixels import MEAN_OF_PREDICTOR
 from ..errors import CodingError
 from ..kinds import Kind
 from ..io.images import TILE_SIDE
@@ -112,7 +113,8 @@ class LocalCoding:
         self.config = checkpoint.config
         self.net = self.network(checkpoint)
         self.law = binary_pixels() if self.config.kind == Kind.BINARY else mixture_pixels(
-            self.config.mixture, self.config.pixel_floor, MIN_LOG_SCALE, MAX_LOG_SCALE)
+            self.config.mixture, self.config.pixel_floor, MIN_LOG_SCALE, MAX_LOG_SCALE,
+            MEAN_OF_PREDICTOR[self.config.predictor])
 
     def pops_per_image(self, warm: bool = False) -> int:
         return 0  # nothing is popped before it is pushed: the seed needs no more than its one word

@@ -55,12 +55,10 @@ from ..codec.autoregressive import autoregressive
 from ..codec.causal import gathered, relu_on_grid
 from ..codec.core import Codec
 from ..codec.exact import ACTIVATION_BITS, quantize
-from ..codec.mixture import mixture_pixels
-from ..codec.pixels import linear_mean
 from ..errors import CodingError
 from ..io.images import TILE_SIDE
 from ..kinds import Kind
-from .config import MAX_LOG_SCALE, MIN_LOG_SCALE, ModelConfig
+from .config import ModelConfig
 from .local_coding import LocalCoding, causal_tile_config, check_causal_tile_model
 from .local_coding import in_chunks as in_chunks_reporting
 
@@ -351,7 +349,7 @@ class ExactWideNet:
         weight, bias = self.real_out
         y = h @ weight + bias
         if self.real_predictor is not None:
-            y += gathered(x, self.predictor_offsets) @ self.real_predictor
+            y += self.predicted_from(x) @ self.real_predictor
         return y.reshape(images.shape + (-1,))
 
     def stepper(self, count: int, mask: np.ndarray | None = None) -> "WavefrontSteps":
@@ -464,7 +462,7 @@ class WavefrontSteps:
         slots, at = self.slots(rows), columns + self.pad
         for index, layer in enumerate(self.net.horizontal):
             source = self.horizontal[index - 1] if index else self.pixels
-            y = self.layer_at(layer, source, [(slots, at + dc) for _, dc in layer.offsets], group)
+            y = self.layer_at(layer, self.taps_at(source, rows, at, layer.offsets), group)
             if layer.link is not None:
                 y += self.vertical[index][slots, at] @ layer.link
             y = np.minimum(relu_on_grid(y, layer.shift), CAP_INT, out=y)
@@ -473,16 +471,19 @@ class WavefrontSteps:
         h = self.horizontal[-1][slots, at]  # (g, B, channels)
         predicted = None
         if self.net.predictor_offsets:  # the pixels it reads, decoded in earlier steps
-            predicted = np.concatenate([self.pixels[self.slots(rows + dr), at + dc]
-                                        for dr, dc in self.net.predictor_offsets], axis=-1)
+            predicted = self.taps_at(self.pixels, rows, at, self.net.predictor_offsets)
             predicted = predicted.reshape(-1, predicted.shape[-1])
         return self.net.outputs(h.reshape(-1, h.shape[-1]), predicted).reshape(
             len(group), self.count, -1).transpose(1, 0, 2)
 
-    def layer_at(self, layer: WideLayer, source: np.ndarray, taps: list, positions: np.ndarray) -> np.ndarray:
-        """A layer's sums before the cap (g, B, out) at ``positions``, from ``source`` at
-        the (slots, columns) of each tap."""
-        gathered = np.concatenate([source[slots, columns] for slots, columns in taps], axis=-1)
+    def taps_at(self, source: np.ndarray, rows: np.ndarray, at: np.ndarray, offsets) -> np.ndarray:
+        """``source`` (a ring) at each (row, column) offset from the pixels at ``rows`` and
+        ring columns ``at``, side by side (g, B, taps x channels)."""
+        return np.concatenate([source[self.slots(rows + dr), at + dc] for dr, dc in offsets], axis=-1)
+
+    def layer_at(self, layer: WideLayer, gathered: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """A layer's sums before the cap (g, B, out) at ``positions``, from its taps
+        ``gathered`` there (``taps_at``)."""
         y = gathered @ layer.taps.reshape(-1, layer.taps.shape[-1])
         y += (layer.bias if len(layer.bias) == 1 else layer.bias[positions])[:, None]
         return y
@@ -498,8 +499,7 @@ class WavefrontSteps:
             columns = ahead - slope * rows
             source = self.vertical[index - 1] if index else self.pixels
             at = columns + self.pad
-            y = self.layer_at(layer, source, [(self.slots(rows + dr), at + dc) for dr, dc in layer.offsets],
-                              rows * self.columns + columns)
+            y = self.layer_at(layer, self.taps_at(source, rows, at, layer.offsets), rows * self.columns + columns)
             y = np.minimum(relu_on_grid(y, layer.shift), CAP_INT, out=y)
             slots = self.slots(rows)
             self.vertical[index][slots, at] = self.inside(y + (self.vertical[index - 1][slots, at] if index else 0.0),
@@ -586,9 +586,6 @@ class WideCoding(LocalCoding):
         """``settings``: ignored; every level codes a model without a latent the same way."""
         super().__init__(checkpoint, settings)
         self.max_batch = batch_for(self.net)
-        if self.config.predictor:
-            self.law = mixture_pixels(self.config.mixture, self.config.pixel_floor, MIN_LOG_SCALE, MAX_LOG_SCALE,
-                                      linear_mean)
 
     def codec(self, mask: np.ndarray, warm: bool = False) -> Codec:
         return autoregressive(lambda x: self.laws(x, mask), lambda count: self.net.stepper(count, mask),

@@ -292,17 +292,18 @@ class Section:
         coder = CoderSettings.from_json(entry["coder"])
         if sum(coder.schedule) != kind.planes * sum(tile_count(i.height, i.width, coder.tile_side) for i in images):
             raise ValueError("the batch schedule does not match the images")
-        if (coder.tile_side != TILE_SIDES[0] or kind.planes > 1) and \
-                padded_pixels(kind, images, coder.tile_side) > MAX_PADDED_PIXELS:
+        if too_many_tile_pixels(kind, images, coder.tile_side):
             raise ValueError(f"the section's tiles hold more than {MAX_PADDED_PIXELS} pixels")
         return cls(kind, ModelRef.from_json(entry["model"]), coder, images, words, *checksums)
 
 
-def padded_pixels(kind: Kind, images, side: int) -> int:
-    """Pixels of the tiles (of every plane) that code ``images`` (entries or images with
-    ``height`` and ``width``, or ``size``): what a decoder allocates for a section."""
-    sizes = [(i.height, i.width) if hasattr(i, "height") else i.size for i in images]
-    return kind.planes * side**2 * sum(tile_count(height, width, side) for height, width in sizes)
+def too_many_tile_pixels(kind: Kind, entries: list[ImageEntry], side: int) -> bool:
+    """Whether a section of large tiles or planes (versions 6, 7) asks a decoder for more
+    than MAX_PADDED_PIXELS pixels of tiles (of every plane); 28x28 tiles of one plane
+    are as every version has read them."""
+    if side == TILE_SIDES[0] and kind.planes == 1:
+        return False
+    return kind.planes * side**2 * sum(tile_count(e.height, e.width, side) for e in entries) > MAX_PADDED_PIXELS
 
 
 def read_blobs(entry: dict, images: list, words: np.ndarray) -> list[tuple[str, int]]:
