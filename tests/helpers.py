@@ -101,14 +101,28 @@ def checkpoint_of(vae, data: str):
 # --- crafted archives: hostile headers re-packed with a valid CRC (issue 14) -----------------
 
 def unpack_archive(data: bytes) -> tuple[dict, bytes]:
-    """(header JSON as a dict, payload bytes) of a well-formed archive."""
-    from bbcompress.io.archive import PREFIX, expand_compact, inflate_header
-    _, _, flags, length = PREFIX.unpack_from(data)
-    stored = data[PREFIX.size:PREFIX.size + length]
-    header = json.loads(inflate_header(stored) if flags & 1 else stored)
-    if isinstance(header, list):  # a one-image archive's compact header: the keyed form
-        header = expand_compact(header)
-    return header, data[PREFIX.size + length:-4]
+    """(header JSON as a dict, payload bytes) of a well-formed archive; a one-image
+    archive's compact header in the keyed form, its payload padded to whole words, so
+    that ``repack`` writes it as a keyed header."""
+    from bbcompress.io.archive import PREFIX, decode_header
+    from bbcompress.io.compact_header import PAYLOAD_BYTES
+    _, version, flags, length = PREFIX.unpack_from(data)
+    header = decode_header(data[PREFIX.size:PREFIX.size + length], version, flags)
+    payload = data[PREFIX.size + length:-4]
+    if header.pop(PAYLOAD_BYTES, None) is not None:
+        payload += bytes(-len(payload) % 4)
+    return header, payload
+
+
+def json_compact_section(header: dict) -> list:
+    """A keyed section header as versions 4-7 wrote a one-image archive's (JSON, values
+    in a fixed order, 128 bits of the content checksum)."""
+    from bbcompress.io.archive import CODER_FIELDS, MODEL_FIELDS
+    model, coder, defaults = header.get("model"), header.get("coder"), (None, None, None, 0, 1, 0, 0, 28)
+    fields = CODER_FIELDS if coder and "tile_side" in coder else CODER_FIELDS[:-1]  # 7 before version 6
+    return [header["kind"], model and [model[k] for k in MODEL_FIELDS],
+            coder and [coder.get(k, d) for k, d in zip(fields, defaults)],
+            header.get("blobs"), header["images"], header["words"], header["content_sha256"][:32]]
 
 
 def repack(header, payload: bytes, version: int = 1) -> bytes:

@@ -294,7 +294,7 @@ def test_a_stored_name_of_254_utf8_bytes_is_restored(tmp_path, tiny_models):
 
 # --- 9. one image alone costs at most its optimized PNG and the container ------------------
 
-CONTAINER_BYTES = 130  # prefix, compact header with a short name, CRC: 114-127 measured
+CONTAINER_BYTES = 64  # prefix, binary one-image header with a short name, CRC: 46 measured
 
 
 def printed_page(height: int = 160, width: int = 400, seed: int = 3) -> np.ndarray:

@@ -156,7 +156,8 @@ def test_a_greyscale_image_restored_as_rgb_in_large_tiles_needs_version_6(whole_
     crop = mixed_images()[3]
     image = Image("grey-rgb.png", "RGB", crop.pixels, Kind.GREYSCALE)
     data = compress_images([image], ModelSet([whole_model]), CodingOptions(fallback=False)).to_bytes()
-    assert data[8] == 6 and parse(data).sections[0].coder.tile_side == 64
+    section, = parse(data).sections
+    assert section.version == 6 and data[8] == 8 and section.coder.tile_side == 64  # 8: one image
 
 
 def test_the_decoding_work_of_a_large_tile_counts_its_pixels_and_steps(whole_model):

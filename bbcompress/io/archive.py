@@ -13,9 +13,12 @@ Layout (all integers little-endian)::
                   16-bit) or a JPEG-XL or G4 blob; 6 when a model section codes tiles larger
                   than 28x28 ("tile_side"); 7 when a model section codes colour images
                   as planes (``kinds.PLANES``) or a binary image is a 1-bit JPEG-XL
-                  blob ("jxl1"). Readers refuse versions above theirs cleanly.
+                  blob ("jxl1"); 8 for the binary header of a one-image archive
+                  (flag bit 1). Readers refuse versions above theirs cleanly.
     9       1     flags: bit 0 set = the header is LZMA2-compressed (raw stream, no
-                  container); other bits reserved (a reader refuses flags it does not know)
+                  container); bit 1 set (version 8 and later, never with bit 0) = the
+                  header is a one-image archive's binary header (``compact_header``);
+                  other bits reserved (a reader refuses flags it does not know)
     10      4     H: length of the stored header
     14      H     header: UTF-8 JSON, see below (compressed when flag bit 0 is set)
     14+H    4*W   payload: each section's ANS words (uint32), sections in order
@@ -47,11 +50,15 @@ rgb images (version 7) codes each image as three greyscale planes, in order (gre
 red and blue less green, ``kinds.to_planes``), their tiles image after image. Pixels of
 these kinds are hashed one byte a channel, channels interleaved, 16-bit values little-endian.
 
-A one-image archive (no embedded models) is version 4 and its header is the same
+A one-image archive (no embedded models) is written with a binary header since format
+version 8 (``compact_header``: ~20 bytes and the name; its payload is the classic blob
+unpadded). Versions 4-7 wrote it as JSON: a one-image archive of those versions is
+version 4 or above and its header is the same
 fields without their keys, without the pixel checksum (the content checksum covers the
 pixels; from version 4 "pixel_sha256" may be absent where "content_sha256" is present),
-and with the first 128 bits of the content checksum (32 hex digits: a content checksum
-is at least that long; the CRC-32 guards the bytes), so that a small image costs little
+and with the first 128 bits of the content checksum (32 hex digits; readers take any
+content checksum of at least 64 bits, as the binary header keeps; the CRC-32 guards
+the bytes), so that a small image costs little
 more than its own bits::
 
     [[kind, [name, encoder, fingerprint] | null,
@@ -90,11 +97,12 @@ from ..errors import ArchiveError, BBCError, OutputExists
 from ..kinds import Kind
 from .atomic import atomic_write_bytes, check_name_fits
 from .classic import CODECS as CLASSIC_CODECS, NEW_CODECS
+from .compact_header import CONTENT_BYTES, PAYLOAD_BYTES, pack_compact, unpack_compact
 from .images import MAX_PIXELS, MAX_SIDE, RESTORED_MODES, tile_count
 from .names import check_unique, name_parts
 
 MAGIC = b"\x89BBC\r\n\x1a\n"
-VERSION = 7  # the newest this code reads; it writes the lowest its sections need
+VERSION = 8  # the newest this code reads; it writes the lowest its sections need
 MODES_VERSION = 5
 TILE_SIDE_VERSION = 6
 PLANES_VERSION = 7
@@ -106,11 +114,15 @@ TILE_SIDES = (28, 64, 128, 256)  # a section's tile side: 28 (every version), or
 # padded to tiles by 1.04x for one large photo, up to ~18x only for tiny images.
 MAX_PADDED_PIXELS = 1 << 30
 COMPACT_VERSION = 4
-CONTENT_HEX_MIN = 32  # compact headers keep the first 128 bits of the content sha256
+BINARY_HEADER_VERSION = 8
+# JSON compact headers (versions 4-7) kept the first 128 bits of the content sha256,
+# binary ones (8) keep 64 (see compact_header); readers take any header with at least 64
+CONTENT_HEX_MIN = 2 * CONTENT_BYTES
 MAX_PARTICLES = 256
 MAX_REFINE_STEPS = 1000
 PREFIX = struct.Struct("<8sBBI")
 HEADER_LZMA = 0x01
+HEADER_BINARY = 0x02
 LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
 MAX_HEADER = 1 << 24  # a header stored or inflating beyond this is refused (no memory bombs)
 # The most payload an archive may carry: 8 bytes per pixel of the 2^27 it may hold (raw
@@ -343,24 +355,30 @@ class Archive:
         return self.image_count == 1 and not self.models and all(s.content_sha256 for s in self.sections)
 
     def to_bytes(self) -> bytes:
-        if self.is_compact:
-            fields = [compact_section(s.header()) for s in self.sections]
-        else:
-            fields = {"sections": [s.header() for s in self.sections]}
-            if self.models:
-                fields["models"] = [m.header() for m in self.models]
-        plain = json.dumps(fields, separators=(",", ":")).encode()
-        packed = lzma.compress(plain, format=lzma.FORMAT_RAW, filters=header_filters(len(plain)))
-        header, flags = (packed, HEADER_LZMA) if len(packed) < len(plain) else (plain, 0)
         payload = b"".join(s.words.astype("<u4").tobytes() for s in self.sections)
+        if self.is_compact:
+            section, = self.sections
+            payload = payload[:sum(size for _, size in section.blobs)] if section.is_classic else payload
+            header, flags = pack_compact(section.header(), len(payload)), HEADER_BINARY
+        else:
+            header, flags = self.keyed_header()
         payload += b"".join(m.weights for m in self.models)
         if len(payload) > MAX_PAYLOAD:
             raise BBCError(f"the archive would carry {len(payload):,} bytes of payload, more than the "
                            f"{MAX_PAYLOAD:,} readers accept: compress these images into several archives")
         version = max([s.version for s in self.sections] + [3 if self.models else 1]
-                      + [COMPACT_VERSION if self.is_compact else 1])
+                      + [BINARY_HEADER_VERSION if self.is_compact else 1])
         body = PREFIX.pack(MAGIC, version, flags, len(header)) + header + payload
         return body + struct.pack("<I", zlib.crc32(body))
+
+    def keyed_header(self) -> tuple[bytes, int]:
+        """(stored header, flags): the JSON header, LZMA-compressed where that is smaller."""
+        fields = {"sections": [s.header() for s in self.sections]}
+        if self.models:
+            fields["models"] = [m.header() for m in self.models]
+        plain = json.dumps(fields, separators=(",", ":")).encode()
+        packed = lzma.compress(plain, format=lzma.FORMAT_RAW, filters=header_filters(len(plain)))
+        return (packed, HEADER_LZMA) if len(packed) < len(plain) else (plain, 0)
 
     @property
     def image_count(self) -> int:
@@ -390,7 +408,12 @@ def parse(data: bytes, source: str = "archive") -> Archive:
         raise ArchiveError(f"{source}: a payload over {MAX_PAYLOAD:,} bytes, more than any archive holds")
     try:
         header = decode_header(body[PREFIX.size:PREFIX.size + header_len], version, flags)
-        sections, rest = read_sections(header, body[PREFIX.size + header_len:], version >= COMPACT_VERSION)
+        payload = body[PREFIX.size + header_len:]
+        if flags & HEADER_BINARY:  # an unpadded blob: its section reads whole words
+            if len(payload) != header[PAYLOAD_BYTES]:
+                raise ValueError("the payload is not as long as the header says")
+            payload += bytes(-len(payload) % 4)
+        sections, rest = read_sections(header, payload, version >= COMPACT_VERSION)
         models = read_models(header, rest)
         if any(s.version > version for s in sections) or (models and version < 3):
             raise ValueError(f"a section needs a format version above {version}")
@@ -404,7 +427,8 @@ def check_prefix(version: int, flags: int, header_len: int, source: str) -> None
     if version > VERSION:
         raise ArchiveError(f"{source}: format version {version} is newer than this bbcompress "
                            f"reads ({VERSION}); upgrade bbcompress")
-    if version < 1 or flags & ~HEADER_LZMA:
+    binary_ok = version >= BINARY_HEADER_VERSION and not flags & HEADER_LZMA
+    if version < 1 or flags & ~(HEADER_LZMA | HEADER_BINARY) or (flags & HEADER_BINARY and not binary_ok):
         raise ArchiveError(f"{source}: unsupported format version {version} / flags {flags:#04x}")
     if header_len > MAX_HEADER:
         raise ArchiveError(f"{source}: archive is corrupted or not one: a header of {header_len:,} "
@@ -412,24 +436,19 @@ def check_prefix(version: int, flags: int, header_len: int, source: str) -> None
 
 
 def decode_header(stored: bytes, version: int, flags: int):
-    """The header as JSON values, a compact header in the keyed form."""
+    """The header as JSON values, a compact header in the keyed form (a binary one with
+    its exact payload size under PAYLOAD_BYTES, which no JSON header may hold)."""
+    if flags & HEADER_BINARY:
+        return unpack_compact(stored)
     header = json.loads(inflate_header(stored) if flags & HEADER_LZMA else stored)
+    if isinstance(header, dict) and PAYLOAD_BYTES in header:
+        raise ValueError(f"a JSON header with {PAYLOAD_BYTES!r}")
     return expand_compact(header) if isinstance(header, list) and version >= COMPACT_VERSION else header
 
 
 CODER_FIELDS = ("latents", "latent_bits", "schedule", "initial_bits", "particles", "refine_steps", "warmup",
                 "tile_side")
-CODER_DEFAULTS = (None, None, None, 0, 1, 0, 0, TILE_SIDES[0])
 MODEL_FIELDS = ("name", "encoder", "fingerprint")
-
-
-def compact_section(header: dict) -> list:
-    """A section header's values in the compact order (see the module docstring)."""
-    model, coder = header.get("model"), header.get("coder")
-    fields = CODER_FIELDS if coder and "tile_side" in coder else CODER_FIELDS[:-1]  # 7 before version 6
-    return [header["kind"], model and [model[k] for k in MODEL_FIELDS],
-            coder and [coder.get(k, d) for k, d in zip(fields, CODER_DEFAULTS)],
-            header.get("blobs"), header["images"], header["words"], header["content_sha256"][:CONTENT_HEX_MIN]]
 
 
 def expand_compact(header: list) -> dict:
@@ -534,6 +553,8 @@ def read_declared(stream, source: str) -> bytes:
 
 def declared_payload(header) -> int:
     """The payload bytes a header says follow it: its sections' words, its embedded models."""
+    if PAYLOAD_BYTES in header:  # a binary one-image header says it exactly
+        return header[PAYLOAD_BYTES]
     sections = expect(expect(header, dict, "the header")["sections"], list, "sections")
     sizes = [4 * expect(expect(s, dict, "a section")["words"], int, "words") for s in sections]
     sizes += [expect(expect(m, dict, "an embedded model")["bytes"], int, "an embedded model's size")

@@ -20,7 +20,9 @@ from PIL import Image as PILImage
 from ..kinds import Kind
 from .images import is_grey
 
-CODECS = ("raw", "png", "webp", "jxl", "g4", "jxl1")  # jxl1: a 1-bit JPEG-XL codestream (binary)
+# jxl1: a 1-bit JPEG-XL codestream (binary). Append only: one-image headers (format 8)
+# store a codec as its index here.
+CODECS = ("raw", "png", "webp", "jxl", "g4", "jxl1")
 NEW_CODECS = {"jxl": 5, "g4": 5, "jxl1": 7}  # the format version whose readers first know a codec
 PILLOW_FORMATS = {"png": "PNG", "webp": "WEBP", "g4": "TIFF"}  # g4: CCITT Group 4 in a TIFF
 CODEC_MAX_SIDE = {"webp": 16383}  # raw and PNG store any side the archive allows
