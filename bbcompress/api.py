@@ -13,9 +13,8 @@ import os
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
-from .chains import chain_tiles, split_chains
+from .chains import chain_tiles, split_chains, stream_count
 from .checkpoint import Checkpoint, load_checkpoint, recommended_encoder
 from .choice import plan
 from .codec.bits_back import CodingSettings, Progress
@@ -30,9 +29,10 @@ from .io.paths import (STDIN, Skipped, expand_inputs, output_path, read_inputs, 
                        restore_image, scan_inputs)
 from .kinds import Kind
 from .rates import archive_info, archive_rates, file_bits_per_dim
-from .sections import (Classic, check_batch, classic_images, classic_section, coding_of, model_images,
-                       model_section, tile_side_of, tile_total, work_over_bound, TILE_STEPS_OF_LEVEL)
-from .workers import available_cores, coding_threads, run_jobs
+from .sections import (Classic, check_batch, classic_images, classic_section, coding_of, model_images_task,
+                       model_section, model_section_task, tile_side_of, tile_total, work_over_bound,
+                       TILE_STEPS_OF_LEVEL)
+from .workers import Task, available_cores, coding_threads, run_tasks
 from .zoo import DEFAULT_MODELS, OPT_IN_LEVEL, ModelSet, shipped_cards
 
 __all__ = ["CodingOptions", "DEFAULT_FAMILY", "DEFAULT_LEVEL", "DEFAULT_MODELS", "FAMILIES", "LEVELS", "ModelSet", "STDIN",
@@ -84,9 +84,6 @@ def jxl_effort_help() -> str:
     return ", ".join(f"levels {min(ls)}-{max(ls)}: {effort}" for effort, ls in runs.items())
 
 
-SectionJob = Callable[[Progress | None], Section]
-
-
 def compress_section(images: list[Image], model_name: str, checkpoint: Checkpoint,
                      options: CodingOptions = CodingOptions(), progress: Progress | None = None) -> Section:
     """One section: ``images`` (all of one kind) coded by ``checkpoint`` on one stack,
@@ -96,9 +93,9 @@ def compress_section(images: list[Image], model_name: str, checkpoint: Checkpoin
                          options.max_batch, progress, options.tile_steps)
 
 
-def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions) -> list[SectionJob]:
-    """The sections for images of one kind, as jobs: one per model chosen and chain, and
-    a classic one. Kinds no model codes go to the classic codecs whatever the options;
+def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions) -> list[Task[Section]]:
+    """The sections for images of one kind, as tasks: one per model chosen and chain (its
+    streams' jobs), and a classic one. Kinds no model codes go to the classic codecs whatever the options;
     colour images are coded as planes (``kinds.PLANES``) by greyscale models that code
     whole images (a model of 28x28 digits or clothes has no business with a photo's
     planes, and estimating them cost a 1024x1024 photo a third more time)."""
@@ -110,20 +107,23 @@ def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions)
         codings = {name: coding for name, coding in codings.items() if getattr(coding, "whole_images", False)}
         candidates = [(name, checkpoint) for name, checkpoint in candidates if name in codings]
     if not candidates:
-        return [partial(classic_encoding_job, images, options.classic_effort)]
+        return [Task.single(partial(classic_encoding_job, images, options.classic_effort))]
     for name, coding in codings.items():  # before any coding: decoders would refuse larger batches
         check_batch(name, coding, options.max_batch)
     with coding_threads():  # the estimates run the networks in this process
         chosen = plan(images, candidates, list(codings.values()), options.fallback, options.threads,
                       options.classic_effort, options.tile_steps)
-    jobs = [partial(model_section, chain, name, checkpoint, codings[name], settings[name], options.max_batch,
-                    tile_steps=options.tile_steps)
-            for name, (checkpoint, group) in chosen.by_model.items()
-            for same_tiles in by_tile_side(group, codings[name], options.tile_steps)
-            for chain in split_chains(same_tiles, options.threads, chain_tiles(codings[name]))]
+    tasks = []
+    for name, (checkpoint, group) in chosen.by_model.items():
+        for same_tiles in by_tile_side(group, codings[name], options.tile_steps):
+            chains = split_chains(same_tiles, options.threads, chain_tiles(codings[name]))
+            tasks += [model_section_task(chain, name, checkpoint, codings[name], settings[name], options.max_batch,
+                                         options.tile_steps, stream_count(chain, len(chains), options.threads,
+                                                                          chain_tiles(codings[name])))
+                      for chain in chains]
     if chosen.classic:
-        jobs.append(partial(classic_job, chosen.classic))
-    return jobs
+        tasks.append(Task.single(partial(classic_job, chosen.classic)))
+    return tasks
 
 
 def by_tile_side(images: list[Image], coding, max_steps: int | None) -> list[list[Image]]:
@@ -159,12 +159,12 @@ def compress_images(images: list[Image], models: ModelSet, options: CodingOption
     if sum(height * width for height, width in (image.size for image in images)) > MAX_PIXELS:
         raise BBCError(f"these images hold more than {MAX_PIXELS} pixels, the most one archive "
                        f"may (a bound decoders rely on): compress them into several archives")
-    jobs = []
+    tasks = []
     for kind in Kind:
         group = [image for image in images if image.kind == kind]
         if group:
-            jobs.extend(compress_kind(group, models, options))
-    archive = Archive(run_jobs(jobs, options.threads, progress))
+            tasks.extend(compress_kind(group, models, options))
+    archive = Archive(run_tasks(tasks, options.threads, progress))
     checkpoints = [None if s.is_classic else models.named(s.model.name) for s in archive.sections]
     if reason := work_over_bound(archive.sections, checkpoints):  # decoders would refuse it
         raise BBCError(f"cannot write this archive: {reason}; use a lower --level, or put these "
@@ -186,16 +186,16 @@ def embedded_models(archive: Archive, models: ModelSet) -> list[EmbeddedModel]:
 def decompress_archive(archive: Archive, models: ModelSet, progress: Progress | None = None,
                        threads: int = 1) -> list[Image]:
     """Every image of ``archive``, each section decoded with the set's model for it (up
-    to ``threads`` sections at once)."""
+    to ``threads`` sections, or streams of one, at once)."""
     models = models.with_embedded(archive.models)
     checkpoints = [None if section.is_classic else models.for_section(section.kind.model_kind, section.model.name)
                    for section in archive.sections]
     if reason := work_over_bound(archive.sections, checkpoints):  # before any decoding
         raise ArchiveError(f"{reason}: the archive is corrupted or crafted")
-    jobs = [partial(classic_job_images, section) if section.is_classic else
-            partial(model_images, section, checkpoint)
-            for section, checkpoint in zip(archive.sections, checkpoints)]
-    return [image for images in run_jobs(jobs, threads, progress) for image in images]
+    tasks = [Task.single(partial(classic_job_images, section)) if section.is_classic else
+             model_images_task(section, checkpoint)
+             for section, checkpoint in zip(archive.sections, checkpoints)]
+    return [image for images in run_tasks(tasks, threads, progress) for image in images]
 
 
 def classic_job_images(section: Section, progress: Progress | None = None) -> list[Image]:

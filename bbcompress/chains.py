@@ -1,5 +1,6 @@
 """Chains: runs of consecutive images, each coded on its own ANS stack, so that several
-processes code (and decode) one archive side by side."""
+processes code (and decode) one archive side by side; and streams, runs of one chain's
+tiles on stacks of their own, so that they share out an image (format version 8)."""
 from __future__ import annotations
 
 import numpy as np
@@ -24,3 +25,10 @@ def split_chains(images: list[Image], chains: int, min_tiles: int = MIN_CHAIN_TI
     chains = max(1, min(chains, int(tiles[-1]) // min_tiles))
     cuts = np.searchsorted(tiles, tiles[-1] * np.arange(1, chains) / chains) + 1
     return [list(part) for part in np.split(np.array(images, dtype=object), cuts) if len(part)]
+
+
+def stream_count(chain: list[Image], chains: int, threads: int, min_tiles: int = MIN_CHAIN_TILES) -> int:
+    """Streams for one of ``chains`` chains: the threads the chains leave idle (one large
+    photo, one chain: as many streams as threads), none under ``min_tiles`` tiles."""
+    tiles = sum(image.kind.planes * tile_count(*image.size) for image in chain)
+    return max(1, min(threads // chains, tiles // min_tiles))

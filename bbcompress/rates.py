@@ -30,8 +30,9 @@ def section_rate(section: Section) -> SectionRate:
     if section.is_classic:
         return SectionRate(str(section.kind), len(section.images), pixels,
                            8 * sum(size for _, size in section.blobs), 0)
+    streams = max(1, len(section.coder.streams))  # each stream's stack starts from its own seed
     return SectionRate(str(section.kind), len(section.images), pixels, 32 * len(section.words),
-                       section.coder.initial_bits)
+                       streams * section.coder.initial_bits)
 
 
 def file_bits_per_dim(archive: Archive, size_bytes: int) -> float:
@@ -57,7 +58,8 @@ def archive_rates(archive: Archive) -> list[dict]:
                      "images": rate.images, "pixels": rate.pixels, "bits": rate.total_bits,
                      "initial_bits": rate.initial_bits, "bits_per_dim": rate.bits_per_dim,
                      "net_bits_per_dim": rate.net_bits_per_dim,
-                     "tile_side": None if section.is_classic else section.coder.tile_side})
+                     "tile_side": None if section.is_classic else section.coder.tile_side,
+                     "streams": 0 if section.is_classic else max(1, len(section.coder.streams))})
     return rows
 
 

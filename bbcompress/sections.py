@@ -7,6 +7,9 @@ takes from that header.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
+
 import numpy as np
 
 from .checkpoint import Checkpoint
@@ -19,6 +22,7 @@ from .io.checksums import content_sha256, pixel_sha256
 from .io.classic import decode as classic_decode
 from .io.images import TILE_SIDE, Image, from_tiles, tile_count, to_tiles
 from .kinds import from_planes, to_planes
+from .workers import Task
 from .zoo import OPT_IN_LEVEL
 
 Classic = tuple[Image, str, bytes]  # image, classic codec, its bytes
@@ -116,8 +120,18 @@ def model_section(images: list[Image], model_name: str, checkpoint: Checkpoint, 
                   settings: CodingSettings, max_batch: int | None = None,
                   progress: Progress | None = None, tile_steps: int | None = None) -> Section:
     """``images`` (all of one kind) coded by ``coding``, built from ``checkpoint`` and
+    ``settings``, as one section on one stack, in this process."""
+    task = model_section_task(images, model_name, checkpoint, coding, settings, max_batch, tile_steps)
+    return task.join([job(progress) for job in task.jobs])
+
+
+def model_section_task(images: list[Image], model_name: str, checkpoint: Checkpoint, coding: Coding,
+                       settings: CodingSettings, max_batch: int | None = None, tile_steps: int | None = None,
+                       streams: int = 1) -> Task[Section]:
+    """``images`` (all of one kind) coded by ``coding``, built from ``checkpoint`` and
     ``settings``, as one section (images of a kind its model codes as planes: their
-    planes, each image's in order)."""
+    planes, each image's in order), its tiles in ``streams`` runs of about equal length,
+    each a job that pushes it on its own stack (as many as there are tiles at most)."""
     kind = images[0].kind
     if checkpoint.config.kind != kind.model_kind:
         raise BBCError(f"model {model_name} codes {checkpoint.config.kind} images, not {kind} ones")
@@ -126,17 +140,46 @@ def model_section(images: list[Image], model_name: str, checkpoint: Checkpoint, 
         raise BBCError(f"these {len(images):,} images take more than {MAX_PADDED_PIXELS:,} pixels of "
                        f"{side}x{side} tiles, more than a decoder takes: put them in several archives")
     coding = tiled(coding, side, model_name)
-    tiles, masks = zip(*(to_tiles(plane, side) for image in images for plane in to_planes(image.pixels, kind)))
-    tiles, masks = np.concatenate(tiles), np.concatenate(masks)
     batch = min(max_batch or coding.max_batch, batch_limit(coding))  # large tiles: fewer a batch
-    words, schedule, warmup = push_batches(coding, tiles, masks, batch,
-                                           in_tile_units(progress, tile_total(images), len(tiles)))
+    count = kind.planes * sum(tile_count(*image.size, side) for image in images)
+    cuts = [count * k // streams for k in range(min(streams, count) + 1)]
+    jobs = [partial(push_stream, images, side, coding, batch, start, stop, share(tile_total(images), start, stop, count))
+            for start, stop in zip(cuts, cuts[1:])]
     model = ModelRef(model_name, settings.encoder, checkpoint.fingerprint(settings.encoder))
-    coder = CoderSettings(settings.latents, settings.latent_bits, schedule,
-                          seed_bits(coding.pops_per_image(warm=True)), coding.particles,
-                          coding.refine_steps, warmup, side)
-    return Section(kind, model, coder, image_entries(images), words, pixel_sha256(images),
-                   content_sha256(kind, images))
+    return Task(jobs, partial(pushed_section, images, model, CoderSettings(
+        settings.latents, settings.latent_bits, [], seed_bits(coding.pops_per_image(warm=True)), coding.particles,
+        coding.refine_steps, 0, side)))
+
+
+def share(units: int, start: int, stop: int, count: int) -> int:
+    """The progress units (28x28 tiles) of tiles ``start`` to ``stop`` of ``count``."""
+    return units * stop // count - units * start // count
+
+
+def section_tiles(images: list[Image], side: int) -> tuple[np.ndarray, np.ndarray]:
+    """(tiles, masks) of ``images`` in a section's order: each image's planes in turn."""
+    tiles, masks = zip(*(to_tiles(plane, side) for image in images for plane in to_planes(image.pixels, image.kind)))
+    return np.concatenate(tiles), np.concatenate(masks)
+
+
+def push_stream(images: list[Image], side: int, coding: Coding, batch: int, start: int, stop: int, units: int,
+                progress: Progress | None = None) -> tuple[np.ndarray, list[int], int]:
+    """Tiles ``start`` to ``stop`` of a section pushed on a stack of their own:
+    (words, batch sizes, warm-up batches)."""
+    tiles, masks = section_tiles(images, side)
+    return push_batches(coding, tiles[start:stop], masks[start:stop], batch,
+                        in_tile_units(progress, units, stop - start))
+
+
+def pushed_section(images: list[Image], model: ModelRef, coder: CoderSettings,
+                   streams: list[tuple[np.ndarray, list[int], int]]) -> Section:
+    """The section of ``images`` whose streams were pushed as ``streams``."""
+    schedule = [size for _, sizes, _ in streams for size in sizes]
+    parts = tuple((len(sizes), warmup, len(words)) for words, sizes, warmup in streams) if len(streams) > 1 else ()
+    coder = replace(coder, schedule=schedule, warmup=0 if parts else streams[0][2], streams=parts)
+    kind = images[0].kind
+    return Section(kind, model, coder, image_entries(images), np.concatenate([words for words, _, _ in streams]),
+                   pixel_sha256(images), content_sha256(kind, images))
 
 
 def tile_total(images) -> int:
@@ -216,14 +259,39 @@ def check_model(section: Section, checkpoint: Checkpoint) -> None:
 
 
 def model_images(section: Section, checkpoint: Checkpoint, progress: Progress | None = None) -> list[Image]:
-    """A model section's images, verified against its checksums."""
+    """A model section's images, verified against its checksums, decoded in this process."""
+    task = model_images_task(section, checkpoint)
+    return task.join([job(progress) for job in task.jobs])
+
+
+def model_images_task(section: Section, checkpoint: Checkpoint) -> Task[list[Image]]:
+    """A model section's images, verified against its checksums: a job for each of its
+    streams, then one that joins their tiles."""
     check_model(section, checkpoint)
-    side, kind = section.coder.tile_side, section.kind
-    coding = tiled(coding_of(checkpoint, recorded_settings(section)), side, f"model {section.model.name!r}")
-    masks = np.concatenate([to_tiles(np.ones((e.height, e.width), np.uint8), side)[1]
-                            for e in section.images for _ in range(kind.planes)])
-    tiles = pop_batches(coding, section.words, masks, section.coder.schedule, section.coder.warmup,
-                        in_tile_units(progress, tile_total(section.images), len(masks)))
+    coding = tiled(coding_of(checkpoint, recorded_settings(section)), section.coder.tile_side,
+                   f"model {section.model.name!r}")
+    ends = np.cumsum([0] + section.coder.schedule)
+    count, units = int(ends[-1]), tile_total(section.images)
+    jobs = [partial(pop_stream, section, coding, first, batches, warmup, section.words[start:start + words],
+                    share(units, int(ends[first]), int(ends[first + batches]), count))
+            for first, batches, warmup, start, words in section.coder.stream_parts(len(section.words))]
+    return Task(jobs, partial(joined_images, section))
+
+
+def pop_stream(section: Section, coding: Coding, first: int, batches: int, warmup: int, words: np.ndarray,
+               units: int, progress: Progress | None = None) -> np.ndarray:
+    """The tiles of a section's stream: ``batches`` batches from batch ``first``."""
+    masks = np.concatenate([to_tiles(np.ones((e.height, e.width), np.uint8), section.coder.tile_side)[1]
+                            for e in section.images for _ in range(section.kind.planes)])
+    ends = np.cumsum([0] + section.coder.schedule)
+    masks = masks[ends[first]:ends[first + batches]]
+    return pop_batches(coding, words, masks, section.coder.schedule[first:first + batches], warmup,
+                       in_tile_units(progress, units, len(masks)))
+
+
+def joined_images(section: Section, streams: list[np.ndarray]) -> list[Image]:
+    """A section's images from its streams' tiles, verified."""
+    side, kind, tiles = section.coder.tile_side, section.kind, np.concatenate(streams)
     images, start = [], 0
     for entry in section.images:
         count = tile_count(entry.height, entry.width, side)

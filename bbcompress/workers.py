@@ -16,13 +16,37 @@ import signal
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-from typing import Callable, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, TypeVar
 
 from threadpoolctl import threadpool_limits
 
 T = TypeVar("T")
+R = TypeVar("R")
 Progress = Callable[[int], None]
 Job = Callable[[Progress | None], T]  # a job reports tiles done through its argument
+
+
+@dataclass
+class Task(Generic[R]):
+    """Jobs whose results one step joins in this process (a section's streams, coded or
+    decoded side by side, joined into one section or its images)."""
+    jobs: list[Job]
+    join: Callable[[list[Any]], R]
+
+    @classmethod
+    def single(cls, job: Job) -> "Task":
+        return cls([job], lambda results: results[0])
+
+
+def run_tasks(tasks: list[Task[R]], workers: int, progress: Progress | None = None) -> list[R]:
+    """Each task's joined result, in order: every task's jobs over ``workers`` processes."""
+    results = run_jobs([job for task in tasks for job in task.jobs], workers, progress)
+    joined, start = [], 0
+    for task in tasks:
+        joined.append(task.join(results[start:start + len(task.jobs)]))
+        start += len(task.jobs)
+    return joined
 
 _jobs: list[Job] = []  # read by forked workers
 _reports = None

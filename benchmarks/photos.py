@@ -2,13 +2,14 @@
 
     python -m benchmarks.photos [--side 1024] [--kinds grey,colour] [--threads 2]
     python -m benchmarks.photos --kinds grey --model runs/photos64-wide/epoch-0010 --out photos-grey-wide
+    python -m benchmarks.photos --kinds grey --model photos-greyscale-wide-v1 --out photos-streams
 
 The photos are the held-out quarter of the Debian wallpapers (``bbcompress.training.photos``:
 downsampled by a factor in [2, 4) with an area filter, centre-cropped to at most
 SIDE x SIDE); grey is Pillow's L conversion of the same crop. Each codec compresses each
 image on its own; rates are bits per sub-pixel (per pixel for grey), times are seconds
-per megapixel on ``--threads`` threads, and every decoding is checked against the
-source. Writes ``benchmarks/results/photos-grey`` and ``photos-colour``.
+per megapixel on ``--threads`` threads (a model alone also on one: what streams give one
+photo), and every decoding is checked against the source. Writes ``benchmarks/results/photos-grey`` and ``photos-colour``.
 """
 from __future__ import annotations
 
@@ -81,6 +82,8 @@ def codecs(threads: int, model: str | None = None) -> dict:
     if model:  # a greyscale model codes colour as three planes (green, red and blue less green)
         found.update({f"bbcompress -m {Path(model).name}": bbcompress_codec(threads, (model,)),
                       f"{Path(model).name} alone": bbcompress_codec(threads, (model,), fallback=False)})
+        if threads > 1:  # what streams (format 8) give one photo: the same with one thread
+            found[f"{Path(model).name} alone, 1 thread"] = bbcompress_codec(1, (model,), fallback=False)
     found.update({"PNG (optimize)": pillow_codec("PNG", optimize=True),
                   "WebP lossless m6": pillow_codec("WEBP", lossless=True, method=6, quality=100)})
     if shutil.which("cjxl") and shutil.which("djxl"):

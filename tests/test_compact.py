@@ -79,7 +79,8 @@ def test_a_model_section_header_packs_and_unpacks_exactly():
     section = {"kind": "rgb", "images": [["a.png", 300, 2, "RGBA"]], "content_sha256": "ab" * 32,
                "model": {"name": "photos-greyscale-wide-v1", "encoder": "none", "fingerprint": "cd" * 32},
                "coder": {"latents": "grid", "latent_bits": 10, "schedule": [3, 200, 70000], "initial_bits": 512,
-                         "particles": 4, "refine_steps": 9, "warmup": 1, "tile_side": 128}}
+                         "particles": 4, "refine_steps": 9, "warmup": 0, "tile_side": 128,
+                         "streams": [[1, 1, 500], [2, 0, 501]]}}
     unpacked = unpack_compact(pack_compact(section, 4 * 1001))
     assert unpacked.pop(PAYLOAD_BYTES) == 4004
     assert unpacked == {"sections": [{**section, "content_sha256": "ab" * 8, "words": 1001}]}

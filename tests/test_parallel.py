@@ -2,6 +2,8 @@
 decoded side by side in worker processes (--threads)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -114,3 +116,72 @@ def test_stopping_the_workers_cannot_hang_on_a_job_that_outlives_sigterm():
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert multiprocessing.active_children() == [], "a worker outlived run_jobs"
+
+
+# --- streams: one chain's tiles on several stacks (format version 8) ---------------------
+
+def mosaic(side: int) -> list[BBImage]:
+    """One image of side x side digits: one chain, however many threads."""
+    grey = load_dataset("mnist10k").x_test[:side * side].reshape(side, side, 28, 28)
+    return [BBImage("mosaic.png", "L", grey.transpose(0, 2, 1, 3).reshape(28 * side, 28 * side), Kind.GREYSCALE)]
+
+
+def test_one_chain_gets_the_threads_the_chains_leave_idle():
+    from bbcompress.chains import stream_count
+    big, small = mosaic(12), digits(10)
+    assert stream_count(big, 1, 2) == 2 and stream_count(big, 1, 8) == 2, "at least 64 tiles a stream"
+    assert stream_count(big, 2, 2) == 1 and stream_count(big, 1, 1) == 1
+    assert stream_count(small, 1, 2) == 1
+
+
+@pytest.mark.slow
+def test_a_large_image_in_streams_decodes_with_any_thread_count(tiny_models, monkeypatch):
+    """A bits-back model (each stream warms its own stack up) codes one mosaic in two
+    streams at two threads: the same images back at one or two threads; a stream's
+    corrupted words are caught."""
+    monkeypatch.setattr("bbcompress.chains.MIN_CHAIN_TILES", 16)
+    monkeypatch.setattr("bbcompress.api.chain_tiles", lambda coding: 16)
+    images, models = mosaic(6), ModelSet([tiny_models["greyscale"]])
+    options = CodingOptions(threads=2, fallback=False, level=8)  # particles: warm-up batches
+    data = compress_images(images, models, options).to_bytes()
+    section, = parse(data).sections
+    assert len(section.coder.streams) == 2 and data[8] == 8 and section.version == 8
+    assert all(w >= 1 for _, w, _ in section.coder.streams), section.coder.streams
+    assert sum(n for _, _, n in section.coder.streams) == len(section.words)
+    one = parse(compress_images(images, models, replace(options, threads=1)).to_bytes())
+    assert one.sections[0].coder.streams == () and one.sections[0].coder.warmup >= 1
+    for threads in (1, 2):
+        assert_restored(images, decompress_archive(parse(data), models, threads=threads))
+    archive = parse(data)
+    archive.sections[0].words = archive.sections[0].words.copy()
+    archive.sections[0].words[-1] ^= np.uint32(1 << 9)  # the second stream's
+    with pytest.raises(IntegrityError):
+        decompress_archive(archive, models, threads=2)
+
+
+STREAMED = {"latents": "buckets", "latent_bits": 8, "schedule": [2, 3, 4], "streams": [[1, 1, 5], [2, 0, 7]]}
+
+
+@pytest.mark.parametrize("streams,refused", [
+    ([[1, 1, 5], [2, 0, 7]], False),
+    ([[3, 0, 12]], True),  # one stream is written as none
+    ([[1, 0, 5], [1, 0, 7]], True),  # batches short of the schedule's
+    ([[1, 2, 5], [2, 0, 7]], True),  # more warm-up than batches
+    ([[0, 0, 0], [3, 0, 12]], True),  # an empty stream
+    ([[1, 0, 5], [2, 0, 6]], True),  # words short of the section's
+    ([[1, 0, 5, 1], [2, 0, 7]], True),
+    ([[1, 0, 5.0], [2, 0, 7]], True),
+])
+def test_a_coder_s_streams_must_match_its_batches_and_words(streams, refused):
+    from bbcompress.io.archive import Section
+    entry = {"kind": "greyscale", "images": [["a.png", 28 * 9, 28, "L"]], "pixel_sha256": "0" * 64,
+             "model": {"name": "m", "encoder": "amortized", "fingerprint": "0" * 64},
+             "coder": {**STREAMED, "streams": streams}, "words": 12}
+    if refused:
+        with pytest.raises(ValueError):
+            Section.from_header(entry, np.zeros(12, np.uint32))
+    else:
+        assert Section.from_header(entry, np.zeros(12, np.uint32)).version == 8
+    entry["coder"]["warmup"] = 1  # a section's own warm-up is its streams'
+    with pytest.raises(ValueError):
+        Section.from_header(entry, np.zeros(12, np.uint32))

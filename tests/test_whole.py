@@ -184,3 +184,19 @@ def test_an_image_in_a_larger_tile_is_coded_as_if_alone(whole_model):
         assert np.array_equal(laws.reshape(45 * 61, -1), alone)
         bits = coding.for_tiles(side).exact_bits(tiles, masks).sum()
         assert bits == coding.shaped(45, 61).exact_bits(pixels.reshape(1, -1), np.ones((1, 45 * 61), bool)).sum()
+
+
+@pytest.mark.slow
+def test_a_whole_image_model_shares_a_large_image_out_in_streams(whole_model):
+    """A 320x320 image in tiles of 64 (25) at two threads: two streams of whole tiles,
+    a few bytes more for the second stack."""
+    rng = np.random.default_rng(5)
+    pixels = np.clip(np.add.outer(np.arange(320), np.arange(320)) // 3 + rng.normal(0, 4, (320, 320)), 0, 255)
+    image = Image("big.png", "L", pixels.astype(np.uint8), Kind.GREYSCALE)
+    models = ModelSet([whole_model])
+    two = compress_images([image], models, CodingOptions(fallback=False, threads=2)).to_bytes()
+    one = compress_images([image], models, CodingOptions(fallback=False, threads=1)).to_bytes()
+    section = parse(two).sections[0]
+    assert section.coder.tile_side == 64 and [b for b, _, _ in section.coder.streams] == [1, 1]
+    assert section.coder.schedule == [12, 13] and len(one) < len(two) < len(one) + 64
+    assert_restored([image], decompress_archive(parse(two), models, threads=2))

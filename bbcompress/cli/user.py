@@ -133,6 +133,7 @@ def echo_rates(rows: list[dict]) -> None:
         seen[key] += 1
         chain = f", chain {seen[key]}/{chains[key]}" if chains[key] > 1 else ""
         tiles = f", in {row['tile_side']}x{row['tile_side']} tiles" if (row["tile_side"] or 28) > 28 else ""
+        tiles += f", {row['streams']} streams" if row["streams"] > 1 else ""
         click.echo(f"  {row['kind']:10} {row['images']:6} image(s)  payload {row['bits_per_dim']:.4f} bits/dim "
                    f"({row['net_bits_per_dim']:.4f} net of {row['initial_bits']} initial bits)  "
                    f"model {row['model']} / {row['encoder']}{tiles}{chain}")

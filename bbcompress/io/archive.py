@@ -14,7 +14,8 @@ Layout (all integers little-endian)::
                   than 28x28 ("tile_side"); 7 when a model section codes colour images
                   as planes (``kinds.PLANES``) or a binary image is a 1-bit JPEG-XL
                   blob ("jxl1"); 8 for the binary header of a one-image archive
-                  (flag bit 1). Readers refuse versions above theirs cleanly.
+                  (flag bit 1) or a model section in several streams ("streams").
+                  Readers refuse versions above theirs cleanly.
     9       1     flags: bit 0 set = the header is LZMA2-compressed (raw stream, no
                   container); bit 1 set (version 8 and later, never with bit 0) = the
                   header is a one-image archive's binary header (``compact_header``);
@@ -32,7 +33,9 @@ one model::
      "coder": {"latents": "buckets" | "grid", "latent_bits": int, "schedule": [int, ...],
                "initial_bits": int, "particles": int, "refine_steps": int, "warmup": int
                (the last three since version 2; absent means 1, 0, 0),
-               "tile_side": 64 | 128 | 256 (since version 6; absent means 28)},
+               "tile_side": 64 | 128 | 256 (since version 6; absent means 28),
+               "streams": [[batches, warmup, words], ...] (since version 8; absent
+               means one stream: the schedule's batches, "warmup", every word)},
      "images": [[name, width, height, mode], ...]  (mode: the Pillow mode restored),
      "words": W_section,
      "pixel_sha256": sha256 of the decoded pixels of the section's images in order,
@@ -68,7 +71,9 @@ more than its own bits::
 Writers compress the header when that makes it smaller: with thousands of small images
 the names and sizes would otherwise outweigh the ANS payload. Images are cut into 28x28
 tiles, or the section's ``tile_side`` (row-major per image, images in order; the padding of
-edge tiles is not coded); the ANS words hold all tiles of a section. Tiles larger than
+edge tiles is not coded); the ANS words hold all tiles of a section, on one stack or, in
+"streams", on several: stream k holds the next batches of the schedule, pushed on its
+own seeded stack, and its words follow stream k - 1's. Tiles larger than
 28x28 are coded whole by a model that sees no position (a wide model without learned
 maps): an image within one tile is coded whole, with no seams. Readers verify the CRC before trusting any field
 and the pixel checksum after decoding. Archives of version 1 stay decodable by later
@@ -115,6 +120,7 @@ TILE_SIDES = (28, 64, 128, 256)  # a section's tile side: 28 (every version), or
 MAX_PADDED_PIXELS = 1 << 30
 COMPACT_VERSION = 4
 BINARY_HEADER_VERSION = 8
+STREAMS_VERSION = 8
 # JSON compact headers (versions 4-7) kept the first 128 bits of the content sha256,
 # binary ones (8) keep 64 (see compact_header); readers take any header with at least 64
 CONTENT_HEX_MIN = 2 * CONTENT_BYTES
@@ -197,6 +203,10 @@ class CoderSettings:
     refine_steps: int = 0  # > 0: per-image refinement of q (format version 2)
     warmup: int = 0  # leading batches coded with plain bits-back (format version 2)
     tile_side: int = TILE_SIDES[0]  # larger: whole-image tiles (format version 6)
+    # (batches, warm-up batches, words) of each stream (format version 8): the section's
+    # batches in runs, each pushed on its own stack, so that processes decode them side
+    # by side; () is one stream of every batch, warmed up for ``warmup`` batches
+    streams: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def extended(self) -> bool:
@@ -209,7 +219,16 @@ class CoderSettings:
             settings.update(particles=self.particles, refine_steps=self.refine_steps, warmup=self.warmup)
         if self.tile_side != TILE_SIDES[0]:
             settings.update(tile_side=self.tile_side)
+        if self.streams:
+            settings.update(streams=[list(stream) for stream in self.streams])
         return settings
+
+    def stream_parts(self, words: int) -> list[tuple[int, int, int, int, int]]:
+        """(first batch, batches, warm-up, first word, words) of each stream of a section
+        of ``words`` words."""
+        streams = self.streams or ((len(self.schedule), self.warmup, words),)
+        batches, starts = np.cumsum([0] + [b for b, _, _ in streams]), np.cumsum([0] + [n for _, _, n in streams])
+        return [(int(batches[i]), b, w, int(starts[i]), n) for i, (b, w, n) in enumerate(streams)]
 
     @classmethod
     def from_json(cls, entry) -> "CoderSettings":
@@ -231,7 +250,7 @@ class CoderSettings:
             raise ValueError(f"particles {particles}, refinement steps {steps} or warm-up {warmup} "
                              f"out of range")
         return cls(latents, bits, schedule, expect(entry.get("initial_bits", 0), int, "coder.initial_bits"),
-                   particles, steps, warmup, side)
+                   particles, steps, warmup, side, read_streams(entry.get("streams", []), len(schedule), warmup))
 
 
 @dataclass
@@ -261,6 +280,8 @@ class Section:
             needs.append(TILE_SIDE_VERSION)
         if self.kind.planes > 1:
             needs.append(PLANES_VERSION)
+        if self.coder.streams:
+            needs.append(STREAMS_VERSION)
         return max(needs + [2 if self.coder.extended else 1])
 
     def header(self) -> dict:
@@ -304,9 +325,24 @@ class Section:
         coder = CoderSettings.from_json(entry["coder"])
         if sum(coder.schedule) != kind.planes * sum(tile_count(i.height, i.width, coder.tile_side) for i in images):
             raise ValueError("the batch schedule does not match the images")
+        if coder.streams and sum(n for _, _, n in coder.streams) != len(words):
+            raise ValueError("the streams' words are not the section's")
         if too_many_tile_pixels(kind, images, coder.tile_side):
             raise ValueError(f"the section's tiles hold more than {MAX_PADDED_PIXELS} pixels")
         return cls(kind, ModelRef.from_json(entry["model"]), coder, images, words, *checksums)
+
+
+def read_streams(entry, batches: int, warmup: int) -> tuple[tuple[int, int, int], ...]:
+    """A coder's streams, checked against its schedule: two or more, each of at least one
+    batch, the batches all the schedule's, and the section's own warm-up then 0."""
+    streams = tuple(tuple(expect(n, int, "a stream's count") for n in expect(stream, list, "a stream"))
+                    for stream in expect(entry, list, "coder.streams"))
+    if not streams:
+        return ()
+    if (len(streams) < 2 or warmup or any(len(s) != 3 for s in streams) or sum(s[0] for s in streams) != batches
+            or any(not (b >= 1 and 0 <= w <= b and n >= 0) for b, w, n in streams)):
+        raise ValueError("the coder's streams do not match its batches")
+    return streams
 
 
 def too_many_tile_pixels(kind: Kind, entries: list[ImageEntry], side: int) -> bool:

@@ -15,7 +15,8 @@ at most 5 bytes, no redundant trailing zero groups)::
             1: a model section, then
                varint+UTF-8 model name, varint+UTF-8 encoder, 32 B weights SHA-256,
                u8 latents (LATENTS), u8 latent bits, varint n, n varints (schedule),
-               varints initial bits, particles, refine steps, warm-up, tile side;
+               varints initial bits, particles, refine steps, warm-up, tile side,
+               varint n (0: one stream), n x 3 varints (batches, warm-up, words);
                the payload is the ANS words (a multiple of 4 bytes)
 
 The content checksum is cut to 64 bits because the CRC-32 guards the bytes: it is there
@@ -50,7 +51,9 @@ def pack_compact(section: dict, payload_bytes: int) -> bytes:
     out += bytes([LATENTS.index(coder["latents"]), coder["latent_bits"]]) + varint(len(coder["schedule"]))
     out += b"".join(varint(n) for n in coder["schedule"])
     defaults = {"initial_bits": 0, "particles": 1, "refine_steps": 0, "warmup": 0, "tile_side": 28}
-    return bytes(out + b"".join(varint(coder.get(key, defaults[key])) for key in CODER_VALUES))
+    out += b"".join(varint(coder.get(key, defaults[key])) for key in CODER_VALUES)
+    streams = coder.get("streams", [])
+    return bytes(out + varint(len(streams)) + b"".join(varint(n) for stream in streams for n in stream))
 
 
 def unpack_compact(stored: bytes) -> dict:
@@ -72,6 +75,9 @@ def unpack_compact(stored: bytes) -> dict:
         schedule = [reader.varint() for _ in range(reader.count())]
         section["coder"] = {"latents": latents, "latent_bits": bits, "schedule": schedule,
                             **{key: reader.varint() for key in CODER_VALUES}}
+        streams = [[reader.varint() for _ in range(3)] for _ in range(reader.count())]
+        if streams:
+            section["coder"]["streams"] = streams
         if payload % 4:
             raise ValueError("a model section's payload is not whole 32-bit words")
     else:
