@@ -7,6 +7,7 @@ import numpy as np
 
 from .codec.bits_back import Coding
 from .codec.core import seed_bits
+from .io.compact_header import MAX_STREAMS
 from .io.images import Image, tile_count
 
 MIN_CHAIN_TILES = 64  # fewer tiles are not worth a chain's own header and stack end
@@ -31,4 +32,4 @@ def stream_count(chain: list[Image], chains: int, threads: int, min_tiles: int =
     """Streams for one of ``chains`` chains: the threads the chains leave idle (one large
     photo, one chain: as many streams as threads), none under ``min_tiles`` tiles."""
     tiles = sum(image.kind.planes * tile_count(*image.size) for image in chain)
-    return max(1, min(threads // chains, tiles // min_tiles))
+    return max(1, min(threads // chains, tiles // min_tiles, MAX_STREAMS))

@@ -142,7 +142,8 @@ def model_section_task(images: list[Image], model_name: str, checkpoint: Checkpo
     coding = tiled(coding, side, model_name)
     batch = min(max_batch or coding.max_batch, batch_limit(coding))  # large tiles: fewer a batch
     count = kind.planes * sum(tile_count(*image.size, side) for image in images)
-    cuts = [count * k // streams for k in range(min(streams, count) + 1)]
+    streams = min(streams, count)  # ``stream_count`` counts 28x28 tiles: fewer of 256 may hold them
+    cuts = [count * k // streams for k in range(streams + 1)]
     jobs = [partial(push_stream, images, side, coding, batch, start, stop, share(tile_total(images), start, stop, count))
             for start, stop in zip(cuts, cuts[1:])]
     model = ModelRef(model_name, settings.encoder, checkpoint.fingerprint(settings.encoder))
@@ -175,6 +176,8 @@ def pushed_section(images: list[Image], model: ModelRef, coder: CoderSettings,
                    streams: list[tuple[np.ndarray, list[int], int]]) -> Section:
     """The section of ``images`` whose streams were pushed as ``streams``."""
     schedule = [size for _, sizes, _ in streams for size in sizes]
+    if sum(schedule) != images[0].kind.planes * sum(tile_count(*i.size, coder.tile_side) for i in images):
+        raise BBCError("the streams do not hold every tile of the section")  # a writer's bug, never written
     parts = tuple((len(sizes), warmup, len(words)) for words, sizes, warmup in streams) if len(streams) > 1 else ()
     coder = replace(coder, schedule=schedule, warmup=0 if parts else streams[0][2], streams=parts)
     kind = images[0].kind
@@ -270,23 +273,21 @@ def model_images_task(section: Section, checkpoint: Checkpoint) -> Task[list[Ima
     check_model(section, checkpoint)
     coding = tiled(coding_of(checkpoint, recorded_settings(section)), section.coder.tile_side,
                    f"model {section.model.name!r}")
+    masks = np.concatenate([to_tiles(np.ones((e.height, e.width), np.uint8), section.coder.tile_side)[1]
+                            for e in section.images for _ in range(section.kind.planes)])
     ends = np.cumsum([0] + section.coder.schedule)
     count, units = int(ends[-1]), tile_total(section.images)
-    jobs = [partial(pop_stream, section, coding, first, batches, warmup, section.words[start:start + words],
+    jobs = [partial(pop_stream, coding, masks[ends[first]:ends[first + batches]],
+                    section.coder.schedule[first:first + batches], warmup, section.words[start:start + words],
                     share(units, int(ends[first]), int(ends[first + batches]), count))
             for first, batches, warmup, start, words in section.coder.stream_parts(len(section.words))]
     return Task(jobs, partial(joined_images, section))
 
 
-def pop_stream(section: Section, coding: Coding, first: int, batches: int, warmup: int, words: np.ndarray,
+def pop_stream(coding: Coding, masks: np.ndarray, schedule: list[int], warmup: int, words: np.ndarray,
                units: int, progress: Progress | None = None) -> np.ndarray:
-    """The tiles of a section's stream: ``batches`` batches from batch ``first``."""
-    masks = np.concatenate([to_tiles(np.ones((e.height, e.width), np.uint8), section.coder.tile_side)[1]
-                            for e in section.images for _ in range(section.kind.planes)])
-    ends = np.cumsum([0] + section.coder.schedule)
-    masks = masks[ends[first]:ends[first + batches]]
-    return pop_batches(coding, words, masks, section.coder.schedule[first:first + batches], warmup,
-                       in_tile_units(progress, units, len(masks)))
+    """The tiles of a section's stream: its batches (``schedule``) of tiles (``masks``)."""
+    return pop_batches(coding, words, masks, schedule, warmup, in_tile_units(progress, units, len(masks)))
 
 
 def joined_images(section: Section, streams: list[np.ndarray]) -> list[Image]:

@@ -199,3 +199,34 @@ def test_a_wrong_truncated_checksum_is_caught_after_decoding(digit_archive, form
         archive = parse(assemble(header[:at] + bytes([header[at] ^ 1]) + header[at + 1:], payload, version, flags))
     with pytest.raises(IntegrityError):
         decompress_archive(archive, ModelSet())
+
+
+def one_image_header(blob_codec: int, blob: bytes, name: str = "a") -> bytes:
+    """A binary one-image header of a 3x2 greyscale image stored as ``blob``."""
+    return bytes([1, 1]) + varint(3) + varint(2) + varint(len(name)) + name.encode() + bytes(8) \
+        + varint(len(blob)) + bytes([0, blob_codec])
+
+
+@pytest.mark.parametrize("codec", [0, 1, 2, 3])  # raw, png, webp, jxl
+def test_a_junk_blob_is_a_clean_integrity_error(codec):
+    blob = b"\xff\x0a\x00\x01\x02"  # a JPEG-XL codestream's signature, then junk
+    archive = parse(assemble(one_image_header(codec, blob), blob))
+    with pytest.raises(IntegrityError):
+        decompress_archive(archive, ModelSet())
+
+
+def test_coded_words_ending_in_zero_are_a_clean_integrity_error(digit_archive):
+    version, flags, header, payload = stored(digit_archive)
+    archive = parse(assemble(header, payload[:-4] + bytes(4), version, flags))
+    with pytest.raises(IntegrityError, match="zero word"):
+        decompress_archive(archive, ModelSet())
+
+
+def test_more_streams_than_a_section_may_hold_are_refused_before_they_are_read():
+    from bbcompress.io.compact_header import MAX_STREAMS
+    section = {"kind": "greyscale", "images": [["a.png", 28, 28, "L"]], "content_sha256": "ab" * 32,
+               "model": {"name": "m", "encoder": "none", "fingerprint": "cd" * 32},
+               "coder": {"latents": "buckets", "latent_bits": 8, "schedule": [1] * (MAX_STREAMS + 1),
+                         "streams": [[1, 0, 1]] * (MAX_STREAMS + 1)}}
+    with pytest.raises(ArchiveError, match="streams"):
+        parse(assemble(pack_compact(section, 4 * (MAX_STREAMS + 1)), bytes(4 * (MAX_STREAMS + 1))))

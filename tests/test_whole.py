@@ -200,3 +200,16 @@ def test_a_whole_image_model_shares_a_large_image_out_in_streams(whole_model):
     assert section.coder.tile_side == 64 and [b for b, _, _ in section.coder.streams] == [1, 1]
     assert section.coder.schedule == [12, 13] and len(one) < len(two) < len(one) + 64
     assert_restored([image], decompress_archive(parse(two), models, threads=2))
+
+
+@pytest.mark.slow
+def test_more_threads_than_tiles_give_a_stream_a_tile(whole_model):
+    """A 500x500 image at level 9 is four tiles of 256 (324 of 28, which ask for five
+    streams at five threads): four streams, every tile coded (one was lost)."""
+    rng = np.random.default_rng(6)
+    image = Image("big.png", "L", rng.integers(90, 110, (500, 500), dtype=np.uint8), Kind.GREYSCALE)
+    models = ModelSet([whole_model])
+    data = compress_images([image], models, CodingOptions(fallback=False, threads=5, level=9)).to_bytes()
+    section = parse(data).sections[0]
+    assert section.coder.tile_side == 256 and section.coder.schedule == [1, 1, 1, 1]
+    assert_restored([image], decompress_archive(parse(data), models, threads=2))

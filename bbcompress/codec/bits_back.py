@@ -127,6 +127,8 @@ def pop_batches(coding: Coding, words: np.ndarray, mask: np.ndarray, schedule: l
         raise IntegrityError(f"a batch of {max(schedule):,} images at {coding.particles} particle(s): more "
                              f"than this model decodes at once ({largest:,}); the archive is "
                              f"corrupted or crafted")
+    if len(words) and words[-1] == 0:  # constriction refuses it with a ValueError of its own
+        raise IntegrityError("coded data that ends in a zero word: the archive is corrupted or crafted")
     coder = ANS(np.ascontiguousarray(words, dtype=np.uint32))
     x = np.zeros(mask.shape, dtype=np.uint8)
     ends = np.cumsum(schedule)

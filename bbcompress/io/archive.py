@@ -102,7 +102,7 @@ from ..errors import ArchiveError, BBCError, OutputExists
 from ..kinds import Kind
 from .atomic import atomic_write_bytes, check_name_fits
 from .classic import CODECS as CLASSIC_CODECS, NEW_CODECS
-from .compact_header import CONTENT_BYTES, PAYLOAD_BYTES, pack_compact, unpack_compact
+from .compact_header import CONTENT_BYTES, MAX_STREAMS, PAYLOAD_BYTES, pack_compact, unpack_compact
 from .images import MAX_PIXELS, MAX_SIDE, RESTORED_MODES, tile_count
 from .names import check_unique, name_parts
 
@@ -333,10 +333,12 @@ class Section:
 
 
 def read_streams(entry, batches: int, warmup: int) -> tuple[tuple[int, int, int], ...]:
-    """A coder's streams, checked against its schedule: two or more, each of at least one
-    batch, the batches all the schedule's, and the section's own warm-up then 0."""
+    """A coder's streams, checked against its schedule: two to MAX_STREAMS, each of at
+    least one batch, the batches all the schedule's, and the section's own warm-up then 0."""
+    if len(expect(entry, list, "coder.streams")) > MAX_STREAMS:
+        raise ValueError(f"{len(entry):,} streams (at most {MAX_STREAMS})")
     streams = tuple(tuple(expect(n, int, "a stream's count") for n in expect(stream, list, "a stream"))
-                    for stream in expect(entry, list, "coder.streams"))
+                    for stream in entry)
     if not streams:
         return ()
     if (len(streams) < 2 or warmup or any(len(s) != 3 for s in streams) or sum(s[0] for s in streams) != batches

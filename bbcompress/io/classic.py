@@ -128,7 +128,7 @@ def jxl_decode(data: bytes, kind: Kind, width: int, height: int, one_bit: bool =
     out = np.empty((height, width) if channels == 1 else (height, width, channels), kind.dtype.newbyteorder("="))
     try:
         codecs.jpegxl_decode(data, out=out, numthreads=1)
-    except (codecs.JpegxlError, ValueError, TypeError) as e:
+    except (codecs.JpegxlError, ValueError, TypeError, RuntimeError) as e:  # RuntimeError: junk codestreams
         raise ValueError(f"a jxl image that does not decode to {width}x{height} {kind} ({e})") from None
     if one_bit:  # decoded as 0/1 already
         if out.max(initial=0) > 1:

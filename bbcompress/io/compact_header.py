@@ -35,6 +35,10 @@ FINGERPRINT_BYTES = 32
 PAYLOAD_BYTES = "payload_bytes"  # the key under which the unpacked header says its payload size
 CODER_VALUES = ("initial_bits", "particles", "refine_steps", "warmup", "tile_side")
 VARINT_BYTES = 5
+# The most streams a section may hold: a writer makes about as many as it has cores, and
+# each stream is a decoding job (read before the streams themselves, so that a header of
+# millions of them is refused at once).
+MAX_STREAMS = 256
 
 
 def pack_compact(section: dict, payload_bytes: int) -> bytes:
@@ -75,7 +79,10 @@ def unpack_compact(stored: bytes) -> dict:
         schedule = [reader.varint() for _ in range(reader.count())]
         section["coder"] = {"latents": latents, "latent_bits": bits, "schedule": schedule,
                             **{key: reader.varint() for key in CODER_VALUES}}
-        streams = [[reader.varint() for _ in range(3)] for _ in range(reader.count())]
+        count = reader.count()
+        if count > MAX_STREAMS:
+            raise ValueError(f"{count:,} streams (at most {MAX_STREAMS})")
+        streams = [[reader.varint() for _ in range(3)] for _ in range(count)]
         if streams:
             section["coder"]["streams"] = streams
         if payload % 4:
