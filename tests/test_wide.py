@@ -418,3 +418,15 @@ def test_a_linear_predictor_is_the_wide_greyscale_models_own():
         dataclasses.replace(LINEAR, likelihood="bernoulli", mixture=1, pixel_floor=0.0)
     with pytest.raises(ValueError, match="predictor is one of"):
         ModelConfig("logistic256", 784, (4,), 0, "relu", 0.0, "local", 1, 2, predictor="linear")
+
+
+def test_a_clamped_value_learns_to_come_back_but_not_to_drift_away():
+    """``inward_clamp``: the value is clamped; its gradient passes inside the bounds, and
+    outside only where a descent step moves it back in."""
+    from bbcompress.families.mlp import inward_clamp
+    x = torch.tensor([-9.0, -9.0, 0.0, 9.0, 9.0], requires_grad=True)
+    push = torch.tensor([1.0, -1.0, 1.0, 1.0, -1.0])  # the loss's gradient at each
+    clamped = inward_clamp(x, -7.0, 7.0)
+    (clamped * push).sum().backward()
+    assert clamped.tolist() == [-7.0, -7.0, 0.0, 7.0, 7.0]
+    assert x.grad.tolist() == [0.0, -1.0, 1.0, 1.0, 0.0]  # descent: x -= grad

@@ -22,7 +22,7 @@ from ..checkpoint import Checkpoint
 from ..io.images import TILE_SIDE
 from .config import MAX_LOG_SCALE, MIN_LOG_SCALE, ModelConfig
 from .local_coding import LOCAL_KERNELS
-from .mlp import load_arrays, logistic256_log_prob, squashed_mean, state_arrays
+from .mlp import inward_clamp, load_arrays, logistic256_log_prob, squashed_mean, state_arrays
 
 
 def causal_mask(kernel: int, centre: bool) -> torch.Tensor:
@@ -63,18 +63,12 @@ def sample_pixels(raw: torch.Tensor, config: ModelConfig, generator: torch.Gener
     return torch.where(uniform, torch.randint(256, mean.shape, generator=generator).to(x.dtype), x)
 
 
-def straight_through_clamp(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
-    # A hard clamp stalled training in the prototype: log-scales ran past the bound in
-    # the first huge-loss steps, got no gradient there, and every ink pixel fell on the floor.
-    return x - (x - x.clamp(low, high)).detach()
-
-
 def mixture_log_prob(x: torch.Tensor, out: torch.Tensor, components: int, floor: float,
                      mean_of=squashed_mean) -> torch.Tensor:
     """Per-pixel log P(x) (N, 1, H, W) of (1 - floor) * mixture + floor / 256."""
     logits, raw_mean, raw_log_scale = out.split(components, dim=1)
     mean = mean_of(raw_mean)
-    log_scale = straight_through_clamp(raw_log_scale, MIN_LOG_SCALE, MAX_LOG_SCALE)
+    log_scale = inward_clamp(raw_log_scale, MIN_LOG_SCALE, MAX_LOG_SCALE)
     log_p = logistic256_log_prob(x.expand_as(mean), mean, log_scale)
     log_p = torch.logsumexp(log_p + F.log_softmax(logits, dim=1), dim=1, keepdim=True)
     return torch.logaddexp(log_p + math.log1p(-floor), torch.full_like(log_p, math.log(floor / 256)))

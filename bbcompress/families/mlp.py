@@ -66,10 +66,34 @@ def squashed_mean(raw_mean: torch.Tensor) -> torch.Tensor:
 
 def linear_mean(raw_mean: torch.Tensor) -> torch.Tensor:
     """A mean in levels from a raw output in input units, clipped to [-0.5, 255.5]: what
-    ``codec.pixels.linear_mean`` computes. Clipped straight through: a mean past the edge
-    still learns which way to go."""
-    mean = 127.5 * (1.0 + raw_mean)
-    return mean - (mean - mean.clamp(-0.5, 255.5)).detach()
+    ``codec.pixels.linear_mean`` computes. Clipped inward (``inward_clamp``): a mean past
+    the edge still learns to come back."""
+    return inward_clamp(127.5 * (1.0 + raw_mean), -0.5, 255.5)
+
+
+class InwardClamp(torch.autograd.Function):
+    """Clamps; its gradient passes where the value is inside, or outside and pushed back
+    in. A hard clamp gives none outside, so a value that ran past a bound in the first
+    steps never came back (the local prototype's log-scales); passing every gradient
+    ("straight through") let values the loss wants past a bound drift there without end
+    (the linear predictor on digits: raw log-scales of +264 against a bound of 7, every
+    law at the clips, the network's output no longer mattering)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.low, ctx.high = low, high
+        return x.clamp(low, high)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, = ctx.saved_tensors  # a descent step moves x by -grad
+        outward = ((x > ctx.high) & (grad < 0)) | ((x < ctx.low) & (grad > 0))
+        return grad.masked_fill(outward, 0.0), None, None
+
+
+def inward_clamp(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    return InwardClamp.apply(x, low, high)
 
 
 def gaussian_kl(mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
