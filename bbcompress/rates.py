@@ -30,9 +30,8 @@ def section_rate(section: Section) -> SectionRate:
     if section.is_classic:
         return SectionRate(str(section.kind), len(section.images), pixels,
                            8 * sum(size for _, size in section.blobs), 0)
-    streams = max(1, len(section.coder.streams))  # each stream's stack starts from its own seed
     return SectionRate(str(section.kind), len(section.images), pixels, 32 * len(section.words),
-                       streams * section.coder.initial_bits)
+                       section.coder.stacks * section.coder.initial_bits)  # each stack starts from a seed
 
 
 def file_bits_per_dim(archive: Archive, size_bytes: int) -> float:
@@ -59,7 +58,7 @@ def archive_rates(archive: Archive) -> list[dict]:
                      "initial_bits": rate.initial_bits, "bits_per_dim": rate.bits_per_dim,
                      "net_bits_per_dim": rate.net_bits_per_dim,
                      "tile_side": None if section.is_classic else section.coder.tile_side,
-                     "streams": 0 if section.is_classic else max(1, len(section.coder.streams))})
+                     "streams": 0 if section.is_classic else section.coder.stacks})
     return rows
 
 

@@ -147,7 +147,7 @@ def model_section_task(images: list[Image], model_name: str, checkpoint: Checkpo
     jobs = [partial(push_stream, images, side, coding, batch, start, stop, share(tile_total(images), start, stop, count))
             for start, stop in zip(cuts, cuts[1:])]
     model = ModelRef(model_name, settings.encoder, checkpoint.fingerprint(settings.encoder))
-    return Task(jobs, partial(pushed_section, images, model, CoderSettings(
+    return Task(jobs, partial(pushed_section, images, count, model, CoderSettings(
         settings.latents, settings.latent_bits, [], seed_bits(coding.pops_per_image(warm=True)), coding.particles,
         coding.refine_steps, 0, side)))
 
@@ -172,11 +172,11 @@ def push_stream(images: list[Image], side: int, coding: Coding, batch: int, star
                         in_tile_units(progress, units, stop - start))
 
 
-def pushed_section(images: list[Image], model: ModelRef, coder: CoderSettings,
+def pushed_section(images: list[Image], count: int, model: ModelRef, coder: CoderSettings,
                    streams: list[tuple[np.ndarray, list[int], int]]) -> Section:
-    """The section of ``images`` whose streams were pushed as ``streams``."""
+    """The section of ``images`` (``count`` tiles) whose streams were pushed as ``streams``."""
     schedule = [size for _, sizes, _ in streams for size in sizes]
-    if sum(schedule) != images[0].kind.planes * sum(tile_count(*i.size, coder.tile_side) for i in images):
+    if sum(schedule) != count:
         raise BBCError("the streams do not hold every tile of the section")  # a writer's bug, never written
     parts = tuple((len(sizes), warmup, len(words)) for words, sizes, warmup in streams) if len(streams) > 1 else ()
     coder = replace(coder, schedule=schedule, warmup=0 if parts else streams[0][2], streams=parts)

@@ -178,10 +178,13 @@ def test_malformed_binary_headers_are_refused(case):
         parse(assemble(*binary_cases(header, payload)[case]))
 
 
+PLAIN_CODER = {"initial_bits": 0, "particles": 1, "refine_steps": 0, "warmup": 0, "tile_side": 28}
+
+
 def test_a_model_payload_of_part_words_is_refused():
     section = {"kind": "greyscale", "images": [["a.png", 28, 28, "L"]], "content_sha256": "ab" * 32,
                "model": {"name": "m", "encoder": "none", "fingerprint": "cd" * 32},
-               "coder": {"latents": "buckets", "latent_bits": 8, "schedule": [1]}}
+               "coder": {"latents": "buckets", "latent_bits": 8, "schedule": [1], **PLAIN_CODER, "streams": []}}
     with pytest.raises(ArchiveError, match="whole 32-bit words"):
         parse(assemble(pack_compact(section, 6), bytes(6)))
 
@@ -227,6 +230,6 @@ def test_more_streams_than_a_section_may_hold_are_refused_before_they_are_read()
     section = {"kind": "greyscale", "images": [["a.png", 28, 28, "L"]], "content_sha256": "ab" * 32,
                "model": {"name": "m", "encoder": "none", "fingerprint": "cd" * 32},
                "coder": {"latents": "buckets", "latent_bits": 8, "schedule": [1] * (MAX_STREAMS + 1),
-                         "streams": [[1, 0, 1]] * (MAX_STREAMS + 1)}}
+                         **PLAIN_CODER, "streams": [[1, 0, 1]] * (MAX_STREAMS + 1)}}
     with pytest.raises(ArchiveError, match="streams"):
         parse(assemble(pack_compact(section, 4 * (MAX_STREAMS + 1)), bytes(4 * (MAX_STREAMS + 1))))

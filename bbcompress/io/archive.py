@@ -93,7 +93,7 @@ import lzma
 import struct
 import sys
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -212,6 +212,11 @@ class CoderSettings:
     def extended(self) -> bool:
         return (self.particles, self.refine_steps, self.warmup) != (1, 0, 0)
 
+    @property
+    def stacks(self) -> int:
+        """The ANS stacks the section's streams are pushed on, each from its own seed."""
+        return max(1, len(self.streams))
+
     def to_json(self) -> dict:
         settings = {"latents": self.latents, "latent_bits": self.latent_bits,
                     "schedule": list(self.schedule), "initial_bits": self.initial_bits}
@@ -294,6 +299,13 @@ class Section:
                       pixel_sha256=self.pixel_sha256)
         if self.content_sha256:
             header["content_sha256"] = self.content_sha256
+        return header
+
+    def binary_header(self) -> dict:
+        """``header()`` with every coder value, defaults too (``compact_header`` packs them all)."""
+        header = self.header()
+        if self.coder:
+            header["coder"] = asdict(self.coder)
         return header
 
     def blob_data(self) -> list[bytes]:
@@ -397,7 +409,7 @@ class Archive:
         if self.is_compact:
             section, = self.sections
             payload = payload[:sum(size for _, size in section.blobs)] if section.is_classic else payload
-            header, flags = pack_compact(section.header(), len(payload)), HEADER_BINARY
+            header, flags = pack_compact(section.binary_header(), len(payload)), HEADER_BINARY
         else:
             header, flags = self.keyed_header()
         payload += b"".join(m.weights for m in self.models)
@@ -591,9 +603,9 @@ def read_declared(stream, source: str) -> bytes:
 
 def declared_payload(header) -> int:
     """The payload bytes a header says follow it: its sections' words, its embedded models."""
-    if PAYLOAD_BYTES in header:  # a binary one-image header says it exactly
+    if PAYLOAD_BYTES in expect(header, dict, "the header"):  # a binary one-image header says it exactly
         return header[PAYLOAD_BYTES]
-    sections = expect(expect(header, dict, "the header")["sections"], list, "sections")
+    sections = expect(header["sections"], list, "sections")
     sizes = [4 * expect(expect(s, dict, "a section")["words"], int, "words") for s in sections]
     sizes += [expect(expect(m, dict, "an embedded model")["bytes"], int, "an embedded model's size")
               for m in expect(header.get("models", []), list, "models")]

@@ -42,7 +42,8 @@ MAX_STREAMS = 256
 
 
 def pack_compact(section: dict, payload_bytes: int) -> bytes:
-    """A one-image section header (``Section.header()``'s keyed form) in bytes."""
+    """A one-image section header in bytes: ``Section.header()``'s keyed form, its coder
+    with every value (``CoderSettings`` as a dict: the JSON form leaves defaults out)."""
     (name, width, height, mode), = section["images"]
     out = bytearray([KINDS.index(section["kind"]), MODES.index(mode)])
     out += varint(width) + varint(height) + text(name)
@@ -54,9 +55,8 @@ def pack_compact(section: dict, payload_bytes: int) -> bytes:
     out += bytes([1]) + text(model["name"]) + text(model["encoder"]) + bytes.fromhex(model["fingerprint"])
     out += bytes([LATENTS.index(coder["latents"]), coder["latent_bits"]]) + varint(len(coder["schedule"]))
     out += b"".join(varint(n) for n in coder["schedule"])
-    defaults = {"initial_bits": 0, "particles": 1, "refine_steps": 0, "warmup": 0, "tile_side": 28}
-    out += b"".join(varint(coder.get(key, defaults[key])) for key in CODER_VALUES)
-    streams = coder.get("streams", [])
+    out += b"".join(varint(coder[key]) for key in CODER_VALUES)
+    streams = coder["streams"]
     return bytes(out + varint(len(streams)) + b"".join(varint(n) for stream in streams for n in stream))
 
 
