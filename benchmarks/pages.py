@@ -1,11 +1,13 @@
 """bbcompress on 1-bit document pages beside PNG, WebP, CCITT G4 and JPEG-XL.
 
     python -m benchmarks.pages [FOLDER] [--threads 2] [--name pages]
+    python -m benchmarks.pages --model runs/pages64-cone/epoch-0010 --name pages-model
 
 Every .pbm file under FOLDER is compressed on its own by each codec; without FOLDER,
 pages 1-3 of two PDF manuals Debian ships (shared-mime-info's specification and
 libtasn1-doc's manual), rendered with ``pdftoppm -mono`` at 150 and 300 dpi (poppler-utils); rates are bits per pixel, times seconds per megapixel, every
-decoding checked. Writes ``benchmarks/results/pages`` (or ``--name``). No JBIG2 encoder
+decoding checked; ``--model``: also a binary model of yours, offered with ``-m`` (beside
+the classic codecs) and alone. Writes ``benchmarks/results/pages`` (or ``--name``). No JBIG2 encoder
 is packaged for Debian (only the jbig2dec decoder), so none is measured.
 """
 from __future__ import annotations
@@ -21,20 +23,21 @@ from PIL import Image as PILImage
 
 from benchmarks.harness import write_results
 from benchmarks.photos import cjxl_codec, measure, table, totals
-from bbcompress.api import CodingOptions, compress_images, decompress_archive
+from bbcompress.api import DEFAULT_LEVEL, CodingOptions, compress_images, decompress_archive
 from bbcompress.io.archive import parse
 from bbcompress.io.images import Image, read_image
 from bbcompress.kinds import Kind
 from bbcompress.zoo import ModelSet
 
 
-def bbcompress_codec(threads: int, level: int = 4):
+def bbcompress_codec(threads: int, level: int = DEFAULT_LEVEL, models: tuple[str, ...] = (), fallback: bool = True):
     def encode(pixels: np.ndarray) -> bytes:
         image = Image("page.pbm", "1", pixels.astype(np.uint8), Kind.BINARY)
-        return compress_images([image], ModelSet(), CodingOptions(threads=threads, level=level)).to_bytes()
+        options = CodingOptions(threads=threads, level=level, fallback=fallback)
+        return compress_images([image], ModelSet(models), options).to_bytes()
 
     def decode(data: bytes) -> np.ndarray:
-        image, = decompress_archive(parse(data), ModelSet(), threads=threads)
+        image, = decompress_archive(parse(data), ModelSet(models), threads=threads)
         return image.pixels.astype(bool)
     return encode, decode
 
@@ -57,8 +60,13 @@ def grey_jxl(effort: int, threads: int):
             lambda data: decode(data) > 0)
 
 
-def codecs(threads: int) -> dict:
-    return {"bbcompress (defaults)": bbcompress_codec(threads), "bbcompress -l 9": bbcompress_codec(threads, 9),
+def codecs(threads: int, model: str | None = None) -> dict:
+    found = {"bbcompress (defaults)": bbcompress_codec(threads), "bbcompress -l 9": bbcompress_codec(threads, 9)}
+    if model:
+        name = Path(model).name
+        found.update({f"bbcompress -m {name}": bbcompress_codec(threads, models=(model,)),
+                      f"{name} alone": bbcompress_codec(threads, models=(model,), fallback=False)})
+    return found | {
             "PNG (optimize)": pillow_codec("PNG", optimize=True),
             "WebP lossless m6": pillow_codec("WEBP", grey=True, lossless=True, method=6, quality=100),
             "CCITT G4 (TIFF)": pillow_codec("TIFF", compression="group4"),
@@ -85,6 +93,7 @@ def main() -> None:
     parser.add_argument("folder", type=Path, nargs="?")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--name", default="pages")
+    parser.add_argument("--model", help="also a binary model of yours: with the fallback (-m) and alone")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.folder or render_pages(Path(scratch))
@@ -92,7 +101,7 @@ def main() -> None:
 
 
 def run(folder: Path, args) -> None:
-    found, rows = codecs(args.threads), []
+    found, rows = codecs(args.threads, args.model), []
     for path in sorted(folder.rglob("*.pbm")):
         pixels = read_image(path).pixels.astype(bool)
         row = {"name": path.stem, "width": pixels.shape[1], "height": pixels.shape[0], "dims": pixels.size,

@@ -123,3 +123,34 @@ def test_photographs_are_split_and_downsampled_the_same_everywhere(tmp_path, mon
     monkeypatch.setattr(photos, "SOURCES", (("some-package", tmp_path / "none", "*.jpg"),))
     with pytest.raises(DataError, match="apt-get install some-package"):
         photos.split()
+
+
+def test_page_crops_are_black_ones_and_keep_few_blank_ones(tmp_path):
+    from PIL import Image
+    from bbcompress.training.pages import BLANK_KEPT, page_crops
+    page = np.ones((650, 650), dtype=bool)  # white
+    page[10:20, 5:60] = False  # a line of "text" in the first crop
+    page[645:, 645:] = False  # in the partial crops at the edges, dropped
+    Image.fromarray(page).save(tmp_path / "page.pbm")
+    crops = page_crops(tmp_path / "page.pbm", 64, np.random.default_rng(0))
+    assert crops.dtype == np.uint8 and crops.shape[1:] == (64, 64)
+    inked = crops.reshape(len(crops), -1).any(axis=1)
+    assert inked.sum() == 1 and crops[inked][0].sum() == 10 * 55  # 1 = black
+    assert (~inked).sum() < 3 * 100 / BLANK_KEPT  # of 99 blank crops, ~5 kept
+
+
+def test_pages_without_their_tools_say_what_to_install(monkeypatch, tmp_path):
+    from bbcompress.training import pages
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(pages.shutil, "which", lambda program: None)
+    monkeypatch.setattr(pages, "split", lambda: ([], []))
+    with pytest.raises(DataError, match="apt-get install groff poppler-utils"):
+        pages.rendered_pages()
+
+
+def test_pages_held_out_are_every_fourth_source(monkeypatch, tmp_path):
+    from bbcompress.training import pages
+    names = [tmp_path / f"doc{i:02d}.pdf" for i in range(9)]
+    monkeypatch.setattr(pages, "sources", lambda: names)
+    train, held = pages.split()
+    assert held == [names[3], names[7]] and not set(train) & set(held) and len(train) == 7

@@ -213,3 +213,28 @@ def test_more_threads_than_tiles_give_a_stream_a_tile(whole_model):
     section = parse(data).sections[0]
     assert section.coder.tile_side == 256 and section.coder.schedule == [1, 1, 1, 1]
     assert_restored([image], decompress_archive(parse(data), models, threads=2))
+
+
+def test_a_binary_cone_model_codes_a_page_whole_at_its_estimated_rate(tmp_path_factory):
+    """A document page model: 1-bit, whole images (no maps), a cone; a 300x400 page in
+    tiles of 128 at the default level, in two streams with two threads."""
+    from bbcompress.choice import estimated_bits
+    from bbcompress.sections import coding_of
+    from bbcompress.api import DEFAULT_LEVEL
+    config = ModelConfig("bernoulli", 784, (6,) * 3, 0, "relu", 0.0, "wide", 1, 0, context="cone")
+    checkpoint = to_checkpoint(seeded(WideModel(config), 5, 0.3), {"data": "pages-64"})
+    path = saved_model(tmp_path_factory, "page", checkpoint)
+    rng = np.random.default_rng(3)
+    page = np.zeros((300, 400), np.uint8)
+    page[20:30, 10:390] = rng.random((10, 380)) < 0.4  # lines of "text"
+    page[200:210, 10:300] = rng.random((10, 290)) < 0.4
+    image = Image("page.pbm", "1", page, Kind.BINARY)
+    models = ModelSet([path])
+    data = compress_images([image], models, CodingOptions(fallback=False, threads=2)).to_bytes()
+    archive = parse(data)
+    assert archive.sections[0].coder.tile_side == 128 and archive.sections[0].coder.stacks == 2
+    assert_restored([image], decompress_archive(archive, models, threads=1))
+    options = CodingOptions()
+    estimate = estimated_bits([image], coding_of(checkpoint, options.settings_for(checkpoint)),
+                              tile_steps=options.tile_steps)[0]
+    assert 32 * archive.sections[0].words.size == pytest.approx(estimate, abs=200)  # a word and 32 bits a stream
