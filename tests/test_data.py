@@ -134,8 +134,8 @@ def test_page_crops_are_black_ones_and_keep_few_blank_ones(tmp_path):
     Image.fromarray(page).save(tmp_path / "page.pbm")
     crops = page_crops(tmp_path / "page.pbm", 64, np.random.default_rng(0))
     assert crops.dtype == np.uint8 and crops.shape[1:] == (64, 64)
-    inked = crops.reshape(len(crops), -1).any(axis=1)
-    assert inked.sum() == 1 and crops[inked][0].sum() == 10 * 55  # 1 = black
+    inked = ~crops.reshape(len(crops), -1).all(axis=1)
+    assert inked.sum() == 1 and (1 - crops[inked][0]).sum() == 10 * 55  # 0 = black, as bbcompress reads it
     assert (~inked).sum() < 3 * 100 / BLANK_KEPT  # of 99 blank crops, ~5 kept
 
 

@@ -125,14 +125,15 @@ def rendered_pages() -> tuple[list[Path], list[Path]]:
 
 
 def page_crops(path: Path, side: int, rng: np.random.Generator) -> np.ndarray:
-    """The page's whole ``side`` x ``side`` crops (N, side, side) of 0/1 pixels (1 black),
-    with one in ``BLANK_KEPT`` all-white crops."""
+    """The page's whole ``side`` x ``side`` crops (N, side, side) of 0/1 pixels as
+    bbcompress reads a 1-bit file (1 white, as Pillow's mode "1"), with one in
+    ``BLANK_KEPT`` all-white crops."""
     with Image.open(path) as page:
-        black = 1 - np.asarray(page.convert("1"), dtype=np.uint8)
-    rows, cols = black.shape[0] // side, black.shape[1] // side
-    crops = black[:rows * side, :cols * side].reshape(rows, side, cols, side).transpose(0, 2, 1, 3)
+        white = (np.asarray(page.convert("1"), dtype=np.uint8) > 0).astype(np.uint8)
+    rows, cols = white.shape[0] // side, white.shape[1] // side
+    crops = white[:rows * side, :cols * side].reshape(rows, side, cols, side).transpose(0, 2, 1, 3)
     crops = crops.reshape(rows * cols, side, side)
-    blank = ~crops.reshape(len(crops), -1).any(axis=1)
+    blank = crops.reshape(len(crops), -1).all(axis=1)
     return crops[~blank | (rng.random(len(crops)) < 1 / BLANK_KEPT)]
 
 
