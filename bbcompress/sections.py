@@ -166,9 +166,13 @@ def section_tiles(images: list[Image], side: int) -> tuple[np.ndarray, np.ndarra
 def push_stream(images: list[Image], side: int, coding: Coding, batch: int, start: int, stop: int, units: int,
                 progress: Progress | None = None) -> tuple[np.ndarray, list[int], int]:
     """Tiles ``start`` to ``stop`` of a section pushed on a stack of their own:
-    (words, batch sizes, warm-up batches)."""
-    tiles, masks = section_tiles(images, side)
-    return push_batches(coding, tiles[start:stop], masks[start:stop], batch,
+    (words, batch sizes, warm-up batches). Only the images that hold them are tiled."""
+    counts = np.array([image.kind.planes * tile_count(*image.size, side) for image in images])
+    ends = np.cumsum(counts)
+    first, last = int(np.searchsorted(ends, start, "right")), int(np.searchsorted(ends, stop, "left"))
+    offset = int(ends[first] - counts[first])  # the section's index of the first image's first tile
+    tiles, masks = section_tiles(images[first:last + 1], side)
+    return push_batches(coding, tiles[start - offset:stop - offset], masks[start - offset:stop - offset], batch,
                         in_tile_units(progress, units, stop - start))
 
 

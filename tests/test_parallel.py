@@ -185,3 +185,18 @@ def test_a_coder_s_streams_must_match_its_batches_and_words(streams, refused):
     entry["coder"]["warmup"] = 1  # a section's own warm-up is its streams'
     with pytest.raises(ValueError):
         Section.from_header(entry, np.zeros(12, np.uint32))
+
+
+def test_a_stream_tiles_only_the_images_that_hold_its_tiles(monkeypatch):
+    """A stream's tiles are those of the whole section's at its range, wherever its range
+    cuts the images (RGB images: three planes of tiles each)."""
+    from bbcompress import sections
+    rng = np.random.default_rng(4)
+    images = [BBImage(f"i{k}.png", "L", rng.integers(0, 256, shape, dtype=np.uint8), Kind.GREYSCALE)
+              for k, shape in enumerate([(30, 60), (28, 28), (90, 10), (57, 57)])]
+    tiles, masks = sections.section_tiles(images, 28)
+    pushed = []
+    monkeypatch.setattr(sections, "push_batches", lambda coding, t, m, batch, progress: pushed.append((t, m)))
+    for start, stop in [(0, len(tiles)), (1, 3), (2, 4), (3, 9), (7, len(tiles)), (len(tiles) - 1, len(tiles))]:
+        sections.push_stream(images, 28, None, 8, start, stop, 1)
+        assert np.array_equal(pushed[-1][0], tiles[start:stop]) and np.array_equal(pushed[-1][1], masks[start:stop])
