@@ -2,6 +2,7 @@
 
     python -m benchmarks.pages [FOLDER] [--threads 2] [--name pages]
     python -m benchmarks.pages --model runs/pages64-cone/epoch-0010 --name pages-model
+    python -m benchmarks.pages --codecs "bbcompress (defaults),JPEG-XL e7,CCITT" --name pages-default
 
 Every .pbm file under FOLDER is compressed on its own by each codec; without FOLDER,
 pages 1-3 of two PDF manuals Debian ships (shared-mime-info's specification and
@@ -94,6 +95,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--name", default="pages")
     parser.add_argument("--model", help="also a binary model of yours: with the fallback (-m) and alone")
+    parser.add_argument("--codecs", help="only the codecs whose names start with one of these (comma-separated)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.folder or render_pages(Path(scratch))
@@ -102,6 +104,9 @@ def main() -> None:
 
 def run(folder: Path, args) -> None:
     found, rows = codecs(args.threads, args.model), []
+    if args.codecs:
+        found = {name: codec for name, codec in found.items()
+                 if any(name.startswith(prefix.strip()) for prefix in args.codecs.split(","))}
     for path in sorted(folder.rglob("*.pbm")):
         pixels = read_image(path).pixels.astype(bool)
         row = {"name": path.stem, "width": pixels.shape[1], "height": pixels.shape[0], "dims": pixels.size,

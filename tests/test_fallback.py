@@ -160,3 +160,54 @@ def test_the_level_sets_jpeg_xl_s_effort(monkeypatch):
     bbcompress.compress([grey], level=9)
     assert efforts[-1] == 9
     assert sizes[9] <= sizes[4] <= sizes[1]
+
+
+def test_1_bit_jpeg_xl_blocks_round_trip_and_refuse_what_they_do_not_hold(monkeypatch):
+    monkeypatch.setattr(classic, "JXL_BLOCK", 128)  # the page of 400x300 in a 3x4 grid
+    page = text_page().astype(np.uint8)
+    assert [(r.stop - r.start, c.stop - c.start) for r, c in classic.jxl_blocks(300, 400)] == [(100, 100)] * 12
+    blob = encode("jxl1b", page, Kind.BINARY)
+    assert np.array_equal(decode("jxl1b", blob, Kind.BINARY, 400, 300), page)
+    for junk in (blob[:-1], blob + b"\0", blob[:3], b"\xff" * 4 + blob[4:]):
+        with pytest.raises(ValueError):
+            decode("jxl1b", junk, Kind.BINARY, 400, 300)
+    with pytest.raises(ValueError, match="1-bit jxl image in a greyscale section"):
+        decode("jxl1b", blob, Kind.GREYSCALE, 400, 300)
+    with pytest.raises(ValueError, match="coded whole"):
+        decode("jxl1b", blob, Kind.BINARY, 100, 100)
+    assert not holds("jxl1b", 100, 128, Kind.BINARY) and not holds("jxl1b", 300, 400, Kind.GREYSCALE)
+
+
+def test_a_section_of_jpeg_xl_blocks_is_version_9_and_older_readers_refuse_it(monkeypatch):
+    from bbcompress.errors import ArchiveError
+    from bbcompress.io import archive as archive_module
+    from bbcompress.sections import classic_section
+    monkeypatch.setattr(classic, "JXL_BLOCK", 128)
+    page = text_page().astype(np.uint8)
+    image = BBImage("page.png", "1", page, Kind.BINARY)
+    section = classic_section([(image, "jxl1b", encode("jxl1b", page, Kind.BINARY))])
+    data = archive_module.Archive([section]).to_bytes()
+    assert section.version == 9 and data[8] == 9
+    (_, back), = bbcompress.decompress(data)
+    assert np.array_equal(back, page)
+    monkeypatch.setattr(archive_module, "VERSION", 8)
+    with pytest.raises(ArchiveError, match="version 9"):
+        parse(data)
+
+
+@pytest.mark.slow
+def test_a_large_page_goes_to_jpeg_xl_blocks_below_effort_9():
+    """A 2,100 x 2,400 page: libjxl streams it whole at effort 7 and finds no glyph
+    patches; coded as a 2x2 grid of blocks it does (at effort 10 it is coded whole)."""
+    from PIL import ImageDraw, ImageFont
+    words = "the quick brown fox jumps over a lazy dog while bits back coding measures it".split()
+    rng = np.random.default_rng(5)
+    image = Image.new("1", (2100, 2400), 1)
+    draw, font = ImageDraw.Draw(image), ImageFont.load_default(size=28)
+    for top in range(20, 2360, 40):
+        draw.text((30, top), " ".join(rng.choice(words, 13)), font=font, fill=0)
+    page = np.asarray(image).astype(np.uint8)
+    codec, data = classic.best_encoding(page, Kind.BINARY, effort=7)
+    assert codec == "jxl1b" and len(data) < 0.8 * len(encode("jxl1", page, Kind.BINARY, 7))
+    assert np.array_equal(decode(codec, data, Kind.BINARY, 2100, 2400), page)
+    assert classic.best_encoding(page, Kind.BINARY, effort=9)[0] == "jxl1"

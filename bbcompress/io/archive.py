@@ -14,7 +14,8 @@ Layout (all integers little-endian)::
                   than 28x28 ("tile_side"); 7 when a model section codes colour images
                   as planes (``kinds.PLANES``) or a binary image is a 1-bit JPEG-XL
                   blob ("jxl1"); 8 for the binary header of a one-image archive
-                  (flag bit 1) or a model section in several streams ("streams").
+                  (flag bit 1) or a model section in several streams ("streams"); 9
+                  when a large binary image is 1-bit JPEG-XL blocks ("jxl1b").
                   Readers refuse versions above theirs cleanly.
     9       1     flags: bit 0 set = the header is LZMA2-compressed (raw stream, no
                   container); bit 1 set (version 8 and later, never with bit 0) = the
@@ -44,7 +45,7 @@ one model::
 
 A classic section holds images no model codes well, each as one blob::
 
-    {"kind": ..., "codec": "classic", "blobs": [["raw" | "png" | "webp" | "jxl" | "g4" | "jxl1", bytes], ...],
+    {"kind": ..., "codec": "classic", "blobs": [["raw" | "png" | "webp" | "jxl" | "g4" | "jxl1" | "jxl1b", bytes], ...],
      "images": [...], "words": W, "pixel_sha256": ..., "content_sha256": ...}
 
 its payload is the blobs back to back, zero-padded to whole words. Only classic
@@ -107,7 +108,7 @@ from .images import MAX_PIXELS, MAX_SIDE, RESTORED_MODES, tile_count
 from .names import check_unique, name_parts
 
 MAGIC = b"\x89BBC\r\n\x1a\n"
-VERSION = 8  # the newest this code reads; it writes the lowest its sections need
+VERSION = 9  # the newest this code reads; it writes the lowest its sections need
 MODES_VERSION = 5
 TILE_SIDE_VERSION = 6
 PLANES_VERSION = 7
