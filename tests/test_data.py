@@ -154,3 +154,9 @@ def test_pages_held_out_are_every_fourth_source(monkeypatch, tmp_path):
     monkeypatch.setattr(pages, "sources", lambda: names)
     train, held = pages.split()
     assert held == [names[3], names[7]] and not set(train) & set(held) and len(train) == 7
+
+
+def test_a_rendering_tool_that_fails_is_a_data_error_with_what_it_said():
+    from bbcompress.training.pages import run
+    with pytest.raises(DataError, match="rendering pages: sh -c .*failed: no gropdf here"):
+        run(["sh", "-c", "echo no gropdf here >&2; exit 1"])

@@ -163,7 +163,7 @@ def test_the_level_sets_jpeg_xl_s_effort(monkeypatch):
 
 
 def test_1_bit_jpeg_xl_blocks_round_trip_and_refuse_what_they_do_not_hold(monkeypatch):
-    monkeypatch.setattr(classic, "JXL_BLOCK", 128)  # the page of 400x300 in a 3x4 grid
+    monkeypatch.setattr(classic, "JXL1B_BLOCK", 128)  # the page of 400x300 in a 3x4 grid
     page = text_page().astype(np.uint8)
     assert [(r.stop - r.start, c.stop - c.start) for r, c in classic.jxl_blocks(300, 400)] == [(100, 100)] * 12
     blob = encode("jxl1b", page, Kind.BINARY)
@@ -182,7 +182,7 @@ def test_a_section_of_jpeg_xl_blocks_is_version_9_and_older_readers_refuse_it(mo
     from bbcompress.errors import ArchiveError
     from bbcompress.io import archive as archive_module
     from bbcompress.sections import classic_section
-    monkeypatch.setattr(classic, "JXL_BLOCK", 128)
+    monkeypatch.setattr(classic, "JXL1B_BLOCK", 128)
     page = text_page().astype(np.uint8)
     image = BBImage("page.png", "1", page, Kind.BINARY)
     section = classic_section([(image, "jxl1b", encode("jxl1b", page, Kind.BINARY))])

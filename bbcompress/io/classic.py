@@ -45,17 +45,17 @@ BINARY_TOP_EFFORT = 10
 # Streaming mode starts above 2048 pixels a side: a 300 dpi page (2541x3288) took 44,317
 # bytes at effort 7, its top-left 2048x2048 alone 8,514 and with one row and column more
 # 26,493. So below effort 10 a binary image larger than that is also tried as an even
-# grid of blocks of at most JXL_BLOCK a side, each coded alone (jxl1b): six 300 dpi pages
+# grid of blocks of at most JXL1B_BLOCK a side, each coded alone (jxl1b): six 300 dpi pages
 # took 74,192 bytes against 182,431 whole (a 2x2 grid; cjxl 0.7 at effort 9, whole:
 # 51,944), for 2.6x the time of one effort-7 encoding. Photos gain nothing from it (two
 # of 2560x1600 and 1920x1200: +0.9% and +0%), so only binary images are tried.
-JXL_BLOCK = 2048
+JXL1B_BLOCK = 2048  # fixed by the format (docs/format.md): every jxl1b blob's grid depends on it
 BLOCK_LENGTH = 4  # bytes of each block's length, before the blocks
 
 
 def jxl_blocks(height: int, width: int) -> list[tuple[slice, slice]]:
-    """The blocks of a jxl1b image, row-major: an even grid of at most JXL_BLOCK a side."""
-    rows, columns = -(-height // JXL_BLOCK), -(-width // JXL_BLOCK)
+    """The blocks of a jxl1b image, row-major: an even grid of at most JXL1B_BLOCK a side."""
+    rows, columns = -(-height // JXL1B_BLOCK), -(-width // JXL1B_BLOCK)
     tall, wide = -(-height // rows), -(-width // columns)
     return [(slice(top, min(top + tall, height)), slice(left, min(left + wide, width)))
             for top in range(0, height, tall) for left in range(0, width, wide)]
@@ -66,7 +66,7 @@ def holds(codec: str, height: int, width: int, kind: Kind = Kind.GREYSCALE) -> b
     limit = CODEC_MAX_SIDE.get(codec)
     return ((limit is None or max(height, width) <= limit) and (codec != "webp" or kind in WEBP_KINDS)
             and (codec not in ("g4", "jxl1", "jxl1b") or kind == Kind.BINARY)
-            and (codec != "jxl1b" or max(height, width) > JXL_BLOCK))
+            and (codec != "jxl1b" or max(height, width) > JXL1B_BLOCK))
 
 
 def as_file_image(pixels: np.ndarray, kind: Kind, codec: str) -> PILImage.Image:
@@ -162,7 +162,7 @@ def jxl_decode(data: bytes, kind: Kind, width: int, height: int, one_bit: bool =
 
 def jxl_blocks_decode(data: bytes, kind: Kind, width: int, height: int) -> np.ndarray:
     """A jxl1b blob: its blocks' lengths, then each block's 1-bit codestream."""
-    if max(height, width) <= JXL_BLOCK:
+    if max(height, width) <= JXL1B_BLOCK:
         raise ValueError(f"a jxl1b image of {width}x{height}, which is coded whole")
     blocks = jxl_blocks(height, width)
     starts = BLOCK_LENGTH * len(blocks)

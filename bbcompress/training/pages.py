@@ -1,16 +1,20 @@
 """1-bit document pages that installed Debian packages render, as training data.
 
 Sources: the R manuals (``r-doc-pdf``: texinfo typeset by TeX, like many manuals) and
-manual pages (``/usr/share/man/man1``, typeset by ``groff``, in five font families so
-the model does not learn one typeface), rendered with ``pdftoppm -mono`` (poppler-utils)
-at 100-300 dpi. Every fourth source, sorted by name, is held out as the test split. The
-benchmark's pages (``benchmarks.pages``: the libtasn1 and shared-mime-info manuals) are
-never among them. Rendering takes a minute or two; the pages are kept in a cache folder
-(``$XDG_CACHE_HOME/bbcompress``), named by this module's ``RENDERING`` version.
+the manual pages of core tools (``MAN_PAGES``, typeset by ``groff``, in five font
+families so the model does not learn one typeface), rendered with ``pdftoppm -mono``
+(poppler-utils) at 100-300 dpi. Every fourth source, sorted by name, is held out as the
+test split. The benchmark's pages (``benchmarks.pages``: the libtasn1 and
+shared-mime-info manuals) are never among them. Rendering takes a minute or two; the
+pages are kept in a cache folder (``$XDG_CACHE_HOME/bbcompress``) named by this module's
+``RENDERING`` version and the sources found, so a machine with other sources renders its
+own.
 """
 from __future__ import annotations
 
+import fcntl
 import gzip
+import hashlib
 import os
 import random
 import shutil
@@ -25,11 +29,16 @@ from PIL import Image
 from ..errors import DataError
 
 R_MANUALS = Path("/usr/share/doc/r-doc-pdf/manual")
-MAN_PAGES = Path("/usr/share/man/man1")
-# what each source needs: (Debian package, program)
-TOOLS = (("poppler-utils", "pdftoppm"), ("poppler-utils", "pdfinfo"), ("groff", "groff"))
-RENDERING = 1  # bump when what is rendered changes: the cache is named by it
-MAN_PAGE_COUNT = 48  # manual pages drawn from man1 (with a fixed seed)
+MAN_FOLDER = Path("/usr/share/man/man1")
+# Pinned, not drawn from man1: there, whatever is installed dominates (on one machine
+# 16,631 of 18,264 pages were one cloud tool's, all in one layout). Those missing are skipped.
+MAN_PAGES = ("bash", "cat", "chmod", "chown", "cp", "cut", "date", "dd", "df", "diff", "dpkg", "dpkg-deb",
+             "dpkg-query", "du", "echo", "env", "find", "fold", "grep", "gzip", "head", "install", "join",
+             "kill", "ln", "ls", "mkdir", "mktemp", "mv", "nl", "od", "paste", "pr", "ps", "readlink", "rm",
+             "sed", "seq", "sort", "split", "stat", "tail", "tar", "tee", "touch", "tr", "uniq", "wc", "xargs")
+# what each source needs: (Debian package, program); groff -Tpdf runs gropdf
+TOOLS = (("poppler-utils", "pdftoppm"), ("poppler-utils", "pdfinfo"), ("groff", "groff"), ("groff", "gropdf"))
+RENDERING = 2  # bump when what is rendered changes: the cache is named by it
 PAGES_PER_MANUAL = 8  # spread evenly through each R manual
 DPIS = (100, 150, 200, 300)
 GROFF_FAMILIES = ("T", "H", "N", "P", "C")  # Times, Helvetica, New Century, Palatino, Courier
@@ -44,14 +53,21 @@ def check_tools() -> None:
 
 
 def sources() -> list[Path]:
-    """The R manuals and the drawn manual pages, sorted by name."""
+    """The R manuals and the pinned manual pages found, sorted by name."""
     manuals = sorted(R_MANUALS.glob("*.pdf"))
-    man = sorted(MAN_PAGES.glob("*.1.gz"))
-    random.Random(7).shuffle(man)
-    found = sorted(manuals + man[:MAN_PAGE_COUNT], key=lambda p: p.name)
+    man = [MAN_FOLDER / f"{name}.1.gz" for name in MAN_PAGES if (MAN_FOLDER / f"{name}.1.gz").exists()]
     if not manuals or not man:
         raise DataError("no documents to render: apt-get install r-doc-pdf (and man pages in /usr/share/man)")
-    return found
+    return sorted(manuals + man, key=lambda p: p.name)
+
+
+def run(command: list[str], **options) -> subprocess.CompletedProcess:
+    """``command``; a DataError with what it said if it fails."""
+    try:
+        return subprocess.run(command, check=True, stderr=subprocess.PIPE, **options)
+    except subprocess.CalledProcessError as e:
+        said = (e.stderr or b"").decode(errors="replace").strip().splitlines()
+        raise DataError(f"rendering pages: {' '.join(command[:3])} failed" + (f": {said[-1]}" if said else "")) from None
 
 
 def split() -> tuple[list[Path], list[Path]]:
@@ -73,13 +89,12 @@ def as_pdf(source: Path, folder: Path) -> Path:
     family = draw(source).choice(GROFF_FAMILIES)
     pdf = folder / (source.name.removesuffix(".1.gz") + ".pdf")
     with open(pdf, "wb") as out:
-        subprocess.run(["groff", "-man", "-Tpdf", f"-f{family}"], input=gzip.decompress(source.read_bytes()),
-                       stdout=out, stderr=subprocess.DEVNULL, check=True)
+        run(["groff", "-man", "-Tpdf", f"-f{family}"], input=gzip.decompress(source.read_bytes()), stdout=out)
     return pdf
 
 
 def page_count(pdf: Path) -> int:
-    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    info = run(["pdfinfo", str(pdf)], stdout=subprocess.PIPE).stdout.decode(errors="replace")
     return next(int(line.split()[-1]) for line in info.splitlines() if line.startswith("Pages:"))
 
 
@@ -94,33 +109,40 @@ def render(source: Path, folder: Path) -> list[Path]:
     rendered = []
     for page in pages:
         stem = folder / f"{pdf.stem}-p{page}"
-        subprocess.run(["pdftoppm", "-mono", "-r", str(rng.choice(DPIS)), "-f", str(page), "-l", str(page),
-                        "-singlefile", str(pdf), str(stem)], check=True)
+        run(["pdftoppm", "-mono", "-r", str(rng.choice(DPIS)), "-f", str(page), "-l", str(page),
+             "-singlefile", str(pdf), str(stem)])
         rendered.append(stem.with_suffix(".pbm"))
     return rendered
 
 
-def cache_folder() -> Path:
+def cache_folder(found: list[Path]) -> Path:
+    """Named by the rendering's version and the sources ``found``."""
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "bbcompress" / f"pages-{RENDERING}"
+    digest = hashlib.sha256("\n".join(p.name for p in found).encode()).hexdigest()[:12]
+    return root / "bbcompress" / f"pages-{RENDERING}-{digest}"
 
 
 def rendered_pages() -> tuple[list[Path], list[Path]]:
-    """(training pages, held-out pages) as PBM paths, rendered once into the cache."""
-    folder = cache_folder()
+    """(training pages, held-out pages) as PBM paths, rendered once into the cache; a
+    second process waits for the first one's (a lock), a killed one leaves no cache."""
     train, held = split()
-    if not (folder / "done").exists():
-        check_tools()
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder.parent) as scratch:
-            for part, documents in (("train", train), ("test", held)):
-                (Path(scratch) / part).mkdir()
-                for source in documents:
-                    render(source, Path(scratch) / part)
-            (Path(scratch) / "done").touch()
-            shutil.rmtree(folder, ignore_errors=True)
-            Path(scratch).rename(folder)
-            Path(scratch).mkdir()  # for TemporaryDirectory's cleanup
+    folder = cache_folder(train + held)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f"{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "done").exists():
+            check_tools()
+            shutil.rmtree(folder, ignore_errors=True)  # a cache left without "done"
+            with tempfile.TemporaryDirectory(dir=folder.parent) as scratch:
+                for part, documents in (("train", train), ("test", held)):
+                    (Path(scratch) / part).mkdir()
+                    for source in documents:
+                        render(source, Path(scratch) / part)
+                for pdf in Path(scratch).glob("*/*.pdf"):  # the typeset manual pages
+                    pdf.unlink()
+                (Path(scratch) / "done").touch()
+                Path(scratch).rename(folder)
+                Path(scratch).mkdir()  # for TemporaryDirectory's cleanup
     return sorted((folder / "train").glob("*.pbm")), sorted((folder / "test").glob("*.pbm"))
 
 
