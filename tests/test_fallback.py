@@ -108,16 +108,18 @@ def test_classic_codecs_are_exact_and_refuse_what_does_not_match(codec, kind):
         decode(codec, data, kind, 20, 13)
 
 
-def text_page() -> np.ndarray:
+def text_page(width: int = 400, height: int = 300, font_size: int = 14, words: int = 9,
+              seed: int = 3) -> np.ndarray:
     """A 1-bit page of text (Pillow's own font), which JPEG-XL codes as patches of
     repeated glyphs far below what PNG or WebP reach."""
     from PIL import ImageDraw, ImageFont
-    words = "the quick brown fox jumps over a lazy dog while bits back coding measures it".split()
-    rng = np.random.default_rng(3)
-    page = Image.new("1", (400, 300), 1)
-    draw, font = ImageDraw.Draw(page), ImageFont.load_default(size=14)
-    for top in range(6, 290, 18):
-        draw.text((8, top), " ".join(rng.choice(words, 9)), font=font, fill=0)
+    vocabulary = "the quick brown fox jumps over a lazy dog while bits back coding measures it".split()
+    rng = np.random.default_rng(seed)
+    page = Image.new("1", (width, height), 1)
+    draw, font = ImageDraw.Draw(page), ImageFont.load_default(size=font_size)
+    line = round(1.3 * font_size)
+    for top in range(line // 3, height - 10, line):
+        draw.text((font_size // 2 + 1, top), " ".join(rng.choice(vocabulary, words)), font=font, fill=0)
     return np.asarray(page)
 
 
@@ -199,14 +201,7 @@ def test_a_section_of_jpeg_xl_blocks_is_version_9_and_older_readers_refuse_it(mo
 def test_a_large_page_goes_to_jpeg_xl_blocks_below_effort_9():
     """A 2,100 x 2,400 page: libjxl streams it whole at effort 7 and finds no glyph
     patches; coded as a 2x2 grid of blocks it does (at effort 10 it is coded whole)."""
-    from PIL import ImageDraw, ImageFont
-    words = "the quick brown fox jumps over a lazy dog while bits back coding measures it".split()
-    rng = np.random.default_rng(5)
-    image = Image.new("1", (2100, 2400), 1)
-    draw, font = ImageDraw.Draw(image), ImageFont.load_default(size=28)
-    for top in range(20, 2360, 40):
-        draw.text((30, top), " ".join(rng.choice(words, 13)), font=font, fill=0)
-    page = np.asarray(image).astype(np.uint8)
+    page = text_page(2100, 2400, font_size=28, words=13, seed=5).astype(np.uint8)
     codec, data = classic.best_encoding(page, Kind.BINARY, effort=7)
     assert codec == "jxl1b" and len(data) < 0.8 * len(encode("jxl1", page, Kind.BINARY, 7))
     assert np.array_equal(decode(codec, data, Kind.BINARY, 2100, 2400), page)
