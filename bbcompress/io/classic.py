@@ -46,8 +46,8 @@ BINARY_TOP_EFFORT = 10
 # bytes at effort 7, its top-left 2048x2048 alone 8,514 and with one row and column more
 # 26,493. So below effort 10 a binary image larger than that is also tried as an even
 # grid of blocks of at most JXL1B_BLOCK a side, each coded alone (jxl1b): six 300 dpi pages
-# took 74,192 bytes against 182,431 whole (a 2x2 grid; cjxl 0.7 at effort 9, whole:
-# 51,944), for 2.6x the time of one effort-7 encoding. Photos gain nothing from it (two
+# took 74,192 bytes against 182,411 whole (a 2x2 grid; cjxl 0.7 at effort 9, whole:
+# 53,975 in benchmarks/results/pages.json), in 36 s against 11 (one machine, loaded). Photos gain nothing from it (two
 # of 2560x1600 and 1920x1200: +0.9% and +0%), so only binary images are tried.
 JXL1B_BLOCK = 2048  # fixed by the format (docs/format.md): every jxl1b blob's grid depends on it
 BLOCK_LENGTH = 4  # bytes of each block's length, before the blocks
