@@ -220,7 +220,6 @@ def test_a_binary_cone_model_codes_a_page_whole_at_its_estimated_rate(tmp_path_f
     tiles of 128 at the default level, in two streams with two threads."""
     from bbcompress.choice import estimated_bits
     from bbcompress.sections import coding_of
-    from bbcompress.api import DEFAULT_LEVEL
     config = ModelConfig("bernoulli", 784, (6,) * 3, 0, "relu", 0.0, "wide", 1, 0, context="cone")
     checkpoint = to_checkpoint(seeded(WideModel(config), 5, 0.3), {"data": "pages-64"})
     path = saved_model(tmp_path_factory, "page", checkpoint)
