@@ -47,8 +47,9 @@ BINARY_TOP_EFFORT = 10
 # 26,493. So below effort 10 a binary image larger than that is also tried as an even
 # grid of blocks of at most JXL1B_BLOCK a side, each coded alone (jxl1b): six 300 dpi pages
 # took 74,192 bytes against 182,411 whole (a 2x2 grid; cjxl 0.7 at effort 9, whole:
-# 53,975 in benchmarks/results/pages.json), in 36 s against 11 (one machine, loaded). Photos gain nothing from it (two
-# of 2560x1600 and 1920x1200: +0.9% and +0%), so only binary images are tried.
+# 53,975 in benchmarks/results/pages.json), in 36 s against 11 (one machine, loaded).
+# Photos gain nothing from it (two of 2560x1600 and 1920x1200: +0.9% and +0%), so only
+# binary images are tried.
 JXL1B_BLOCK = 2048  # fixed by the format (docs/format.md): every jxl1b blob's grid depends on it
 BLOCK_LENGTH = 4  # bytes of each block's length, before the blocks
 
@@ -162,7 +163,7 @@ def jxl_decode(data: bytes, kind: Kind, width: int, height: int, one_bit: bool =
 
 def jxl_blocks_decode(data: bytes, kind: Kind, width: int, height: int) -> np.ndarray:
     """A jxl1b blob: its blocks' lengths, then each block's 1-bit codestream."""
-    if max(height, width) <= JXL1B_BLOCK:
+    if not holds("jxl1b", height, width, kind):
         raise ValueError(f"a jxl1b image of {width}x{height}, which is coded whole")
     blocks = jxl_blocks(height, width)
     starts = BLOCK_LENGTH * len(blocks)
@@ -294,9 +295,10 @@ def best_encoding(pixels: np.ndarray, kind: Kind, to_beat_bits: float = np.inf,
         found += [(codec, encode(codec, pixels, kind)) for codec in ("webp", "g4") if holds(codec, height, width, kind)]
         if min(len(data) for _, data in found) * NEARLY_FLAT > len(found[0][1]) and jxl_available():
             if kind == Kind.BINARY:
-                found.append(("jxl1", encode("jxl1", pixels, kind, BINARY_TOP_EFFORT if effort >= 9 else effort)))
-                if effort < 9 and holds("jxl1b", height, width, kind):  # effort 10 does not stream
-                    found.append(("jxl1b", encode("jxl1b", pixels, kind, effort)))
+                one_bit_effort = BINARY_TOP_EFFORT if effort >= 9 else effort
+                found.append(("jxl1", encode("jxl1", pixels, kind, one_bit_effort)))
+                if one_bit_effort < BINARY_TOP_EFFORT and holds("jxl1b", height, width, kind):  # it streams
+                    found.append(("jxl1b", encode("jxl1b", pixels, kind, one_bit_effort)))
             else:
                 found.append(("jxl", encode("jxl", pixels, kind, effort)))
     return min(found, key=lambda c: len(c[1]))

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DataError
+from .photos import grey_tiles
 
 R_MANUALS = Path("/usr/share/doc/r-doc-pdf/manual")
 MAN_FOLDER = Path("/usr/share/man/man1")
@@ -152,9 +153,7 @@ def page_crops(path: Path, side: int, rng: np.random.Generator) -> np.ndarray:
     ``BLANK_KEPT`` all-white crops."""
     with Image.open(path) as page:
         white = (np.asarray(page.convert("1"), dtype=np.uint8) > 0).astype(np.uint8)
-    rows, cols = white.shape[0] // side, white.shape[1] // side
-    crops = white[:rows * side, :cols * side].reshape(rows, side, cols, side).transpose(0, 2, 1, 3)
-    crops = crops.reshape(rows * cols, side, side)
+    crops = grey_tiles([white], side)
     blank = crops.reshape(len(crops), -1).all(axis=1)
     return crops[~blank | (rng.random(len(crops)) < 1 / BLANK_KEPT)]
 
