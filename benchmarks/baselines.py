@@ -2,9 +2,10 @@
 
 Baselines for the bits-back coder: general-purpose stream compressors (gzip, bz2, xz,
 zstd) on the concatenated raw bytes, and image codecs (PNG, WebP lossless, JPEG-XL,
-JPEG-LS, CCITT G4) per image and on one mosaic of all test images, and bbcompress itself
-(one .bbc archive of all test images, each encoder of the shipped model for the data
-kind, or of --model, with the classic fallback off so the rate is the model's own).
+JPEG-LS, CCITT G4) per image and on one mosaic of all test images, and bbcompress itself:
+one .bbc archive of all test images, each encoder of the shipped model for the data
+kind, or of --model, with the classic fallback off so the rate is the model's own; and
+its defaults on the mosaic as one image (a contact sheet, as a user would hand it over).
 Every result is total compressed bits / total pixels measured, and every codec is
 checked to be lossless by decoding and comparing arrays.
 
@@ -35,9 +36,11 @@ from typing import Callable
 
 import numpy as np
 
+from bbcompress.api import CodingOptions, compress_images, decompress_archive
+from bbcompress.io.archive import parse
 from bbcompress.io.images import images_from_array
 from bbcompress.kinds import Kind
-from bbcompress.zoo import DEFAULT_MODELS, resolve_model, shipped_cards
+from bbcompress.zoo import DEFAULT_MODELS, ModelSet, resolve_model, shipped_cards
 from bbcompress.training.data import load_dataset
 
 from .harness import model_only, verified_archive, write_results
@@ -193,6 +196,18 @@ def cjxl_codec(options: list[str]):
     return codec
 
 
+def bbcompress_mosaic_codec(arr: np.ndarray, binary: bool):
+    """bbcompress with its defaults on the mosaic as one image (one thread, as the classic
+    codecs): the whole-image path, against the same images coded apart (the archive rows)."""
+    image, = images_from_array(arr[None], Kind.BINARY if binary else Kind.GREYSCALE)
+    data = compress_images([image], ModelSet(), CodingOptions()).to_bytes()
+
+    def decode(data: bytes) -> np.ndarray:
+        decoded, = decompress_archive(parse(data), ModelSet())
+        return decoded.pixels
+    return data, decode
+
+
 def has_cjxl() -> bool:
     return Image is not None and bool(shutil.which("cjxl") and shutil.which("djxl"))
 
@@ -252,6 +267,7 @@ IMAGE_CODECS: list[ImageCodecSpec] = [
     *(ImageCodecSpec(f"JPEG-XL {name}", cjxl_codec(options), ("mosaic",), has_cjxl,
                      missing="cjxl/djxl not installed (apt-get install libjxl-tools)")
       for name, options in CJXL_SETTINGS.items()),
+    ImageCodecSpec("bbcompress (defaults)", bbcompress_mosaic_codec, ("mosaic",), lambda: True),
     # JPEG-LS per image would mostly measure its ~40-byte headers; mosaic only.
     ImageCodecSpec("JPEG-LS", jpegls_codec, ("mosaic",), has_imagecodecs("JPEGLS"),
                    missing="imagecodecs without JPEG-LS"),
