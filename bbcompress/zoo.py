@@ -22,8 +22,8 @@ MODELS_ENV = "BBCOMPRESS_MODELS"
 # decodes 2.4-20x slower (benchmarks/results/throughput-conv-vs-local.md, levels-conv.md).
 # Levels from which compress also considers opt-in models (the slow, smaller tier):
 # mnist-greyscale-conv-v1 on 500 test digits, 1.0931 bits/dim at level 7 (6 particles)
-# against mnist-greyscale-local-v2's ~1.12, decoding 19 images/s on one core against
-# ~500 (benchmarks/results/levels-conv.md, throughput-conv-vs-local.md).
+# against mnist-greyscale-local-v2's ~1.12, decoding 19 images/s on one core
+# (levels-conv.md) where the local model decoded 168 (throughput-conv-vs-local.md).
 OPT_IN_LEVEL = 7
 DEFAULT_MODELS = {Kind.BINARY: "mnist-binary-local-v1", Kind.GREYSCALE: "mnist-greyscale-local-v2"}
 

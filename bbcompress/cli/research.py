@@ -58,8 +58,8 @@ def dataset_option(function):
               f"output, 0 for none (wide)  [default: {family_defaults('width')}]")
 @click.option("--context", type=click.Choice(["cone"]),
               help="wide: a cone instead of the window above (the vertical stack reads only rows "
-                   "above, so each law sees the row above 3 columns to the right): decoded in 4x fewer "
-                   "steps.")
+                   "above, so each law sees the row above 3 columns to the right): decoded in 3.2x fewer "
+                   "steps (136 a 28x28 tile against 433).")
 @click.option("--predictor", type=click.Choice(["linear"]),
               help="wide, greyscale: each logistic's mean is a linear map of the nearest pixels "
                    "(starting as left, up, ...) plus the network's correction, not a squashed output: "
