@@ -90,6 +90,15 @@ def undominated(cards: dict[str, dict]) -> list[str]:
     return [name for name, card in cards.items() if validation_bpd(card) <= best[card.get("data")]]
 
 
+def beaten_below_opt_in(cards: dict[str, dict]) -> dict[str, str]:
+    """Name -> the model that beats it on validation on the same data, for each model
+    that compress does not estimate below OPT_IN_LEVEL (opt-in and retired ones aside)."""
+    offered = {name: card for name, card in cards.items() if not card.get("retired") and not card.get("opt_in")}
+    kept = undominated(offered)
+    best = {offered[name].get("data"): name for name in kept}
+    return {name: best[card.get("data")] for name, card in offered.items() if name not in kept}
+
+
 class ModelSet:
     """Models offered by the user (``--model``, one per kind) over the shipped defaults."""
 

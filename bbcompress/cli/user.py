@@ -323,11 +323,14 @@ def models_command(as_json):
         return
     if not cards:
         click.echo("no shipped models installed")
+    beaten = api.beaten_below_opt_in(cards)
     for name, card in cards.items():
         click.echo(f"{'*' if name in api.DEFAULT_MODELS.values() else ' '} {name}: {card.get('data', '?')}, "
                    f"epoch {card.get('epoch', '?')}; {coders_of(card)}"
                    + (f"; opt-in: a candidate from level {api.OPT_IN_LEVEL}, or when named with --model"
-                      if card.get("opt_in") else ""))
+                      if card.get("opt_in") else "")
+                   + (f"; not estimated ({beaten[name]} is better on the same data): decodes its archives,"
+                      f" or codes when named with --model" if name in beaten else ""))
 
 
 def coders_of(card: dict) -> str:
