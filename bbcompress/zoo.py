@@ -90,10 +90,16 @@ def undominated(cards: dict[str, dict]) -> list[str]:
     return [name for name, card in cards.items() if validation_bpd(card) <= best[card.get("data")]]
 
 
+def offered_at(card: dict, level: int) -> bool:
+    """Whether a shipped model is a candidate at ``level``: not retired, and opt-in ones
+    only from OPT_IN_LEVEL."""
+    return not card.get("retired") and (not card.get("opt_in") or level >= OPT_IN_LEVEL)
+
+
 def beaten_below_opt_in(cards: dict[str, dict]) -> dict[str, str]:
     """Name -> the model that beats it on validation on the same data, for each model
     that compress does not estimate below OPT_IN_LEVEL (opt-in and retired ones aside)."""
-    offered = {name: card for name, card in cards.items() if not card.get("retired") and not card.get("opt_in")}
+    offered = {name: card for name, card in cards.items() if offered_at(card, OPT_IN_LEVEL - 1)}
     kept = undominated(offered)
     best = {offered[name].get("data"): name for name in kept}
     return {name: best[card.get("data")] for name, card in offered.items() if name not in kept}
@@ -140,8 +146,7 @@ class ModelSet:
         if kind in self.offered:
             return [self.offered[kind]]
         cards = {name: card for name, card in shipped_cards().items()
-                 if card_kind(card) == kind and not card.get("retired")
-                 and (not card.get("opt_in") or level >= OPT_IN_LEVEL)}
+                 if card_kind(card) == kind and offered_at(card, level)}
         names = sorted(undominated(cards), key=lambda name: name != DEFAULT_MODELS[kind])
         return [(name, self.shipped_model(name)) for name in names] or [self.for_kind(kind)]
 
