@@ -125,6 +125,22 @@ def test_photographs_are_split_and_downsampled_the_same_everywhere(tmp_path, mon
         photos.split()
 
 
+def test_colour_planes_of_photographs_are_what_an_archive_codes(tmp_path, monkeypatch):
+    from PIL import Image
+    from bbcompress.kinds import Kind, to_planes
+    from bbcompress.training import data, photos
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (300, 280, 3), dtype=np.uint8)).save(tmp_path / f"p{i}.png")
+    monkeypatch.setattr(photos, "SOURCES", (("some-package", tmp_path, "*.png"),))
+    grey, planes = load_dataset("photos-64"), load_dataset("photos-planes-64")
+    assert planes.kind == "greyscale" and "photos-planes-64-binary" not in data.DATASET_NAMES
+    assert len(planes.x_train) == 3 * len(grey.x_train) and len(planes.x_test) == 3 * len(grey.x_test)
+    (_, held), = photos.benchmark_photos()
+    expected = np.concatenate([photos.grey_tiles([p], 64) for p in to_planes(held, Kind.RGB)])
+    assert np.array_equal(planes.x_test, expected)  # green's tiles, then red's and blue's less green
+
+
 def test_page_crops_are_black_ones_and_keep_few_blank_ones(tmp_path):
     from PIL import Image
     from bbcompress.training.pages import BLANK_KEPT, page_crops

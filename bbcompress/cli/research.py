@@ -30,7 +30,8 @@ def dataset_option(function):
 @main.command()
 @click.option("--data", "data_name", default="mnist10k-binary", show_default=True,
               help="Dataset: mnist10k, fashion-mnist, mnist, photos (Debian's wallpapers, grey tiles), "
-                   "each optionally -binary; photos-64 (64x64 crops); pages-64 (1-bit document pages, "
+                   "each optionally -binary; photos-64 (64x64 crops); photos-planes-64 (their colour planes: "
+                   "green, red and blue less green); pages-64 (1-bit document pages, "
                    "64x64 crops); or a folder "
                    "of your images (any sizes: cut into 28x28 tiles, a tenth held out as test).")
 @dataset_option

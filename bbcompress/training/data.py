@@ -10,6 +10,8 @@ Binary datasets hold 0/1 pixels, greyscale ones 0..255. Names:
   tiles from 21 photos, test tiles from the 6 held out (the benchmark's crops);
   ``photos-64``: the same as 64x64 crops (N, 64, 64), for models that see no position
   and code whole images (the wide family with ``--features 0``);
+- ``photos-planes-64``: the same photos' colour planes (green, red and blue less green,
+  as archives code colour images) as 64x64 crops, greyscale; no ``-binary`` variant;
 - ``pages-64``: 64x64 crops of 1-bit document pages (``training.pages``: R manuals and
   manual pages, rendered by poppler and groff), binary; held-out documents as the test split;
 - any of those with ``-binary``: a fixed stochastic binarization (seed 1234);
@@ -44,7 +46,8 @@ PHOTO_CROP = 64  # the side of photos-64's and pages-64's crops
 PAGE_CROPS, PAGE_TEST_CROPS = 8000, 2000
 FOLDER_SEED, FOLDER_TEST_FRACTION = 4321, 10
 BINARY_NAMES = ("pages-64",)  # binary by nature: no -binary variant
-DATASET_NAMES = tuple(n + s for n in BASE_NAMES for s in ("", "-binary")) + BINARY_NAMES
+PLANES_NAMES = ("photos-planes-64",)  # colour planes: binarizing them means nothing
+DATASET_NAMES = tuple(n + s for n in BASE_NAMES for s in ("", "-binary")) + BINARY_NAMES + PLANES_NAMES
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,9 @@ def load_dataset(name: str, root: str | Path | None = None) -> Dataset:
     if name == "pages-64":
         x_train, x_test = load_pages(PHOTO_CROP, FOLDER_SEED, PAGE_CROPS, PAGE_TEST_CROPS)
         return Dataset(name, Kind.BINARY, x_train, x_test)
+    if name == "photos-planes-64":
+        x_train, x_test = load_photos(PHOTO_CROP, FOLDER_SEED, planes=True)
+        return Dataset(name, Kind.GREYSCALE, x_train, x_test)
     base, binary = (name[: -len("-binary")], True) if name.endswith("-binary") else (name, False)
     root = Path(root) if root else None
     if base == "mnist10k":

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DataError
+from ..kinds import Kind, to_planes
 
 SOURCES = (("lomiri-wallpapers-16.04", Path("/usr/share/backgrounds"), "*.jpg"),
            ("mate-backgrounds", Path("/usr/share/backgrounds/mate/nature"), "*.jpg"))
@@ -78,10 +79,15 @@ def grey_tiles(images: list[np.ndarray], side: int) -> np.ndarray:
     return np.concatenate(tiles)
 
 
-def load_photos(side: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def load_photos(side: int, seed: int, planes: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The ``photos`` dataset in greyscale: (training tiles, shuffled with ``seed``; test
-    tiles, from the held-out photos as the benchmark crops them)."""
-    train = [np.asarray(downsampled(path).convert("L")) for path in split()[0]]
-    test = [np.asarray(Image.fromarray(rgb).convert("L")) for _, rgb in benchmark_photos()]
+    tiles, from the held-out photos as the benchmark crops them). ``planes``: the tiles
+    of each photo's colour planes instead (green, red less green, blue less green:
+    ``kinds.to_planes``, what an archive codes a colour image as), a photo's three planes'
+    tiles in turn."""
+    def greys(rgb: np.ndarray) -> list[np.ndarray]:
+        return to_planes(rgb, Kind.RGB) if planes else [np.asarray(Image.fromarray(rgb).convert("L"))]
+    train = [grey for path in split()[0] for grey in greys(np.asarray(downsampled(path)))]
+    test = [grey for _, rgb in benchmark_photos() for grey in greys(rgb)]
     x_train = grey_tiles(train, side)
     return x_train[np.random.default_rng(seed).permutation(len(x_train))], grey_tiles(test, side)
