@@ -96,13 +96,26 @@ def offered_at(card: dict, level: int) -> bool:
     return not card.get("retired") and (not card.get("opt_in") or level >= OPT_IN_LEVEL)
 
 
-def beaten_below_opt_in(cards: dict[str, dict]) -> dict[str, str]:
+def beaten_at(cards: dict[str, dict], level: int) -> dict[str, str]:
     """Name -> the model that beats it on validation on the same data, for each model
-    that compress does not estimate below OPT_IN_LEVEL (opt-in and retired ones aside)."""
-    offered = {name: card for name, card in cards.items() if offered_at(card, OPT_IN_LEVEL - 1)}
+    offered at ``level`` that compress does not estimate there."""
+    offered = {name: card for name, card in cards.items() if offered_at(card, level)}
     kept = undominated(offered)
     best = {offered[name].get("data"): name for name in kept}
     return {name: best[card.get("data")] for name, card in offered.items() if name not in kept}
+
+
+def beaten_below_opt_in(cards: dict[str, dict]) -> dict[str, str]:
+    """``beaten_at`` below OPT_IN_LEVEL (opt-in and retired models aside)."""
+    return beaten_at(cards, OPT_IN_LEVEL - 1)
+
+
+def never_estimated(cards: dict[str, dict]) -> dict[str, str]:
+    """Name -> the model estimated instead, for each model compress estimates at no
+    level: one beaten below OPT_IN_LEVEL, or an opt-in one beaten from it (by a better
+    opt-in model of its data)."""
+    from_opt_in = {name: by for name, by in beaten_at(cards, OPT_IN_LEVEL).items() if cards[name].get("opt_in")}
+    return {**beaten_below_opt_in(cards), **from_opt_in}
 
 
 class ModelSet:

@@ -140,12 +140,14 @@ def test_a_model_beaten_on_its_own_data_is_not_a_candidate():
 def test_models_says_which_are_not_estimated_below_the_opt_in_levels():
     """`bbcompress models` names, for a model beaten on its own data, the model that is
     estimated instead; opt-in and retired models are not counted against the others."""
-    from bbcompress.zoo import beaten_below_opt_in
+    from bbcompress.zoo import beaten_below_opt_in, never_estimated
     cards = {"old": {"data": "d", "valid_bpd": 1.3}, "new": {"data": "d", "valid_bpd": 1.2},
              "slow": {"data": "d", "valid_bpd": 1.0, "opt_in": True},
              "gone": {"data": "d", "valid_bpd": 0.9, "retired": True},
              "other": {"data": "e", "valid_bpd": 3.0}}
     assert beaten_below_opt_in(cards) == {"old": "new"}
+    cards["slower"] = {"data": "d", "valid_bpd": 0.95, "opt_in": True}
+    assert never_estimated(cards) == {"old": "new", "slow": "slower"}  # opt-in, beaten by a better opt-in one
 
 
 def test_a_large_image_is_estimated_on_a_sample_unless_a_model_may_win(monkeypatch):

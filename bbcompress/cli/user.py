@@ -323,12 +323,13 @@ def models_command(as_json):
         return
     if not cards:
         click.echo("no shipped models installed")
-    beaten = api.beaten_below_opt_in(cards)
+    beaten = api.never_estimated(cards)
     for name, card in cards.items():
+        opt_in = "; opt-in" if card.get("opt_in") else ""
+        if opt_in and name not in beaten:
+            opt_in += f": a candidate from level {api.OPT_IN_LEVEL}, or when named with --model"
         click.echo(f"{'*' if name in api.DEFAULT_MODELS.values() else ' '} {name}: {card.get('data', '?')}, "
-                   f"epoch {card.get('epoch', '?')}; {coders_of(card)}"
-                   + (f"; opt-in: a candidate from level {api.OPT_IN_LEVEL}, or when named with --model"
-                      if card.get("opt_in") else "")
+                   f"epoch {card.get('epoch', '?')}; {coders_of(card)}{opt_in}"
                    + (f"; not estimated ({beaten[name]} is better on the same data): decodes its archives,"
                       f" or codes when named with --model" if name in beaten else ""))
 
