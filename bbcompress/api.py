@@ -33,10 +33,10 @@ from .sections import (Classic, check_batch, classic_images, classic_section, co
                        model_section, model_section_task, tile_side_of, tile_total, work_over_bound,
                        TILE_STEPS_OF_LEVEL)
 from .workers import Task, available_cores, coding_threads, run_tasks
-from .zoo import DEFAULT_MODELS, OPT_IN_LEVEL, ModelSet, beaten_below_opt_in, never_estimated, shipped_cards
+from .zoo import DEFAULT_MODELS, OPT_IN_LEVEL, ModelSet, never_estimated, shipped_cards
 
 __all__ = ["CodingOptions", "DEFAULT_FAMILY", "DEFAULT_LEVEL", "DEFAULT_MODELS", "FAMILIES", "LEVELS", "ModelSet", "STDIN",
-           "Skipped", "archive_info", "archive_rates", "archive_tiles", "available_cores", "beaten_below_opt_in", "never_estimated", "check_writable",
+           "Skipped", "archive_info", "archive_rates", "archive_tiles", "available_cores", "never_estimated", "check_writable",
            "compress_images", "compress_section", "compress_paths", "decompress_archive", "decompress_png",
            "decompress_to", "file_bits_per_dim", "load_checkpoint", "parse", "read_archive", "read_inputs",
            "recommended_encoder", "refuse_overwriting_inputs", "roundtrip", "scan_inputs", "shipped_cards",

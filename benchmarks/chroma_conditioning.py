@@ -4,17 +4,18 @@ Archives of version 7 code a colour image as three greyscale planes (green, red 
 green, blue less green: ``kinds.to_planes``), each by the greyscale photo model alone.
 The decoder knows the whole green plane before the first chroma pixel, so a chroma
 model may read all of it, not only what lies before the pixel: edges, textures and
-flat regions of the green plane say where the chroma moves. This trains two models on
-the same chroma planes for the same epochs, both starting from the same greyscale photo
-model, and compares their rates (torch, in bits per chroma sub-pixel):
+flat regions of the green plane say where the chroma moves. This trains variants of a
+model on the same chroma planes for the same epochs (by default ``green`` and ``alone``),
+all from the same greyscale photo model, and compares their rates (torch, in bits per
+chroma sub-pixel):
 
 - ``alone``: the wide model as it is;
-- ``green-linear``: ``green``, and each component's mean also a linear map of the known
-  planes in a 7x7 window around the pixel (so a step in green may move the chroma's
-  mean directly, not only through the capped units);
 - ``green``: the same model with feature maps from a small non-causal network of the
   green plane (and, for blue less green, of red less green too) added to every layer,
-  the maps' weights starting at zero (so it starts exactly where ``alone`` does).
+  the maps' weights starting at zero (so it starts exactly where ``alone`` does);
+- ``green-linear``: ``green``, and each component's mean also a linear map of the known
+  planes in a 7x7 window around the pixel (so a step in green may move the chroma's
+  mean directly, not only through the capped units).
 
     python -m benchmarks.chroma_conditioning [--epochs 3] [--start-from photos-greyscale-wide-v1]
 
@@ -30,20 +31,19 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from bbcompress.families import family
 from bbcompress.families.local import mixture_log_prob
 from bbcompress.families.wide_coding import CAP, FIRST
 from bbcompress.kinds import Kind, to_planes
+from bbcompress.training.data import PHOTO_CROP
 from bbcompress.training.photos import benchmark_photos, downsampled, grey_tiles, split
 from bbcompress.training.steps import guarded_step
 from bbcompress.zoo import resolve_model
 
 from .harness import write_results
 
-CROP = 64
 VALIDATION = 300
 SIDE_MAPS = 16
 
@@ -52,7 +52,7 @@ def chroma_tiles(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(chroma planes (2N, 1, 64, 64), their side inputs (2N, 3, 64, 64)) of RGB images'
     whole 64x64 crops: red less green seeing green; blue less green seeing green and red
     less green, and a flag saying which it is."""
-    planes = [np.stack([grey_tiles([p], CROP) for p in to_planes(rgb, Kind.RGB)], axis=1) for rgb in images]
+    planes = [np.stack([grey_tiles([p], PHOTO_CROP) for p in to_planes(rgb, Kind.RGB)], axis=1) for rgb in images]
     planes = np.concatenate(planes).astype(np.float32)  # (N, 3, 64, 64): G, R-G, B-G
     green, red, blue = planes[:, 0], planes[:, 1], planes[:, 2]
     zero, one = np.zeros_like(green), np.ones_like(green)
@@ -109,7 +109,8 @@ def bits_per_dim(model: ChromaModel, x: np.ndarray, side: np.ndarray, batch: int
     total = 0.0
     with torch.no_grad():
         for start in range(0, len(x), batch):
-            total -= model(torch.from_numpy(x[start:start + batch]), torch.from_numpy(side[start:start + batch])).sum().item()
+            pair = torch.from_numpy(x[start:start + batch]), torch.from_numpy(side[start:start + batch])
+            total -= model(*pair).sum().item()
     return total / (x.size * math.log(2))
 
 
@@ -156,8 +157,8 @@ def main(argv=None) -> None:
     rows = []
     for variant in args.variants.split(","):
         torch.manual_seed(0)
-        rows += train(ChromaModel(start, variant != "alone", variant == "green-linear"), x, side, valid, test, args.epochs, args.lr,
-                      args.batch_size, variant)
+        model = ChromaModel(start, variant != "alone", variant == "green-linear")
+        rows += train(model, x, side, valid, test, args.epochs, args.lr, args.batch_size, variant)
     write_results(args.out, "Chroma planes of colour photos, with and without the green plane",
                   markdown(rows, args, len(x), len(test[0])), {"args": vars(args), "rows": rows})
 
@@ -168,7 +169,8 @@ def markdown(rows: list[dict], args, train: int, test: int) -> str:
              f"held-out photos' crops); half a cosine from lr {args.lr} to a tenth, batch {args.batch_size}. "
              "Rates in bits per chroma sub-pixel (torch, float32).", "",
              "| variant | epoch | valid bits/sub-pixel | test | s/epoch |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {r['variant']} | {r['epoch']} | {r['valid']:.4f} | {r['test']:.4f} | {r.get('s', '')} |" for r in rows]
+    lines += [f"| {r['variant']} | {r['epoch']} | {r['valid']:.4f} | {r['test']:.4f} | {r.get('s', '')} |"
+              for r in rows]
     return "\n".join(lines) + "\n"
 
 
