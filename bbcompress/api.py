@@ -18,6 +18,7 @@ from .chains import chain_tiles, split_chains, stream_count
 from .checkpoint import Checkpoint, load_checkpoint, recommended_encoder
 from .choice import plan
 from .codec.bits_back import CodingSettings, Progress
+from .colour import with_colour_transform
 from .errors import ArchiveError, BBCError, OutputExists
 from .families import DEFAULT_FAMILY, DEFAULT_LEVEL, FAMILIES, LEVELS
 from .io.archive import Archive, EmbeddedModel, Section, check_writable, parse, read_archive, write_archive
@@ -110,6 +111,7 @@ def compress_kind(images: list[Image], models: ModelSet, options: CodingOptions)
         return [Task.single(partial(classic_encoding_job, images, options.classic_effort))]
     for name, coding in codings.items():  # before any coding: decoders would refuse larger batches
         check_batch(name, coding, options.max_batch)
+    images = [with_colour_transform(image) for image in images]  # planes: the cheapest transform's
     with coding_threads():  # the estimates run the networks in this process
         chosen = plan(images, candidates, list(codings.values()), options.fallback, options.threads,
                       options.classic_effort, options.tile_steps)

@@ -57,7 +57,7 @@ def sampled_tiles(image: Image, sample: bool, side: int = TILE_SIDE) -> tuple[np
     """(tiles, masks, scale): the image's tiles (of each of its planes), or an even sample
     of them (as many pixels as SAMPLE_TILES 28x28 tiles, at least two) and the ratio of
     its pixels to the sample's."""
-    planes = [to_tiles(plane, side) for plane in to_planes(image.pixels, image.kind)]
+    planes = [to_tiles(plane, side) for plane in to_planes(image.pixels, image.kind, image.colour_transform)]
     tiles, masks = (np.concatenate(parts) for parts in zip(*planes))
     most = max(2, SAMPLE_TILES * TILE_SIDE**2 // side**2)  # all planes': a colour photo costs a grey one's
     if not sample or len(tiles) <= most:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from .io.archive import Archive, Section
 from .io.names import restored_name
+from .kinds import COLOUR_TRANSFORMS
 
 
 @dataclass(frozen=True)
@@ -68,4 +69,7 @@ def archive_info(archive: Archive) -> list[dict]:
     for row, section in zip(rows, archive.sections):
         row["files"] = [{"name": e.name, "width": e.width, "height": e.height, "mode": e.mode,
                          "restored_as": restored_name(e.name)} for e in section.images]
+        if not section.is_classic and section.kind.planes > 1:  # which planes the model coded
+            for entry, listed in zip(section.images, row["files"]):
+                listed["planes"] = COLOUR_TRANSFORMS[entry.colour_transform].name
     return rows

@@ -112,8 +112,9 @@ def recorded_settings(section: Section) -> CodingSettings:
                           coder.refine_steps)
 
 
-def image_entries(images: list[Image]) -> list[ImageEntry]:
-    return [ImageEntry(i.name, i.size[1], i.size[0], i.mode) for i in images]
+def image_entries(images: list[Image], planes: bool = True) -> list[ImageEntry]:
+    """The header's entries of ``images``; with their colour transforms if coded as ``planes``."""
+    return [ImageEntry(i.name, i.size[1], i.size[0], i.mode, i.colour_transform if planes else 0) for i in images]
 
 
 def model_section(images: list[Image], model_name: str, checkpoint: Checkpoint, coding: Coding,
@@ -159,7 +160,8 @@ def share(units: int, start: int, stop: int, count: int) -> int:
 
 def section_tiles(images: list[Image], side: int) -> tuple[np.ndarray, np.ndarray]:
     """(tiles, masks) of ``images`` in a section's order: each image's planes in turn."""
-    tiles, masks = zip(*(to_tiles(plane, side) for image in images for plane in to_planes(image.pixels, image.kind)))
+    tiles, masks = zip(*(to_tiles(plane, side) for image in images
+                         for plane in to_planes(image.pixels, image.kind, image.colour_transform)))
     return np.concatenate(tiles), np.concatenate(masks)
 
 
@@ -205,7 +207,7 @@ def classic_section(chosen: list[Classic]) -> Section:
     images = [image for image, _, _ in chosen]
     payload = b"".join(data for *_, data in chosen)
     words = np.frombuffer(payload + b"\0" * (-len(payload) % 4), dtype="<u4").astype(np.uint32)
-    return Section(images[0].kind, None, None, image_entries(images), words, pixel_sha256(images),
+    return Section(images[0].kind, None, None, image_entries(images, planes=False), words, pixel_sha256(images),
                    content_sha256(images[0].kind, images), [(c, len(d)) for _, c, d in chosen])
 
 
@@ -302,6 +304,7 @@ def joined_images(section: Section, streams: list[np.ndarray]) -> list[Image]:
         count = tile_count(entry.height, entry.width, side)
         planes = [from_tiles(tiles[start + i * count:start + (i + 1) * count], entry.height, entry.width, side)
                   for i in range(kind.planes)]
-        images.append(Image(entry.name, entry.mode, from_planes(planes, kind), kind))
+        pixels = from_planes(planes, kind, entry.colour_transform)
+        images.append(Image(entry.name, entry.mode, pixels, kind, colour_transform=entry.colour_transform))
         start += count * kind.planes
     return verified(section, images)

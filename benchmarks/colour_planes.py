@@ -1,5 +1,6 @@
 """Which planes a greyscale model should code a colour photo as: R, G and B alike, or
-green and the differences from it (``kinds.to_planes``, what archives of version 7 do).
+green and the differences from it (what archives of version 7 do), or another of
+``kinds.COLOUR_TRANSFORMS`` (version 10: each image its own).
 
     python -m benchmarks.colour_planes [--model runs/photos64-linear/epoch-0010] [--side 512]
 
@@ -22,7 +23,9 @@ from scipy.special import expit
 from bbcompress.codec.bits_back import CodingSettings
 from bbcompress.io.classic import best_encoding
 from bbcompress.io.images import to_tiles
-from bbcompress.kinds import Kind, to_planes
+from bbcompress.colour import with_colour_transform
+from bbcompress.io.images import Image
+from bbcompress.kinds import COLOUR_TRANSFORMS, Kind, to_planes
 from bbcompress.sections import coding_of, tile_side_of, tiled
 from bbcompress.training.photos import benchmark_photos
 from bbcompress.zoo import resolve_model
@@ -32,8 +35,8 @@ from .harness import write_results
 ACTIVITY_CLASSES = 16
 
 
-def layouts(rgb: np.ndarray) -> dict[str, list[np.ndarray]]:
-    return {"R, G, B": [rgb[..., c] for c in range(3)], "G, R-G, B-G": to_planes(rgb, Kind.RGB)}
+def layouts(rgb: np.ndarray, transforms: list[int]) -> dict[str, list[np.ndarray]]:
+    return {COLOUR_TRANSFORMS[t].name: to_planes(rgb, Kind.RGB, t) for t in transforms}
 
 
 def median_predictor_bits(plane: np.ndarray) -> float:
@@ -68,13 +71,16 @@ def main() -> None:
     parser.add_argument("--model")
     parser.add_argument("--side", type=int, default=512)
     parser.add_argument("--out", help="results name (default: colour-planes[-MODEL])")
+    parser.add_argument("--transform", type=int, action="append", choices=range(len(COLOUR_TRANSFORMS)),
+                        help="a transform to measure, by its index in kinds.COLOUR_TRANSFORMS (repeat; default: all)")
     args = parser.parse_args()
     coding = coding_of(resolve_model(args.model), CodingSettings()) if args.model else None
-    rows = []
+    rows, transforms = [], args.transform or list(range(len(COLOUR_TRANSFORMS)))
     for name, rgb in benchmark_photos(args.side):
-        row = {"name": name, "subpixels": rgb.size,
+        chosen = with_colour_transform(Image(name, "RGB", rgb, Kind.RGB)).colour_transform
+        row = {"name": name, "subpixels": rgb.size, "chosen": COLOUR_TRANSFORMS[chosen].name,
                "classic_bits": 8 * len(best_encoding(rgb, Kind.RGB, effort=9)[1]), "layouts": {}}
-        for layout, planes in layouts(rgb).items():
+        for layout, planes in layouts(rgb, transforms).items():
             rates = {"median_bits": sum(median_predictor_bits(p) for p in planes)}
             if coding is not None:
                 rates["model_bits"] = sum(model_bits(coding, p) for p in planes)
@@ -93,27 +99,38 @@ def totals(rows: list[dict]) -> dict:
     for layout in rows[0]["layouts"]:
         for measure in rows[0]["layouts"][layout]:
             out[f"{layout}: {measure}"] = sum(r["layouts"][layout][measure] for r in rows) / subpixels
+    for measure in rows[0]["layouts"][layout]:  # each image in the layout its measure finds cheapest
+        out[f"each its best: {measure}"] = sum(min(rates[measure] for rates in r["layouts"].values())
+                                               for r in rows) / subpixels
+        if all(r["chosen"] in r["layouts"] for r in rows):
+            out[f"as chosen: {measure}"] = sum(r["layouts"][r["chosen"]][measure] for r in rows) / subpixels
     return out
 
 
 def markdown(report: dict) -> str:
-    measures = list(report["images"][0]["layouts"]["R, G, B"])
-    head = [f"{layout}, {measure.replace('_bits', '')}" for layout in report["images"][0]["layouts"]
-            for measure in measures]
-    lines = ["| image | " + " | ".join(head) + " | best classic (e9) |", "|---" + "|---:" * (len(head) + 1) + "|"]
-    for r in report["images"] + [{"name": "**total**", "subpixels": 1, "total": True}]:
-        if r.get("total"):
-            t = report["totals"]
-            cells = [t[f"{layout}: {measure}"] for layout in report["images"][0]["layouts"] for measure in measures]
-            cells.append(t["classic"])
-        else:
-            cells = [r["layouts"][layout][measure] / r["subpixels"] for layout in r["layouts"] for measure in measures]
-            cells.append(r["classic_bits"] / r["subpixels"])
-        lines.append(f"| {r['name']} | " + " | ".join(f"{c:.4f}" for c in cells) + " |")
+    """One row for each layout and measure (and each image's cheapest), one column an image."""
+    images, totals = report["images"], report["totals"]
+    layouts, measures = list(images[0]["layouts"]), list(images[0]["layouts"][next(iter(images[0]["layouts"]))])
+    lines = ["| planes | " + " | ".join(r["name"] for r in images) + " | **total** |",
+             "|---" + "|---:" * (len(images) + 1) + "|"]
+    for measure in measures:
+        for layout in layouts:
+            cells = [r["layouts"][layout][measure] / r["subpixels"] for r in images] + [totals[f"{layout}: {measure}"]]
+            lines.append(f"| {layout}, {measure.replace('_bits', '')} | " + " | ".join(f"{c:.4f}" for c in cells) + " |")
+        cells = [min(v[measure] for v in r["layouts"].values()) / r["subpixels"] for r in images]
+        lines.append(f"| each its cheapest, {measure.replace('_bits', '')} | "
+                     + " | ".join(f"{c:.4f}" for c in cells + [totals[f"each its best: {measure}"]]) + " |")
+        if f"as chosen: {measure}" in totals:
+            cells = [r["layouts"][r["chosen"]][measure] / r["subpixels"] for r in images]
+            lines.append(f"| as `compress` chooses, {measure.replace('_bits', '')} | "
+                         + " | ".join(f"{c:.4f}" for c in cells + [totals[f"as chosen: {measure}"]]) + " |")
+    lines.append("| `compress` chooses | " + " | ".join(r["chosen"] for r in images) + " | |")
+    cells = [r["classic_bits"] / r["subpixels"] for r in images] + [totals["classic"]]
+    lines.append("| best classic (e9) | " + " | ".join(f"{c:.4f}" for c in cells) + " |")
     model = f"model `{report['model']}` (estimated rate, tiles of level 7)" if report["model"] else "no model"
     return (f"Bits per sub-pixel on the held-out colour photos (centre crops of at most {report['side']}x"
-            f"{report['side']}); median: LOCO-I's predictor with per-plane fitted scales; {model}.\n\n"
-            + "\n".join(lines))
+            f"{report['side']}) as the planes of each colour transform (``kinds.COLOUR_TRANSFORMS``); "
+            f"median: LOCO-I's predictor with per-plane fitted scales; {model}.\n\n" + "\n".join(lines))
 
 
 if __name__ == "__main__":

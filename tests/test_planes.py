@@ -14,11 +14,12 @@ from bbcompress.families.config import ModelConfig
 from bbcompress.families.wide import LinearPredictor, WideModel, to_checkpoint
 from bbcompress.io.archive import Section, parse
 from bbcompress.io.images import Image
-from bbcompress.kinds import Kind, from_planes, to_planes
+from bbcompress.kinds import COLOUR_TRANSFORMS, Kind, from_planes, to_planes
 from bbcompress.training.data import load_dataset
 from bbcompress.zoo import ModelSet
 from helpers import assert_restored, run, saved_model, seeded
 
+GOLDEN_TRANSFORM_3 = "08bfed9bd78c2f05"  # planes G, R-G, B-R of a 20x33 image, format 10
 LINEAR = ModelConfig("logistic256", 784, (6,) * 3, 0, "relu", 0.001, "wide", 2, 0, context="cone",
                      predictor="linear")
 
@@ -43,25 +44,77 @@ def colour_images() -> list[Image]:
             Image("wrap.png", "RGB", np.dstack([rgb[:40, :40, :2], 255 - rgb[:40, :40, 1:2]]), Kind.RGB)]
 
 
-def test_planes_are_a_bijection_of_colour_pixels():
+@pytest.mark.parametrize("transform", range(len(COLOUR_TRANSFORMS)))
+def test_planes_are_a_bijection_of_colour_pixels(transform):
+    """Every pair of two channels' values, the third each of 256 in turn."""
     rng = np.random.default_rng(0)
     every = np.stack(np.meshgrid(np.arange(256), np.arange(256), indexing="ij"), -1).reshape(256, 256, 2)
-    for pixels in (rng.integers(0, 256, (9, 11, 3)), np.dstack([every, every[..., :1][:, ::-1]])):
-        pixels = pixels.astype(np.uint8)
-        planes = to_planes(pixels, Kind.RGB)
-        assert len(planes) == 3 and all(p.dtype == np.uint8 and p.shape == pixels.shape[:2] for p in planes)
-        assert np.array_equal(planes[0], pixels[..., 1])
-        assert np.array_equal(from_planes(planes, Kind.RGB), pixels)
-    grey = rng.integers(0, 256, (4, 5)).astype(np.uint8)
+    order = COLOUR_TRANSFORMS[transform].order
+    for third in [rng.integers(0, 256, (256, 256))] + [np.full((256, 256), v) for v in (0, 1, 127, 128, 255)]:
+        for pixels in (rng.integers(0, 256, (9, 11, 3)), np.dstack([every, third[..., None]])[..., np.argsort(order)]):
+            pixels = pixels.astype(np.uint8)
+            planes = to_planes(pixels, Kind.RGB, transform)
+            assert len(planes) == 3 and all(p.dtype == np.uint8 and p.shape == pixels.shape[:2] for p in planes)
+            assert np.array_equal(planes[0], pixels[..., order[0]])
+            assert np.array_equal(from_planes(planes, Kind.RGB, transform), pixels)
+
+
+def test_transform_0_is_format_7s_planes_and_1_the_channels():
+    pixels = np.random.default_rng(2).integers(0, 256, (13, 17, 3)).astype(np.uint8)
+    green = pixels[..., 1].astype(np.int64)
+    expected = [pixels[..., 1]] + [(pixels[..., c] - green + 128) % 256 for c in (0, 2)]
+    assert all(np.array_equal(a, b) for a, b in zip(to_planes(pixels, Kind.RGB), expected))
+    assert all(np.array_equal(a, pixels[..., c]) for c, a in enumerate(to_planes(pixels, Kind.RGB, 1)))
+    grey = pixels[..., 0].copy()
     assert to_planes(grey, Kind.GREYSCALE)[0] is grey
     assert Kind.RGB.model_kind == Kind.GREYSCALE and Kind.RGBA.model_kind == Kind.RGBA
+
+
+def test_a_channel_that_repeats_another_takes_a_transform_that_predicts_it():
+    """Blue equal to red: its plane less red is flat, and the estimate sees it."""
+    from bbcompress.colour import with_colour_transform
+    rng = np.random.default_rng(3)
+    red = np.cumsum(rng.integers(-3, 4, (120, 90)), axis=1) % 256
+    pixels = np.dstack([red, rng.integers(0, 256, red.shape), red]).astype(np.uint8)
+    chosen = with_colour_transform(Image("x.png", "RGB", pixels, Kind.RGB)).colour_transform
+    assert COLOUR_TRANSFORMS[chosen].name in ("G, R-G, B-R", "R, G-R, B-R")
+    grey = Image("g.png", "L", red.astype(np.uint8), Kind.GREYSCALE)
+    assert with_colour_transform(grey) is grey
+
+
+def test_a_colour_transform_is_read_only_where_planes_are_and_from_version_10(photo_model):
+    from dataclasses import replace
+    import struct, zlib
+    from bbcompress.api import compress_section
+    from bbcompress.checkpoint import load_checkpoint
+    from bbcompress.io.archive import Archive
+    image = replace(colour_images()[1], colour_transform=3)
+    section = compress_section([image], photo_model, load_checkpoint(photo_model))
+    header = json.loads(json.dumps(section.header()))
+    assert header["images"][0][4] == 3 and Section.from_header(header, section.words).images[0].colour_transform == 3
+    for bad in (0, len(COLOUR_TRANSFORMS), "3", True):
+        header["images"][0][4] = bad
+        with pytest.raises(ValueError):
+            Section.from_header(header, section.words)
+    header["images"][0][4:] = [3, 1]
+    with pytest.raises(ValueError, match="image entry"):
+        Section.from_header(header, section.words)
+    other = compress_section(colour_images()[2:], photo_model, load_checkpoint(photo_model))
+    for data in (Archive([section]).to_bytes(), Archive([section, other]).to_bytes()):  # binary, JSON headers
+        assert data[8] == 10
+        restored = decompress_archive(parse(data), ModelSet([photo_model]))
+        assert_restored([image], restored[:1])
+        older = data[:8] + bytes([9]) + data[9:-4]
+        with pytest.raises(ArchiveError, match="version above 9"):
+            parse(older + struct.pack("<I", zlib.crc32(older)))
 
 
 def test_colour_images_round_trip_through_a_greyscale_model_as_planes(photo_model):
     images, models = colour_images(), ModelSet([photo_model])
     data = compress_images(images, models, CodingOptions(fallback=False, level=7)).to_bytes()
     archive = parse(data)
-    assert data[8] == 7
+    transforms = [entry.colour_transform for s in archive.sections for entry in s.images]
+    assert data[8] == (10 if any(transforms) else 7)
     assert [(s.kind, s.is_classic) for s in archive.sections] == [(Kind.RGB, False)] * len(archive.sections)
     def by_name(found):  # sections hold images of one tile side each, in order of side
         return sorted(found, key=lambda image: image.name)
@@ -80,8 +133,8 @@ def test_the_planes_cost_what_the_model_charges_each_plane(photo_model):
     side = data.sections[0].coder.tile_side
     coding = WideCoding(load_checkpoint(photo_model)).for_tiles(side)
     from bbcompress.io.images import to_tiles
-    bits = 0.0
-    for plane in to_planes(image.pixels, Kind.RGB):
+    bits, transform = 0.0, data.sections[0].images[0].colour_transform
+    for plane in to_planes(image.pixels, Kind.RGB, transform):
         tiles, masks = to_tiles(plane, side)
         bits += coding.exact_bits(tiles, masks).sum()
     assert bits <= 32 * len(data.sections[0].words) <= bits + 64
@@ -144,16 +197,24 @@ def test_info_and_test_take_a_planes_archive(photo_model, tmp_path):
     assert result.exit_code == 0, result.output
     result = run("info", archive)
     assert result.exit_code == 0 and "rgb" in result.output and "tiny-planes" in result.output, result.output
+    from bbcompress.io.archive import read_archive
+    transform = read_archive(archive).sections[0].images[0].colour_transform
+    result = run("info", archive, "--files")
+    assert f"tinted.png  130x100  mode RGB  planes {COLOUR_TRANSFORMS[transform].name}" in result.output, result.output
 
 
-def test_golden_planes_bitstream(photo_model):
-    """A fixed model and colour image give these exact words: a change is a format change."""
+@pytest.mark.parametrize("transform, golden", [(0, "332abcaf9fe038b7"), (3, GOLDEN_TRANSFORM_3)])
+def test_golden_planes_bitstream(photo_model, transform, golden):
+    """A fixed model and colour image give these exact words: a change is a format change
+    (transform 0, subtract green: format 7's planes; 3, G, R-G, B-R: format 10)."""
     import hashlib
-    archive = compress_images(colour_images()[1:2], ModelSet([photo_model]), CodingOptions(fallback=False))
-    assert hashlib.sha256(archive.sections[0].words.tobytes()).hexdigest()[:16] == GOLDEN_PLANES
-
-
-GOLDEN_PLANES = "332abcaf9fe038b7"  # subtract-green planes of a 20x33 image, format 7
+    from dataclasses import replace
+    from bbcompress.api import compress_section
+    from bbcompress.checkpoint import load_checkpoint
+    image = replace(colour_images()[1], colour_transform=transform)
+    section = compress_section([image], photo_model, load_checkpoint(photo_model))
+    assert section.version == (10 if transform else 7)
+    assert hashlib.sha256(section.words.tobytes()).hexdigest()[:16] == golden
 
 
 def test_a_section_may_not_ask_for_more_tile_pixels_than_a_decoder_holds(photo_model, monkeypatch):

@@ -309,7 +309,8 @@ def echo_files(sections: list[dict]) -> None:
     for row in sections:
         for f in row["files"]:
             restored = f"  (restored as {shown(f['restored_as'])})" if f["restored_as"] != f["name"] else ""
-            click.echo(f"    {shown(f['name'])}  {f['width']}x{f['height']}  mode {f['mode']}{restored}")
+            planes = f"  planes {f['planes']}" if "planes" in f else ""
+            click.echo(f"    {shown(f['name'])}  {f['width']}x{f['height']}  mode {f['mode']}{planes}{restored}")
 
 
 @main.command("models")

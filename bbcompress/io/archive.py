@@ -15,7 +15,9 @@ Layout (all integers little-endian)::
                   as planes (``kinds.PLANES``) or a binary image is a 1-bit JPEG-XL
                   blob ("jxl1"); 8 for the binary header of a one-image archive
                   (flag bit 1) or a model section in several streams ("streams"); 9
-                  when a large binary image is 1-bit JPEG-XL blocks ("jxl1b").
+                  when a large binary image is 1-bit JPEG-XL blocks ("jxl1b"); 10 when
+                  a colour image's planes are other than green and the differences
+                  from it (an image entry's fifth field).
                   Readers refuse versions above theirs cleanly.
     9       1     flags: bit 0 set = the header is LZMA2-compressed (raw stream, no
                   container); bit 1 set (version 8 and later, never with bit 0) = the
@@ -37,7 +39,9 @@ one model::
                "tile_side": 64 | 128 | 256 (since version 6; absent means 28),
                "streams": [[batches, warmup, words], ...] (since version 8; absent
                means one stream: the schedule's batches, "warmup", every word)},
-     "images": [[name, width, height, mode], ...]  (mode: the Pillow mode restored),
+     "images": [[name, width, height, mode(, colour transform)], ...]  (mode: the Pillow
+               mode restored; the transform, since version 10 and in rgb model sections
+               only: the index of ``kinds.COLOUR_TRANSFORMS`` its planes are, absent: 0),
      "words": W_section,
      "pixel_sha256": sha256 of the decoded pixels of the section's images in order,
      "content_sha256": sha256 of the kind and of each image's name, mode, size and pixels
@@ -51,7 +55,8 @@ A classic section holds images no model codes well, each as one blob::
 its payload is the blobs back to back, zero-padded to whole words. Only classic
 sections hold the kinds no model codes (grey-alpha, rgba, grey16); a model section of
 rgb images (version 7) codes each image as three greyscale planes, in order (green, then
-red and blue less green, ``kinds.to_planes``), their tiles image after image. Pixels of
+red and blue less green, ``kinds.to_planes``; since version 10 the image's own colour
+transform), their tiles image after image. Pixels of
 these kinds are hashed one byte a channel, channels interleaved, 16-bit values little-endian.
 
 A one-image archive (no embedded models) is written with a binary header since format
@@ -100,7 +105,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ArchiveError, BBCError, OutputExists
-from ..kinds import Kind
+from ..kinds import COLOUR_TRANSFORMS, Kind
 from .atomic import atomic_write_bytes, check_name_fits
 from .classic import CODECS as CLASSIC_CODECS, NEW_CODECS
 from .compact_header import CONTENT_BYTES, MAX_STREAMS, PAYLOAD_BYTES, pack_compact, unpack_compact
@@ -108,7 +113,7 @@ from .images import MAX_PIXELS, MAX_SIDE, RESTORED_MODES, tile_count
 from .names import check_unique, name_parts
 
 MAGIC = b"\x89BBC\r\n\x1a\n"
-VERSION = 9  # the newest this code reads; it writes the lowest its sections need
+VERSION = 10  # the newest this code reads; it writes the lowest its sections need
 MODES_VERSION = 5
 TILE_SIDE_VERSION = 6
 PLANES_VERSION = 7
@@ -122,6 +127,7 @@ MAX_PADDED_PIXELS = 1 << 30
 COMPACT_VERSION = 4
 BINARY_HEADER_VERSION = 8
 STREAMS_VERSION = 8
+COLOUR_TRANSFORM_VERSION = 10
 # JSON compact headers (versions 4-7) kept the first 128 bits of the content sha256,
 # binary ones (8) keep 64 (see compact_header); readers take any header with at least 64
 CONTENT_HEX_MIN = 2 * CONTENT_BYTES
@@ -156,6 +162,7 @@ class ImageEntry:
     width: int
     height: int
     mode: str
+    colour_transform: int = 0  # which of ``kinds.COLOUR_TRANSFORMS`` its planes are (version 10)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -163,18 +170,23 @@ class ImageEntry:
         return self.height, self.width
 
     def to_json(self) -> list:
-        return [self.name, self.width, self.height, self.mode]
+        transform = [self.colour_transform] if self.colour_transform else []
+        return [self.name, self.width, self.height, self.mode] + transform
 
     @classmethod
     def from_json(cls, entry) -> "ImageEntry":
-        name, width, height, mode = expect(entry, list, "an image entry")
+        if len(expect(entry, list, "an image entry")) not in (4, 5):
+            raise ValueError("an image entry is not [name, width, height, mode(, colour transform)]")
+        name, width, height, mode, *transform = entry
         name_parts(expect(name, str, "an image name"))
+        if transform and expect(transform[0], int, "a colour transform") not in range(1, len(COLOUR_TRANSFORMS)):
+            raise ValueError(f"unknown colour transform {transform[0]}")
         for side in (expect(width, int, "a width"), expect(height, int, "a height")):
             if not 1 <= side <= MAX_SIDE:
                 raise ValueError(f"image size {width}x{height} out of range")
         if width * height > MAX_PIXELS:
             raise ValueError(f"image {width}x{height} is larger than {MAX_PIXELS} pixels")
-        return cls(name, width, height, expect(mode, str, "a mode"))
+        return cls(name, width, height, expect(mode, str, "a mode"), *transform)
 
 
 @dataclass(frozen=True)
@@ -288,6 +300,8 @@ class Section:
             needs.append(PLANES_VERSION)
         if self.coder.streams:
             needs.append(STREAMS_VERSION)
+        if any(image.colour_transform for image in self.images):
+            needs.append(COLOUR_TRANSFORM_VERSION)
         return max(needs + [2 if self.coder.extended else 1])
 
     def header(self) -> dict:
@@ -323,6 +337,8 @@ class Section:
         images = [ImageEntry.from_json(e) for e in expect(entry["images"], list, "images")]
         if not images or any(i.mode not in RESTORED_MODES[kind] for i in images):
             raise ValueError(f"a {kind} section holds no images or an image of another mode")
+        if any(i.colour_transform for i in images) and (kind.planes == 1 or entry.get("codec") == "classic"):
+            raise ValueError("a colour transform for an image not coded as planes")
         content = entry.get("content_sha256")
         pixels = entry.get("pixel_sha256") if pixel_checksum_optional else entry["pixel_sha256"]
         checksums = (None if pixels is None else expect(pixels, str, "pixel_sha256"),

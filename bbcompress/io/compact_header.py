@@ -16,7 +16,9 @@ at most 5 bytes, no redundant trailing zero groups)::
                varint+UTF-8 model name, varint+UTF-8 encoder, 32 B weights SHA-256,
                u8 latents (LATENTS), u8 latent bits, varint n, n varints (schedule),
                varints initial bits, particles, refine steps, warm-up, tile side,
-               varint n (0: one stream), n x 3 varints (batches, warm-up, words);
+               varint n (0: one stream), n x 3 varints (batches, warm-up, words),
+               since version 10 a varint colour transform where it is not 0 (an
+               image coded as planes: its index in ``kinds.COLOUR_TRANSFORMS``);
                the payload is the ANS words (a multiple of 4 bytes)
 
 The content checksum is cut to 64 bits because the CRC-32 guards the bytes: it is there
@@ -44,7 +46,7 @@ MAX_STREAMS = 256
 def pack_compact(section: dict, payload_bytes: int) -> bytes:
     """A one-image section header in bytes: ``Section.header()``'s keyed form, its coder
     with every value (``CoderSettings`` as a dict: the JSON form leaves defaults out)."""
-    (name, width, height, mode), = section["images"]
+    (name, width, height, mode, *transform), = section["images"]
     out = bytearray([KINDS.index(section["kind"]), MODES.index(mode)])
     out += varint(width) + varint(height) + text(name)
     out += bytes.fromhex(section["content_sha256"][:2 * CONTENT_BYTES]) + varint(payload_bytes)
@@ -57,7 +59,8 @@ def pack_compact(section: dict, payload_bytes: int) -> bytes:
     out += b"".join(varint(n) for n in coder["schedule"])
     out += b"".join(varint(coder[key]) for key in CODER_VALUES)
     streams = coder["streams"]
-    return bytes(out + varint(len(streams)) + b"".join(varint(n) for stream in streams for n in stream))
+    out += varint(len(streams)) + b"".join(varint(n) for stream in streams for n in stream)
+    return bytes(out + b"".join(varint(t) for t in transform if t))
 
 
 def unpack_compact(stored: bytes) -> dict:
@@ -85,6 +88,8 @@ def unpack_compact(stored: bytes) -> dict:
         streams = [[reader.varint() for _ in range(3)] for _ in range(count)]
         if streams:
             section["coder"]["streams"] = streams
+        if reader.offset < len(stored):  # a colour transform (the archive's version is checked later)
+            section["images"][0].append(reader.varint())
         if payload % 4:
             raise ValueError("a model section's payload is not whole 32-bit words")
     else:

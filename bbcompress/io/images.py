@@ -45,6 +45,8 @@ class Image:
     pixels: np.ndarray  # (H, W) or (H, W, channels) as its kind says; binary pixels 0/1
     kind: Kind  # which kind of model or codec codes it
     note: str = field(default="", compare=False)  # what the reader changed, said to the user
+    # a colour image coded as planes: the writer's choice of ``kinds.COLOUR_TRANSFORMS``
+    colour_transform: int = field(default=0, compare=False)
 
     @property
     def size(self) -> tuple[int, int]:
