@@ -114,7 +114,8 @@ def recorded_settings(section: Section) -> CodingSettings:
 
 def image_entries(images: list[Image], planes: bool = True) -> list[ImageEntry]:
     """The header's entries of ``images``; with their colour transforms if coded as ``planes``."""
-    return [ImageEntry(i.name, i.size[1], i.size[0], i.mode, i.colour_transform if planes else 0) for i in images]
+    return [ImageEntry(i.name, i.size[1], i.size[0], i.mode, i.colour_transform if planes and i.kind.planes > 1 else 0)
+            for i in images]
 
 
 def model_section(images: list[Image], model_name: str, checkpoint: Checkpoint, coding: Coding,

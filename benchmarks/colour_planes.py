@@ -22,9 +22,8 @@ from scipy.special import expit
 
 from bbcompress.codec.bits_back import CodingSettings
 from bbcompress.io.classic import best_encoding
-from bbcompress.io.images import to_tiles
 from bbcompress.colour import with_colour_transform
-from bbcompress.io.images import Image
+from bbcompress.io.images import Image, to_tiles
 from bbcompress.kinds import COLOUR_TRANSFORMS, Kind, to_planes
 from bbcompress.sections import coding_of, tile_side_of, tiled
 from bbcompress.training.photos import benchmark_photos
@@ -102,7 +101,7 @@ def totals(rows: list[dict]) -> dict:
     for measure in rows[0]["layouts"][layout]:  # each image in the layout its measure finds cheapest
         out[f"each its best: {measure}"] = sum(min(rates[measure] for rates in r["layouts"].values())
                                                for r in rows) / subpixels
-        if all(r["chosen"] in r["layouts"] for r in rows):
+        if all(r.get("chosen") in r["layouts"] for r in rows):  # (results from before the choice have none)
             out[f"as chosen: {measure}"] = sum(r["layouts"][r["chosen"]][measure] for r in rows) / subpixels
     return out
 
@@ -124,7 +123,8 @@ def markdown(report: dict) -> str:
             cells = [r["layouts"][r["chosen"]][measure] / r["subpixels"] for r in images]
             lines.append(f"| as `compress` chooses, {measure.replace('_bits', '')} | "
                          + " | ".join(f"{c:.4f}" for c in cells + [totals[f"as chosen: {measure}"]]) + " |")
-    lines.append("| `compress` chooses | " + " | ".join(r["chosen"] for r in images) + " | |")
+    if all("chosen" in r for r in images):
+        lines.append("| `compress` chooses | " + " | ".join(r["chosen"] for r in images) + " | |")
     cells = [r["classic_bits"] / r["subpixels"] for r in images] + [totals["classic"]]
     lines.append("| best classic (e9) | " + " | ".join(f"{c:.4f}" for c in cells) + " |")
     model = f"model `{report['model']}` (estimated rate, tiles of level 7)" if report["model"] else "no model"

@@ -82,6 +82,30 @@ def test_a_channel_that_repeats_another_takes_a_transform_that_predicts_it():
     assert with_colour_transform(grey) is grey
 
 
+def test_the_estimate_samples_a_bounded_part_of_any_image_and_never_a_pixel_itself():
+    from bbcompress.colour import BLOCK_COLUMNS, BLOCK_ROWS, SAMPLE_PIXELS, sampled_blocks, with_colour_transform
+    for shape in ((4096, 4096, 3), (9, 65535, 3), (65535, 9, 3), (300, 300, 3)):
+        blocks = sampled_blocks(np.zeros(shape, np.uint8))
+        assert SAMPLE_PIXELS // 2 <= sum(b.shape[0] * b.shape[1] for b in blocks) <= SAMPLE_PIXELS
+        assert all(b.shape[0] <= BLOCK_ROWS and b.shape[1] <= BLOCK_COLUMNS for b in blocks)
+    # one row or column: no pixel has its neighbours, so no transform is told apart
+    line = np.random.default_rng(4).integers(0, 256, (1, 500, 3)).astype(np.uint8)
+    line[..., 2] = line[..., 0]
+    for pixels in (line, line.transpose(1, 0, 2).copy()):
+        assert with_colour_transform(Image("l.png", "RGB", pixels, Kind.RGB)).colour_transform == 0
+
+
+def test_an_image_not_coded_as_planes_records_no_transform(photo_model):
+    """(A greyscale image carrying a transform, through the API, is written as any other.)"""
+    from bbcompress.api import compress_section
+    from bbcompress.checkpoint import load_checkpoint
+    grey = Image("g.png", "L", colour_images()[1].pixels[..., 0].copy(), Kind.GREYSCALE, colour_transform=2)
+    section = compress_section([grey], photo_model, load_checkpoint(photo_model))
+    assert section.images[0].colour_transform == 0 and section.version < 10
+    from bbcompress.io.archive import Archive
+    assert_restored([grey], decompress_archive(parse(Archive([section]).to_bytes()), ModelSet([photo_model])))
+
+
 def test_a_colour_transform_is_read_only_where_planes_are_and_from_version_10(photo_model):
     from dataclasses import replace
     import struct, zlib

@@ -180,7 +180,7 @@ class ImageEntry:
         name, width, height, mode, *transform = entry
         name_parts(expect(name, str, "an image name"))
         if transform and expect(transform[0], int, "a colour transform") not in range(1, len(COLOUR_TRANSFORMS)):
-            raise ValueError(f"unknown colour transform {transform[0]}")
+            raise ValueError(f"a colour transform of {transform[0]} (1-{len(COLOUR_TRANSFORMS) - 1}; 0 is no field)")
         for side in (expect(width, int, "a width"), expect(height, int, "a height")):
             if not 1 <= side <= MAX_SIDE:
                 raise ValueError(f"image size {width}x{height} out of range")
