@@ -29,8 +29,8 @@ def with_colour_transform(image: Image) -> Image:
     if image.kind.planes == 1:
         return image
     blocks = sampled_blocks(image.pixels)
-    costs = [sum(residual_entropy([to_planes(block, image.kind, index)[plane] for block in blocks])
-                 for plane in range(image.kind.planes))
+    costs = [sum(residual_entropy(list(plane_blocks))
+                 for plane_blocks in zip(*(to_planes(block, image.kind, index) for block in blocks)))
              for index in range(len(COLOUR_TRANSFORMS))]
     return replace(image, colour_transform=int(np.argmin(costs)))
 
@@ -66,9 +66,13 @@ def median_residuals(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(residual mod 256, activity) of each pixel of ``block`` with a row above it and a
     column on either side (its neighbours all in the block, never itself)."""
     x = block.astype(np.int32)
-    pixel, left, up = x[1:, 1:-1], x[1:, :-2], x[:-1, 1:-1]
-    upper_left, upper_right = x[:-1, :-2], x[:-1, 2:]
+    predicted, activity = median_prediction(x[1:, :-2], x[:-1, 1:-1], x[:-1, :-2], x[:-1, 2:])
+    return ((x[1:, 1:-1] - predicted) % 256).ravel(), activity.ravel()
+
+
+def median_prediction(left: np.ndarray, up: np.ndarray, upper_left: np.ndarray,
+                      upper_right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(LOCO-I's median prediction, local activity) of pixels from their neighbours."""
     low, high = np.minimum(left, up), np.maximum(left, up)
     predicted = np.where(upper_left >= high, low, np.where(upper_left <= low, high, left + up - upper_left))
-    activity = np.abs(left - upper_left) + np.abs(up - upper_left) + np.abs(upper_right - up)
-    return ((pixel - predicted) % 256).ravel(), activity.ravel()
+    return predicted, np.abs(left - upper_left) + np.abs(up - upper_left) + np.abs(upper_right - up)

@@ -22,7 +22,7 @@ from scipy.special import expit
 
 from bbcompress.codec.bits_back import CodingSettings
 from bbcompress.io.classic import best_encoding
-from bbcompress.colour import with_colour_transform
+from bbcompress.colour import median_prediction, with_colour_transform
 from bbcompress.io.images import Image, to_tiles
 from bbcompress.kinds import COLOUR_TRANSFORMS, Kind, to_planes
 from bbcompress.sections import coding_of, tile_side_of, tiled
@@ -41,10 +41,7 @@ def layouts(rgb: np.ndarray, transforms: list[int]) -> dict[str, list[np.ndarray
 def median_predictor_bits(plane: np.ndarray) -> float:
     """Bits of ``plane`` under LOCO-I's median predictor and a logistic of 16 scales."""
     p = np.pad(plane.astype(np.float64), ((1, 0), (1, 1)))
-    left, up, upper_left, upper_right = p[1:, :-2], p[:-1, 1:-1], p[:-1, :-2], p[:-1, 2:]
-    low, high = np.minimum(left, up), np.maximum(left, up)
-    predicted = np.where(upper_left >= high, low, np.where(upper_left <= low, high, left + up - upper_left))
-    activity = np.abs(left - upper_left) + np.abs(up - upper_left) + np.abs(upper_right - up)
+    predicted, activity = median_prediction(p[1:, :-2], p[:-1, 1:-1], p[:-1, :-2], p[:-1, 2:])
     classes = np.digitize(activity, np.quantile(activity, np.linspace(0, 1, ACTIVITY_CLASSES + 1)[1:-1]))
     x, error = plane.astype(np.float64), np.abs(plane - predicted)
     best = np.inf
@@ -98,7 +95,7 @@ def totals(rows: list[dict]) -> dict:
     for layout in rows[0]["layouts"]:
         for measure in rows[0]["layouts"][layout]:
             out[f"{layout}: {measure}"] = sum(r["layouts"][layout][measure] for r in rows) / subpixels
-    for measure in rows[0]["layouts"][layout]:  # each image in the layout its measure finds cheapest
+    for measure in next(iter(rows[0]["layouts"].values())):  # each image in the layout its measure finds cheapest
         out[f"each its best: {measure}"] = sum(min(rates[measure] for rates in r["layouts"].values())
                                                for r in rows) / subpixels
         if all(r.get("chosen") in r["layouts"] for r in rows):  # (results from before the choice have none)
